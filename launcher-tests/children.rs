@@ -1,0 +1,69 @@
+//! Issue 2 §6: every child started through `sys.executable` — subprocess `-c`, `-m`,
+//! mlx-knife's supervised-worker pattern, multiprocessing spawn — sees the bundle's Python,
+//! `_vendor` first, no user site, no bytecode writing, and none of the caller's PYTHON* vars.
+
+use crate::harness::*;
+
+fn check_child(command: &str) {
+    let b = base();
+    let evil = scratch("child-evil");
+    let r = run(b
+        .launcher()
+        .arg(command)
+        .env("PYTHONHOME", &evil)
+        .env("PYTHONPATH", &evil)
+        .env("PYTHONINSPECT", "1")
+        .env("PYTHONUSERBASE", &evil));
+    assert_eq!(r.code, Some(0), "{command}: {}", r.stderr());
+    let j = r.json();
+    let launcher_pid = j["pid"].as_i64().unwrap();
+    assert_eq!(j["executable"], b.python3().to_str().unwrap(), "{command}");
+    assert_eq!(j["prefix"], b.home().to_str().unwrap(), "{command}");
+    let path: Vec<&str> = j["path"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert!(!path.contains(&evil.to_str().unwrap()), "{command}: {path:?}");
+    let first = path.iter().find(|p| !p.is_empty()).unwrap();
+    assert_eq!(*first, b.vendor().to_str().unwrap(), "{command}: {path:?}");
+    if XY != "3.10" {
+        assert_eq!(path[0], b.vendor().to_str().unwrap(), "{command}: cwd on a child's sys.path");
+    }
+    assert!(j["mlxk2_file"].as_str().unwrap().starts_with(b.vendor().to_str().unwrap()));
+    assert_eq!(j["flags"]["no_user_site"], 1, "{command}");
+    assert_eq!(j["flags"]["inspect"], 0, "{command}");
+    assert_eq!(j["dont_write_bytecode"], true, "{command}");
+    let env = &j["env"];
+    assert_eq!(env["PYTHONPATH"], b.vendor().to_str().unwrap(), "{command}");
+    assert_eq!(env["PYTHONNOUSERSITE"], "1");
+    assert_eq!(env["PYTHONDONTWRITEBYTECODE"], "1");
+    assert!(env.get("PYTHONHOME").is_none(), "{command}: PYTHONHOME leaked");
+    assert!(env.get("PYTHONINSPECT").is_none(), "{command}: PYTHONINSPECT leaked");
+    assert!(env.get("PYTHONUSERBASE").is_none(), "{command}: PYTHONUSERBASE leaked");
+    let _ = launcher_pid;
+}
+
+#[test]
+fn subprocess_dash_c() {
+    check_child("child");
+}
+
+#[test]
+fn subprocess_dash_m() {
+    check_child("child-module");
+}
+
+#[test]
+fn supervised_worker_in_a_new_session() {
+    check_child("worker");
+}
+
+#[test]
+fn multiprocessing_spawn() {
+    check_child("multiprocessing");
+}
+
+#[test]
+fn the_launcher_itself_sees_the_same_environment() {
+    let b = base();
+    let j = run(b.launcher().arg("report").env("PYTHONHOME", "/evil")).json();
+    assert_eq!(j["env"]["PYTHONPATH"], b.vendor().to_str().unwrap());
+    assert!(j["env"].get("PYTHONHOME").is_none());
+}

@@ -1,0 +1,351 @@
+//! Builds real, relocated bundles for the launcher tests and runs the launcher inside them.
+//!
+//! The base bundle is made once per test run from a host shared-library CPython (the one the
+//! launcher was built against: `MLXK2_TEST_PYTHON`, else `PYO3_PYTHON`, else `python3`):
+//!
+//! ```text
+//! Resources/python/{bin/python3 (patchelf: $ORIGIN/../lib), lib/libpython3.X.so.1.0, lib/python3.X/}
+//! Resources/mlxk2/_vendor/        fixture wheels from python-fixtures/, installed by pip --target
+//! Resources/mlxk2/msty-mlx-studio the launcher under test
+//! ```
+//!
+//! Tests that break a bundle get their own copy made of hard links (cheap, and canonical paths
+//! stay inside the copy). Such copies may delete, rename and add files, never edit or chmod one.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const LAUNCHER: &str = env!("CARGO_BIN_EXE_msty-mlx-studio");
+pub const XY: &str = env!("MLXK2_PYTHON_XY");
+pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
+const SCRATCH: &str = env!("CARGO_TARGET_TMPDIR");
+
+/// The host CPython the bundles are made from.
+#[derive(Debug)]
+pub struct HostPython {
+    pub executable: PathBuf,
+    pub prefix: PathBuf,
+    pub version: String,
+    pub libdir: PathBuf,
+    pub ldlibrary: String,
+}
+
+pub fn host_python() -> &'static HostPython {
+    static HOST: OnceLock<HostPython> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let exe = std::env::var_os("MLXK2_TEST_PYTHON")
+            .or_else(|| std::env::var_os("PYO3_PYTHON"))
+            .unwrap_or_else(|| "python3".into());
+        let out = Command::new(&exe)
+            .args(["-I", "-c", "import sys, sysconfig; print(sys.base_prefix); print('%d.%d.%d' % sys.version_info[:3]); print(sysconfig.get_config_var('LIBDIR')); print(sysconfig.get_config_var('INSTSONAME')); print(sys.executable)"])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run host python {exe:?}: {e}"));
+        assert!(out.status.success(), "host python {exe:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let host = HostPython {
+            prefix: lines[0].into(),
+            version: lines[1].into(),
+            libdir: lines[2].into(),
+            ldlibrary: lines[3].into(),
+            executable: lines[4].into(),
+        };
+        assert!(
+            host.version.starts_with(&format!("{XY}.")),
+            "the launcher was built for Python {XY} but the test python {:?} is {}; set PYO3_PYTHON/MLXK2_TEST_PYTHON to the same interpreter",
+            host.executable,
+            host.version
+        );
+        host
+    })
+}
+
+/// A bundle on disk: `root/Resources/{python, mlxk2}`.
+pub struct Bundle {
+    pub root: PathBuf,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh, empty scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = Path::new(SCRATCH).join(format!("py{XY}-{}-{name}-{n}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The shared base bundle (built once per test process).
+pub fn base() -> &'static Bundle {
+    static BASE: OnceLock<Bundle> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let python = python_tree();
+        let root = Path::new(SCRATCH).join(format!("py{XY}-{}-base", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let res = root.join("Resources");
+        fs::create_dir_all(res.join("mlxk2")).unwrap();
+        link_tree(&python, &res.join("python"));
+        fs::copy(LAUNCHER, res.join("mlxk2/msty-mlx-studio")).unwrap();
+        install_fixtures(&res.join("mlxk2/_vendor"), &["mlxk2", "pthdemo"]);
+        Bundle { root }
+    })
+}
+
+/// A relocated copy of the host CPython, made once per version and reused across runs.
+fn python_tree() -> PathBuf {
+    let host = host_python();
+    let dir = Path::new(SCRATCH).join(format!("python-{}", host.version));
+    let done = dir.join(".complete");
+    if done.exists() {
+        return dir;
+    }
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("bin")).unwrap();
+    fs::create_dir_all(dir.join("lib")).unwrap();
+    copy_file(&host.libdir.join(&host.ldlibrary), &dir.join("lib").join(&host.ldlibrary));
+    let stdlib = format!("python{XY}");
+    copy_stdlib(&host.prefix.join("lib").join(&stdlib), &dir.join("lib").join(&stdlib));
+    fs::create_dir_all(dir.join("lib").join(&stdlib).join("site-packages")).unwrap();
+    let python3 = dir.join("bin/python3");
+    copy_file(&host.prefix.join("bin").join(format!("python{XY}")), &python3);
+    run_ok(Command::new("patchelf").args(["--force-rpath", "--set-rpath", "$ORIGIN/../lib"]).arg(&python3));
+    fs::write(done, host.version.as_bytes()).unwrap();
+    dir
+}
+
+/// Copies the stdlib without tests, the interpreter's own site-packages and GUI/IDE parts,
+/// keeping modification times (so the shipped timestamp-based pycs stay valid).
+fn copy_stdlib(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if from.ends_with(format!("python{XY}"))
+            && (matches!(name.as_ref(), "test" | "site-packages" | "idlelib" | "tkinter" | "turtledemo" | "ensurepip" | "lib2to3")
+                || name.starts_with("config-"))
+        {
+            continue;
+        }
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        let ty = entry.file_type().unwrap();
+        if ty.is_dir() {
+            copy_stdlib(&src, &dst);
+        } else if ty.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&src).unwrap(), &dst).unwrap();
+        } else if !(name.contains(".opt-1.") || name.contains(".opt-2.")) {
+            copy_file(&src, &dst);
+        }
+    }
+}
+
+fn copy_file(from: &Path, to: &Path) {
+    fs::copy(from, to).unwrap_or_else(|e| panic!("copy {} -> {}: {e}", from.display(), to.display()));
+    let modified = fs::metadata(from).unwrap().modified().unwrap();
+    fs::File::options().write(true).open(to).unwrap().set_modified(modified).unwrap();
+}
+
+/// Recreates `from` at `to` with hard links for files (symlinks copied as symlinks).
+pub fn link_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let ty = entry.file_type().unwrap();
+        if ty.is_dir() {
+            link_tree(&src, &dst);
+        } else if ty.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&src).unwrap(), &dst).unwrap();
+        } else {
+            fs::hard_link(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// Builds wheels from `python-fixtures/<name>` and installs them with pip into `vendor`.
+pub fn install_fixtures(vendor: &Path, names: &[&str]) {
+    let wheels = scratch("wheels");
+    let fixtures = Path::new(REPO).join("python-fixtures");
+    let host = host_python();
+    let mut make = Command::new(&host.executable);
+    make.arg("-I").arg(fixtures.join("make_wheels.py")).arg(&wheels);
+    for name in names {
+        make.arg(fixtures.join(name));
+    }
+    run_ok(&mut make);
+    let mut pip = Command::new(&host.executable);
+    pip.args(["-I", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index", "--no-deps", "--no-compile", "--target"])
+        .arg(vendor);
+    for wheel in fs::read_dir(&wheels).unwrap() {
+        pip.arg(wheel.unwrap().path());
+    }
+    run_ok(&mut pip);
+    let _ = fs::remove_dir_all(wheels);
+}
+
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?} failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+impl Bundle {
+    /// A private copy of the base bundle, to break or move things in.
+    pub fn copy(name: &str) -> Bundle {
+        let root = scratch(name);
+        link_tree(&base().root, &root);
+        Bundle { root }
+    }
+
+    pub fn resources(&self) -> PathBuf {
+        self.root.join("Resources")
+    }
+    pub fn home(&self) -> PathBuf {
+        self.resources().join("python")
+    }
+    pub fn vendor(&self) -> PathBuf {
+        self.resources().join("mlxk2/_vendor")
+    }
+    pub fn exe(&self) -> PathBuf {
+        self.resources().join("mlxk2/msty-mlx-studio")
+    }
+    pub fn python3(&self) -> PathBuf {
+        self.home().join("bin/python3")
+    }
+
+    /// The launcher with a clean environment (PATH, HOME, LANG) and a neutral cwd.
+    pub fn launcher(&self) -> Command {
+        clean_command(&self.exe())
+    }
+
+    /// The reference: what the bash launcher did (`PYTHONPATH=_vendor PYTHONNOUSERSITE=1 exec
+    /// python3 -m mlxk2.cli`), unbuffered like the launcher.
+    pub fn reference(&self) -> Command {
+        let mut cmd = clean_command(&self.python3());
+        cmd.args(["-m", "mlxk2.cli"])
+            .env("PYTHONPATH", self.vendor())
+            .env("PYTHONNOUSERSITE", "1")
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1");
+        cmd
+    }
+
+    /// Every file and directory under the bundle (for "nothing was written" checks).
+    pub fn snapshot(&self) -> Vec<PathBuf> {
+        let mut all = Vec::new();
+        walk(&self.root, &mut all);
+        all.sort();
+        all
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        out.push(path.clone());
+        if path.is_dir() && !path.is_symlink() {
+            walk(&path, out);
+        }
+    }
+}
+
+/// A command with only PATH, HOME and LANG from a known state, run in an empty directory.
+pub fn clean_command(program: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    let home = scratch("home");
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", &home)
+        .env("LANG", "C.UTF-8")
+        .current_dir(&home)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// The output of a finished process, for assertions.
+pub struct Run {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout(), self.stderr()))
+    }
+    /// Asserts a launcher failure: the code, and exactly one line on stderr naming `needle`.
+    pub fn assert_launcher_error(&self, code: i32, needle: &str) {
+        let err = self.stderr();
+        assert_eq!(self.code, Some(code), "stderr: {err}");
+        assert_eq!(err.lines().count(), 1, "expected one line, got: {err}");
+        assert!(err.starts_with("msty-mlx-studio: error: "), "{err}");
+        assert!(err.contains(needle), "{needle:?} not in: {err}");
+        assert!(self.stdout.is_empty(), "stdout: {}", self.stdout());
+    }
+}
+
+pub fn run(cmd: &mut Command) -> Run {
+    use std::os::unix::process::ExitStatusExt;
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    Run { code: out.status.code(), signal: out.status.signal(), stdout: out.stdout, stderr: out.stderr }
+}
+
+/// Reads from `reader` until `needle` appears (or panics after `timeout`).
+pub fn read_until(reader: &mut impl Read, needle: &[u8], timeout: Duration) -> Vec<u8> {
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1];
+    while !seen.windows(needle.len()).any(|w| w == needle) {
+        assert!(start.elapsed() < timeout, "timed out waiting for {:?}; got {:?}", String::from_utf8_lossy(needle), String::from_utf8_lossy(&seen));
+        match reader.read(&mut buf) {
+            Ok(0) => panic!("EOF before {:?}; got {:?}", String::from_utf8_lossy(needle), String::from_utf8_lossy(&seen)),
+            Ok(_) => seen.push(buf[0]),
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    seen
+}
+
+/// Waits for a process to exit, up to `timeout`.
+pub fn wait_timeout(child: &mut std::process::Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if start.elapsed() > timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn pid_alive(pid: i32) -> bool {
+    // Zombies count as gone.
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+pub fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real launcher binary inside real, relocated bundles.
+
+mod harness;
+
+mod bad_input;
+mod behaviour;
+mod binary;
+mod children;
+mod isolation;
+mod locate;
+mod parent_death;

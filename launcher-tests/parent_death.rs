@@ -1,0 +1,75 @@
+//! Issue 2 §8: when the process that spawned the launcher dies, the launcher receives exactly
+//! one SIGTERM (so mlx-knife stops its worker), unless `MLXK2_EXIT_WITH_PARENT=0`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+/// Starts `sh` which starts the launcher (`sleep 60 RECORD`) and waits; returns (sh, launcher pid).
+fn spawn_under_shell(env: &[(&str, &str)], record: &std::path::Path) -> (std::process::Child, i32) {
+    let b = base();
+    let mut cmd = clean_command(std::path::Path::new("/bin/sh"));
+    cmd.arg("-c")
+        .arg(r#""$0" sleep 60 "$1" & echo "pid $!"; wait"#)
+        .arg(b.exe())
+        .arg(record)
+        .stdout(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut sh = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(sh.stdout.take().unwrap());
+    let mut pid = None;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        let mut line = String::new();
+        if lines.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(p) = line.trim().strip_prefix("pid ") {
+            pid = Some(p.parse().unwrap());
+        }
+        if line.trim() == "ready" {
+            break;
+        }
+    }
+    let pid = pid.expect("launcher pid");
+    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+    (sh, pid)
+}
+
+fn wait_gone(pid: i32, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if !pid_alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn parent_sigkill_delivers_exactly_one_sigterm() {
+    let record = scratch("pdeath").join("signals");
+    let (mut sh, launcher) = spawn_under_shell(&[], &record);
+    sh.kill().unwrap(); // SIGKILL
+    sh.wait().unwrap();
+    assert!(wait_gone(launcher, Duration::from_secs(5)), "launcher {launcher} outlived its parent by 5 s");
+    assert_eq!(std::fs::read_to_string(&record).unwrap_or_default(), "SIGTERM\n");
+}
+
+#[test]
+fn exit_with_parent_can_be_turned_off() {
+    let record = scratch("pdeath-off").join("signals");
+    let (mut sh, launcher) = spawn_under_shell(&[("MLXK2_EXIT_WITH_PARENT", "0")], &record);
+    sh.kill().unwrap();
+    sh.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(pid_alive(launcher), "launcher exited although MLXK2_EXIT_WITH_PARENT=0");
+    assert!(!record.exists());
+    run_ok(Command::new("kill").args(["-KILL", &launcher.to_string()]));
+    assert!(wait_gone(launcher, Duration::from_secs(5)));
+}

@@ -1,0 +1,1 @@
+WHERE = "pthdemo_extra"

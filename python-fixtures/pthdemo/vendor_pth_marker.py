@@ -1,0 +1,1 @@
+"""Imported by pthdemo.pth: proves .pth import lines in _vendor run."""

@@ -1,0 +1,71 @@
+//! The environment the launcher passes on to every process it (or mlxk2) starts.
+//!
+//! mlx-knife's `serve` worker, multiprocessing's spawn children and plain subprocesses run the
+//! bundled `python3`, which — unlike the embedded interpreter — reads `PYTHON*` variables. The
+//! launcher therefore rewrites its own environment before CPython snapshots it into
+//! `os.environ`: the caller's `PYTHON*` variables go, and the bash launcher's contract
+//! (`PYTHONPATH=<_vendor>`, `PYTHONNOUSERSITE=1`, no `PYTHONHOME`) comes in, plus no bytecode
+//! writing (a signed bundle must never be written) and unbuffered output (Electron reads logs
+//! as they happen).
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// What to change in the process environment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChildEnv {
+    /// Variables of the caller that are removed.
+    pub remove: Vec<OsString>,
+    /// Variables set (replacing any previous value).
+    pub set: Vec<(OsString, OsString)>,
+}
+
+/// Plans the environment for children, given the current one.
+pub fn plan<I>(current: I, vendor: &Path) -> ChildEnv
+where
+    I: IntoIterator<Item = (OsString, OsString)>,
+{
+    let set: Vec<(OsString, OsString)> = vec![
+        ("PYTHONPATH".into(), vendor.as_os_str().to_owned()),
+        ("PYTHONNOUSERSITE".into(), "1".into()),
+        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+        ("PYTHONUNBUFFERED".into(), "1".into()),
+        // No cwd or script dir on a child's sys.path (3.11+; mlxk2 2.0.7+ sets it too).
+        ("PYTHONSAFEPATH".into(), "1".into()),
+    ];
+    let mut remove: Vec<OsString> = current
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| is_python_variable(name) && !set.iter().any(|(n, _)| n == name))
+        .collect();
+    remove.sort();
+    ChildEnv { remove, set }
+}
+
+fn is_python_variable(name: &OsStr) -> bool {
+    name.as_bytes().starts_with(b"PYTHON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caller_python_variables_are_replaced() {
+        let current = [
+            ("PYTHONHOME", "/evil"),
+            ("PYTHONPATH", "/evil"),
+            ("PYTHONSTARTUP", "/evil/s.py"),
+            ("PYTHONINSPECT", "1"),
+            ("HOME", "/root"),
+            ("MLXK2_PORT", "1"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let p = plan(current, Path::new("/b/_vendor"));
+        assert_eq!(p.remove, ["PYTHONHOME", "PYTHONINSPECT", "PYTHONSTARTUP"].map(OsString::from));
+        assert!(p.set.contains(&("PYTHONPATH".into(), "/b/_vendor".into())));
+        assert!(p.set.contains(&("PYTHONNOUSERSITE".into(), "1".into())));
+        assert!(p.set.contains(&("PYTHONDONTWRITEBYTECODE".into(), "1".into())));
+    }
+}

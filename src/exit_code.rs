@@ -1,0 +1,36 @@
+//! The launcher's exit codes, decided in one place.
+//!
+//! mlxk2 owns 0, 1, 2, 3 and 128+N (after signal N); CPython adds 120 (stdout flush failed).
+//! The launcher's own failures therefore use 80–89, which neither of them produces, so the app
+//! can tell "the bundle is broken" from "mlx-knife said no" by the status alone.
+
+/// Why the launcher itself stopped before (or instead of) running mlxk2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LauncherExit {
+    /// A launcher environment variable has an unusable value (empty, relative, missing path,
+    /// wrong kind of file, unknown word).
+    BadEnvironment = 80,
+    /// No candidate Python home exists.
+    NoPythonHome = 81,
+    /// The home has no standard library for the Python X.Y the launcher was built for.
+    StdlibMissing = 82,
+    /// The libpython the loader mapped is not the bundle's, or has another X.Y.
+    LibpythonMismatch = 83,
+    /// `_vendor` is missing next to the launcher.
+    VendorMissing = 84,
+    /// `_vendor` has no `mlxk2` package.
+    Mlxk2Missing = 85,
+    /// CPython refused the configuration or failed to start.
+    InterpreterStart = 86,
+    /// The launcher could not find its own executable path.
+    SelfLocation = 87,
+}
+
+/// Native diagnostics answer 0 when healthy and 2 otherwise (the bash launcher's contract).
+pub const DIAGNOSTICS_FAILED: u8 = 2;
+
+impl LauncherExit {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}

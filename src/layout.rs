@@ -1,0 +1,385 @@
+//! Where the bundle's pieces are: the launcher's own path, the Python home, `_vendor`.
+//!
+//! The home is chosen from the launcher's real location (never argv[0], never the cwd) by
+//! a fixed list of rules. Every rule tried is recorded with its verdict, so that "not found"
+//! can list them all and `--python-info` can show them.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::exit_code::LauncherExit;
+use crate::settings::{MLXK_PYTHON, RESOURCES_PATH};
+
+/// The rule that produced a Python home candidate, in the order they are tried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum HomeRule {
+    /// `MLXK_PYTHON`: an interpreter binary; the home is its prefix (`<home>/bin/python3`).
+    #[serde(rename = "MLXK_PYTHON")]
+    MlxkPython,
+    /// `$RESOURCES_PATH/python`, what Electron passes as `process.resourcesPath`.
+    #[serde(rename = "RESOURCES_PATH")]
+    ResourcesPath,
+    /// `<exe dir>/python`.
+    #[serde(rename = "exe-dir")]
+    ExeDir,
+    /// `<exe dir>/../python`: the shipped layout `Resources/{python, mlxk2/<launcher>}`.
+    #[serde(rename = "exe-parent")]
+    ExeParent,
+}
+
+impl fmt::Display for HomeRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HomeRule::MlxkPython => "MLXK_PYTHON",
+            HomeRule::ResourcesPath => "$RESOURCES_PATH/python",
+            HomeRule::ExeDir => "<exe dir>/python",
+            HomeRule::ExeParent => "<exe dir>/../python",
+        })
+    }
+}
+
+/// One rule's outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    pub rule: HomeRule,
+    /// The directory the rule pointed at (absent when its variable is unset).
+    pub path: Option<PathBuf>,
+    /// Why it was not taken; `None` for the chosen one.
+    pub rejected: Option<String>,
+}
+
+/// The values of the environment variables that steer the lookup (injected for tests).
+#[derive(Clone, Debug, Default)]
+pub struct LookupEnv {
+    pub mlxk_python: Option<OsString>,
+    pub resources_path: Option<OsString>,
+}
+
+impl LookupEnv {
+    pub fn from_process() -> Self {
+        LookupEnv {
+            mlxk_python: std::env::var_os(MLXK_PYTHON),
+            resources_path: std::env::var_os(RESOURCES_PATH),
+        }
+    }
+}
+
+/// The located bundle.
+#[derive(Clone, Debug, Serialize)]
+pub struct Layout {
+    /// The launcher binary, symlinks resolved.
+    pub exe: PathBuf,
+    /// Python home (`sys.prefix`), symlinks resolved.
+    pub home: PathBuf,
+    pub home_rule: HomeRule,
+    /// What `sys.executable` will be, and what children are started with.
+    pub executable: PathBuf,
+    /// `<exe dir>/_vendor`.
+    pub vendor: PathBuf,
+    /// Every rule tried, in order, the chosen one included.
+    pub candidates: Vec<Candidate>,
+}
+
+/// A reason not to start, with its exit code: one line of what is wrong, and what to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    #[serde(skip)]
+    pub exit: LauncherExit,
+    pub message: String,
+    pub hint: String,
+}
+
+impl Failure {
+    pub fn new(exit: LauncherExit, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Failure { exit, message: message.into(), hint: hint.into() }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}; {}", self.message, self.hint)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Finds the Python home and `_vendor` for the launcher at `exe` (already canonical).
+pub fn locate(exe: &Path, env: &LookupEnv) -> Result<Layout, Failure> {
+    let exe_dir = exe.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let mut candidates = Vec::new();
+    let mut chosen: Option<(HomeRule, PathBuf, Option<PathBuf>)> = None;
+
+    // An explicitly set variable is authoritative: a bad value is an error, never a silent
+    // fall-through to some other Python.
+    match &env.mlxk_python {
+        None => candidates.push(unset(HomeRule::MlxkPython)),
+        Some(value) => {
+            let interpreter = absolute_value(MLXK_PYTHON, value)?;
+            let meta = std::fs::metadata(&interpreter).map_err(|e| {
+                bad_variable(MLXK_PYTHON, value, format!("cannot be read ({e})"))
+            })?;
+            if meta.is_dir() {
+                return Err(bad_variable(MLXK_PYTHON, value, "is a directory, not an interpreter"));
+            }
+            let home = interpreter.parent().and_then(Path::parent).ok_or_else(|| {
+                bad_variable(MLXK_PYTHON, value, "has no <home>/bin/ above it")
+            })?;
+            chosen = Some((HomeRule::MlxkPython, home.to_path_buf(), Some(interpreter.clone())));
+            candidates.push(Candidate {
+                rule: HomeRule::MlxkPython,
+                path: Some(home.to_path_buf()),
+                rejected: None,
+            });
+        }
+    }
+
+    let resources_home = match &env.resources_path {
+        None => Err("RESOURCES_PATH is unset".to_string()),
+        Some(value) => {
+            let resources = absolute_value(RESOURCES_PATH, value)?;
+            match std::fs::metadata(&resources) {
+                Err(e) => return Err(bad_variable(RESOURCES_PATH, value, format!("cannot be read ({e})"))),
+                Ok(m) if !m.is_dir() => {
+                    return Err(bad_variable(RESOURCES_PATH, value, "is not a directory"));
+                }
+                Ok(_) => Ok(resources.join("python")),
+            }
+        }
+    };
+    let rules = [
+        (HomeRule::ResourcesPath, resources_home),
+        (HomeRule::ExeDir, Ok(exe_dir.join("python"))),
+        (HomeRule::ExeParent, Ok(exe_dir.parent().unwrap_or(&exe_dir).join("python"))),
+    ];
+    for (rule, path) in rules {
+        let candidate = match path {
+            Err(reason) => Candidate { rule, path: None, rejected: Some(reason) },
+            Ok(_) if chosen.is_some() => continue,
+            Ok(path) if path.is_dir() => {
+                chosen = Some((rule, path.clone(), None));
+                Candidate { rule, path: Some(path), rejected: None }
+            }
+            Ok(path) => Candidate {
+                rejected: Some(if path.exists() { "not a directory" } else { "does not exist" }.into()),
+                rule,
+                path: Some(path),
+            },
+        };
+        candidates.push(candidate);
+    }
+
+    let Some((home_rule, home, interpreter)) = chosen else {
+        return Err(no_home(&candidates));
+    };
+    // Canonical, so `sys.prefix` reads `…/Resources/python` rather than `…/mlxk2/../python`.
+    let home = home.canonicalize().unwrap_or(home);
+    let executable = interpreter.unwrap_or_else(|| home.join("bin").join("python3"));
+    Ok(Layout {
+        exe: exe.to_path_buf(),
+        vendor: exe_dir.join("_vendor"),
+        home,
+        home_rule,
+        executable,
+        candidates,
+    })
+}
+
+/// Checks what must exist before CPython is started; every problem found, in order.
+pub fn validate(layout: &Layout, python_xy: &str) -> Vec<Failure> {
+    let mut problems = Vec::new();
+    let stdlib = stdlib_dir(&layout.home, python_xy);
+    if !stdlib.join("encodings").is_dir() {
+        problems.push(Failure::new(
+            LauncherExit::StdlibMissing,
+            format!(
+                "no Python {python_xy} standard library at `{}` (home chosen by {})",
+                stdlib.display(),
+                layout.home_rule
+            ),
+            format!("bundle a Python {python_xy} there, or use a launcher built for the bundled Python"),
+        ));
+    }
+    if !layout.vendor.is_dir() {
+        problems.push(Failure::new(
+            LauncherExit::VendorMissing,
+            format!("no `_vendor` directory at `{}`", layout.vendor.display()),
+            "rebuild the bundle with build-external-python; the launcher must sit next to _vendor",
+        ));
+    } else if !layout.vendor.join("mlxk2").is_dir() {
+        problems.push(Failure::new(
+            LauncherExit::Mlxk2Missing,
+            format!("no `mlxk2` package in `{}`", layout.vendor.display()),
+            "vendor mlx-knife into _vendor (build-external-python)",
+        ));
+    }
+    problems
+}
+
+/// `<home>/lib/python3.X`.
+pub fn stdlib_dir(home: &Path, python_xy: &str) -> PathBuf {
+    home.join("lib").join(format!("python{python_xy}"))
+}
+
+fn unset(rule: HomeRule) -> Candidate {
+    Candidate { rule, path: None, rejected: Some(format!("{rule} is unset")) }
+}
+
+fn absolute_value(var: &'static str, value: &OsStr) -> Result<PathBuf, Failure> {
+    if value.is_empty() {
+        return Err(bad_variable(var, value, "is empty"));
+    }
+    let path = PathBuf::from(value);
+    if !path.is_absolute() {
+        return Err(bad_variable(var, value, "is a relative path"));
+    }
+    Ok(path)
+}
+
+fn bad_variable(var: &'static str, value: &OsStr, problem: impl fmt::Display) -> Failure {
+    let hint = match var {
+        MLXK_PYTHON => "set it to the absolute path of the bundled interpreter (…/python/bin/python3) or unset it",
+        RESOURCES_PATH => "set it to the absolute path of the app's Resources directory (process.resourcesPath) or unset it",
+        _ => "fix or unset it",
+    };
+    Failure::new(
+        LauncherExit::BadEnvironment,
+        format!("{var} {problem}: `{}`", Path::new(value).display()),
+        hint,
+    )
+}
+
+fn no_home(candidates: &[Candidate]) -> Failure {
+    let tried: Vec<String> = candidates
+        .iter()
+        .map(|c| match (&c.path, &c.rejected) {
+            (Some(path), Some(why)) => format!("{} `{}` {why}", c.rule, path.display()),
+            (None, Some(why)) => why.clone(),
+            (_, None) => c.rule.to_string(),
+        })
+        .collect();
+    Failure::new(
+        LauncherExit::NoPythonHome,
+        format!("no Python home found (tried: {})", tried.join("; ")),
+        "set RESOURCES_PATH to the folder holding python/, or MLXK_PYTHON to the interpreter",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    struct Tree(PathBuf);
+    impl Tree {
+        fn new(name: &str) -> Tree {
+            let dir = std::env::temp_dir().join(format!("mlxk2-layout-{name}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(dir.join("Resources/mlxk2/_vendor/mlxk2")).unwrap();
+            fs::create_dir_all(dir.join("Resources/python/lib/python3.11/encodings")).unwrap();
+            fs::create_dir_all(dir.join("Resources/python/bin")).unwrap();
+            fs::write(dir.join("Resources/python/bin/python3"), "").unwrap();
+            Tree(dir.canonicalize().unwrap())
+        }
+        fn exe(&self) -> PathBuf {
+            self.0.join("Resources/mlxk2/msty-mlx-studio")
+        }
+    }
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn env(mlxk: Option<&str>, res: Option<&str>) -> LookupEnv {
+        LookupEnv { mlxk_python: mlxk.map(Into::into), resources_path: res.map(Into::into) }
+    }
+
+    #[test]
+    fn shipped_layout_is_found_exe_relative() {
+        let t = Tree::new("shipped");
+        let l = locate(&t.exe(), &env(None, None)).unwrap();
+        assert_eq!(l.home_rule, HomeRule::ExeParent);
+        assert_eq!(l.home, t.0.join("Resources/python"));
+        assert_eq!(l.executable, t.0.join("Resources/python/bin/python3"));
+        assert_eq!(l.vendor, t.0.join("Resources/mlxk2/_vendor"));
+        assert_eq!(l.candidates.len(), 4);
+        assert!(validate(&l, "3.11").is_empty());
+    }
+
+    #[test]
+    fn resources_path_wins_over_exe_relative() {
+        let t = Tree::new("res");
+        let other = t.0.join("Other");
+        fs::create_dir_all(other.join("python")).unwrap();
+        let l = locate(&t.exe(), &env(None, Some(other.to_str().unwrap()))).unwrap();
+        assert_eq!(l.home_rule, HomeRule::ResourcesPath);
+        assert_eq!(l.home, other.join("python"));
+    }
+
+    #[test]
+    fn resources_path_without_python_falls_through_and_is_recorded() {
+        let t = Tree::new("resfall");
+        let l = locate(&t.exe(), &env(None, Some(t.0.to_str().unwrap()))).unwrap();
+        assert_eq!(l.home_rule, HomeRule::ExeParent);
+        assert_eq!(l.candidates[1].rejected.as_deref(), Some("does not exist"));
+    }
+
+    #[test]
+    fn bad_values_are_errors_not_fall_throughs() {
+        let t = Tree::new("bad");
+        let file = t.0.join("Resources/python/bin/python3");
+        for (mlxk, res, needle) in [
+            (None, Some(""), "RESOURCES_PATH is empty"),
+            (None, Some("rel/path"), "RESOURCES_PATH is a relative path"),
+            (None, Some("/nonexistent/x"), "RESOURCES_PATH cannot be read"),
+            (None, Some(file.to_str().unwrap()), "RESOURCES_PATH is not a directory"),
+            (Some(""), None, "MLXK_PYTHON is empty"),
+            (Some("python3"), None, "MLXK_PYTHON is a relative path"),
+            (Some("/nonexistent/python3"), None, "MLXK_PYTHON cannot be read"),
+            (Some(t.0.to_str().unwrap()), None, "MLXK_PYTHON is a directory"),
+        ] {
+            let err = locate(&t.exe(), &env(mlxk, res)).unwrap_err();
+            assert_eq!(err.exit, LauncherExit::BadEnvironment, "{needle}");
+            assert!(err.message.starts_with(needle), "{} vs {needle}", err.message);
+            assert!(!err.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn mlxk_python_names_the_interpreter() {
+        let t = Tree::new("mlxk");
+        let py = t.0.join("Resources/python/bin/python3");
+        let l = locate(&t.exe(), &env(Some(py.to_str().unwrap()), None)).unwrap();
+        assert_eq!(l.home_rule, HomeRule::MlxkPython);
+        assert_eq!(l.home, t.0.join("Resources/python"));
+        assert_eq!(l.executable, py);
+    }
+
+    #[test]
+    fn nothing_found_lists_every_candidate() {
+        let t = Tree::new("none");
+        fs::remove_dir_all(t.0.join("Resources/python")).unwrap();
+        let err = locate(&t.exe(), &env(None, None)).unwrap_err();
+        assert_eq!(err.exit, LauncherExit::NoPythonHome);
+        for needle in ["MLXK_PYTHON is unset", "RESOURCES_PATH is unset", "<exe dir>/python `", "<exe dir>/../python `"] {
+            assert!(err.message.contains(needle), "{needle} missing in {}", err.message);
+        }
+    }
+
+    #[test]
+    fn validation_names_each_missing_piece() {
+        let t = Tree::new("val");
+        let l = locate(&t.exe(), &env(None, None)).unwrap();
+        let p = validate(&l, "3.12");
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].exit, LauncherExit::StdlibMissing);
+        assert!(p[0].message.contains("lib/python3.12"));
+        fs::remove_dir_all(t.0.join("Resources/mlxk2/_vendor/mlxk2")).unwrap();
+        assert_eq!(validate(&l, "3.11")[0].exit, LauncherExit::Mlxk2Missing);
+        fs::remove_dir_all(t.0.join("Resources/mlxk2/_vendor")).unwrap();
+        assert_eq!(validate(&l, "3.11")[0].exit, LauncherExit::VendorMissing);
+    }
+}

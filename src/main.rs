@@ -1,0 +1,60 @@
+//! msty-mlx-studio: the app's mlx-knife launcher. Locates the bundle next to itself, then runs
+//! `mlxk2.cli.main` in an embedded, isolated CPython in this very process.
+
+#![deny(unsafe_code)]
+
+#[allow(unsafe_code)]
+mod ffi;
+mod interpreter;
+mod libpython;
+mod parent;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use msty_mlx_studio::exit_code::{self, LauncherExit};
+use msty_mlx_studio::layout::{self, Failure, LookupEnv};
+use msty_mlx_studio::settings::{self, EXIT_WITH_PARENT};
+use msty_mlx_studio::{BUILT_FOR_PYTHON, LAUNCHER_NAME, child_env, logging};
+
+fn main() -> ExitCode {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    match run(argv) {
+        Ok(status) => std::process::exit(status),
+        Err(failure) => {
+            eprintln!("{LAUNCHER_NAME}: error: {failure}");
+            ExitCode::from(failure.exit.code())
+        }
+    }
+}
+
+/// Locate → validate → exit-with-parent → child environment → CPython runs mlxk2.
+fn run(argv: Vec<OsString>) -> Result<i32, Failure> {
+    logging::init()?;
+    let exe = self_path()?;
+    let layout = layout::locate(&exe, &LookupEnv::from_process())?;
+    tracing::debug!(home = %layout.home.display(), rule = %layout.home_rule, "python home");
+    for c in &layout.candidates {
+        tracing::debug!(rule = %c.rule, path = ?c.path, rejected = ?c.rejected, "candidate");
+    }
+    if let Some(problem) = layout::validate(&layout, BUILT_FOR_PYTHON).into_iter().next() {
+        return Err(problem);
+    }
+    libpython::check(&libpython::mapped(), &layout, BUILT_FOR_PYTHON)?;
+
+    let exit_with_parent = settings::switch(EXIT_WITH_PARENT, std::env::var_os(EXIT_WITH_PARENT).as_deref(), true)?;
+    parent::arm(exit_with_parent);
+    ffi::apply_child_env(&child_env::plan(std::env::vars_os(), &layout.vendor));
+    interpreter::run_mlxk2(&layout, &argv)
+}
+
+/// The launcher's real path (`/proc/self/exe`, `_NSGetExecutablePath`), symlinks resolved.
+fn self_path() -> Result<std::path::PathBuf, Failure> {
+    std::env::current_exe().and_then(|p| p.canonicalize()).map_err(|e| {
+        Failure::new(
+            LauncherExit::SelfLocation,
+            format!("cannot determine the launcher's own path ({e})"),
+            "run it from a mounted, readable location",
+        )
+    })
+}

@@ -1,0 +1,72 @@
+//! Exit with the parent: when Electron dies (crash, force-quit, SIGKILL), the launcher sends
+//! itself exactly one SIGTERM, so mlx-knife stops its worker and frees the port. One, because
+//! mlx-knife treats a second signal as "kill the worker now".
+
+use serde::Serialize;
+
+use crate::ffi;
+
+/// What the launcher does about its parent's death.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum ParentWatch {
+    /// SIGTERM follows the death of `parent_pid`.
+    Armed { parent_pid: i32 },
+    /// Turned off by `MLXK2_EXIT_WITH_PARENT=0`.
+    Disabled,
+    /// The parent is already init/launchd (nothing to follow: daemonized or orphaned).
+    ParentIsInit,
+    /// The OS refused, or has no mechanism here.
+    Unavailable,
+}
+
+/// What [`arm`] would do, without doing it (for `--python-info`).
+pub fn planned(enabled: bool) -> ParentWatch {
+    let parent = ffi::parent_pid();
+    if !enabled {
+        ParentWatch::Disabled
+    } else if parent == 1 {
+        ParentWatch::ParentIsInit
+    } else if cfg!(any(target_os = "linux", target_os = "macos")) {
+        ParentWatch::Armed { parent_pid: parent }
+    } else {
+        ParentWatch::Unavailable
+    }
+}
+
+/// Arms the watch. A parent that died before the watch existed is caught by comparing the
+/// parent pid before and after.
+pub fn arm(enabled: bool) -> ParentWatch {
+    let plan = planned(enabled);
+    let ParentWatch::Armed { parent_pid } = plan else {
+        tracing::debug!("exit with parent: {plan:?}");
+        return plan;
+    };
+    if let Err(e) = platform_arm(parent_pid) {
+        tracing::warn!("exit with parent unavailable: {e}");
+        return ParentWatch::Unavailable;
+    }
+    if ffi::parent_pid() != parent_pid {
+        tracing::debug!("parent {parent_pid} died while arming; sending SIGTERM");
+        ffi::raise_sigterm();
+    }
+    tracing::debug!("exit with parent: armed on pid {parent_pid}");
+    plan
+}
+
+#[cfg(target_os = "linux")]
+fn platform_arm(_parent: i32) -> std::io::Result<()> {
+    // PR_SET_PDEATHSIG fires when the parent *thread* that forked us exits; Node and Electron
+    // spawn from their main thread, which lives as long as the app.
+    ffi::set_parent_death_signal()
+}
+
+#[cfg(target_os = "macos")]
+fn platform_arm(parent: i32) -> std::io::Result<()> {
+    ffi::watch_parent_exit(parent)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+fn platform_arm(_parent: i32) -> std::io::Result<()> {
+    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "no parent-death hook on this OS"))
+}

@@ -1,0 +1,48 @@
+//! The environment variables the launcher reads, and how their values are parsed.
+
+use std::ffi::OsStr;
+
+use crate::exit_code::LauncherExit;
+use crate::layout::Failure;
+
+/// Interpreter binary to use instead of the bundled one (its prefix becomes the home).
+pub const MLXK_PYTHON: &str = "MLXK_PYTHON";
+/// The app's Resources directory (Electron: `process.resourcesPath`).
+pub const RESOURCES_PATH: &str = "RESOURCES_PATH";
+/// tracing EnvFilter for the launcher's own logs (stderr); unset = silent.
+pub const LAUNCHER_LOG: &str = "MLXK2_LAUNCHER_LOG";
+/// `0`/`false`/`no`/`off` keeps the launcher running when its parent dies.
+pub const EXIT_WITH_PARENT: &str = "MLXK2_EXIT_WITH_PARENT";
+
+/// Parses a boolean switch; unset means `default`.
+pub fn switch(var: &'static str, value: Option<&OsStr>, default: bool) -> Result<bool, Failure> {
+    let Some(value) = value else { return Ok(default) };
+    match value.to_string_lossy().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(Failure::new(
+            LauncherExit::BadEnvironment,
+            format!("{var} has an unknown value `{}`", value.to_string_lossy()),
+            format!("use {var}=1 or {var}=0, or unset it"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switch_words() {
+        assert!(switch(EXIT_WITH_PARENT, None, true).unwrap());
+        for off in ["0", "false", "NO", "off"] {
+            assert!(!switch(EXIT_WITH_PARENT, Some(OsStr::new(off)), true).unwrap());
+        }
+        for on in ["1", "TRUE", "yes", "on"] {
+            assert!(switch(EXIT_WITH_PARENT, Some(OsStr::new(on)), false).unwrap());
+        }
+        let err = switch(EXIT_WITH_PARENT, Some(OsStr::new("maybe")), true).unwrap_err();
+        assert_eq!(err.exit, LauncherExit::BadEnvironment);
+        assert!(err.to_string().contains("MLXK2_EXIT_WITH_PARENT"));
+    }
+}
