@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests and the launcher tests, once per CPython X.Y.
+#
+# The launcher links libpython, so it is built once per Python minor version (PYO3_PYTHON),
+# each into its own target dir. 3.11 and 3.12 are required; 3.10 and 3.13 run when present.
+# Interpreters come from pyenv (shared-library builds); MLXK2_TEST_PYTHONS="/p/python3.11 …"
+# overrides the list.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null || { echo "run-all: '$1' is missing: $2" >&2; exit 1; }; }
+need cargo "install Rust (rustup)"
+need patchelf "apt-get install patchelf (bundled python3 is made relocatable with it)"
+need readelf "apt-get install binutils"
+
+pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
+latest() { ls -d "$pyenv_root"/versions/"$1".* 2>/dev/null | grep -E "/$1\.[0-9]+$" | sort -V | tail -n1; }
+
+declare -a pythons=()
+if [[ -n "${MLXK2_TEST_PYTHONS:-}" ]]; then
+    read -r -a pythons <<<"$MLXK2_TEST_PYTHONS"
+else
+    for xy in 3.10 3.11 3.12 3.13; do
+        prefix=$(latest "$xy")
+        if [[ -n "$prefix" && -e "$prefix/lib/libpython$xy.so.1.0" ]]; then
+            pythons+=("$prefix/bin/python$xy")
+        elif [[ "$xy" == 3.11 || "$xy" == 3.12 ]]; then
+            echo "run-all: no shared-library CPython $xy under $pyenv_root/versions (required)" >&2
+            exit 1
+        fi
+    done
+fi
+
+for python in "${pythons[@]}"; do
+    xy=$("$python" -I -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    echo "=== launcher tests on CPython $xy ($python)"
+    PYO3_PYTHON="$python" cargo test --locked --target-dir "target/py$xy" "$@"
+done
