@@ -88,6 +88,7 @@ pub fn scratch(name: &str) -> PathBuf {
 pub fn base() -> &'static Bundle {
     static BASE: OnceLock<Bundle> = OnceLock::new();
     BASE.get_or_init(|| {
+        remove_stale_scratch();
         let python = python_tree();
         let root = Path::new(SCRATCH).join(format!("py{XY}-{}-base", std::process::id()));
         let _ = fs::remove_dir_all(&root);
@@ -98,6 +99,20 @@ pub fn base() -> &'static Bundle {
         install_fixtures(&res.join("mlxk2/_vendor"), &["mlxk2", "pthdemo"]);
         Bundle { root }
     })
+}
+
+/// Removes the scratch directories of earlier test processes that are no longer running.
+fn remove_stale_scratch() {
+    let prefix = format!("py{XY}-");
+    for entry in fs::read_dir(SCRATCH).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.strip_prefix(&prefix).and_then(|rest| rest.split('-').next()).and_then(|p| p.parse::<i32>().ok());
+        if let Some(pid) = pid {
+            if pid != std::process::id() as i32 && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
 }
 
 /// A relocated copy of the host CPython, made once per version and reused across runs.
