@@ -73,3 +73,17 @@ fn exit_with_parent_can_be_turned_off() {
     run_ok(Command::new("kill").args(["-KILL", &launcher.to_string()]));
     assert!(wait_gone(launcher, Duration::from_secs(5)));
 }
+
+#[test]
+fn not_armed_when_the_parent_is_init() {
+    // In a new PID namespace `sh` is PID 1: the launcher's parent is "init" there.
+    let b = base();
+    let r = run(clean_command(std::path::Path::new("unshare"))
+        .args(["--pid", "--fork", "/bin/sh", "-c", r#""$0" --version; true"#])
+        .arg(b.exe())
+        .env("MLXK2_LAUNCHER_LOG", "debug"));
+    assert_eq!(r.code, Some(0), "{}", r.stderr());
+    assert!(r.stderr().contains("exit with parent: ParentIsInit"), "{}", r.stderr());
+    let armed = run(b.launcher().arg("--version").env("MLXK2_LAUNCHER_LOG", "debug"));
+    assert!(armed.stderr().contains("exit with parent: armed on pid"), "{}", armed.stderr());
+}

@@ -8,10 +8,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# On a fresh machine (root with apt), install the tools the harness uses.
+missing=()
+command -v patchelf >/dev/null || missing+=(patchelf)
+command -v readelf >/dev/null || missing+=(binutils)
+command -v unshare >/dev/null || missing+=(util-linux)
+if ((${#missing[@]})) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "run-all: installing ${missing[*]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 need() { command -v "$1" >/dev/null || { echo "run-all: '$1' is missing: $2" >&2; exit 1; }; }
 need cargo "install Rust (rustup)"
 need patchelf "apt-get install patchelf (bundled python3 is made relocatable with it)"
 need readelf "apt-get install binutils"
+need unshare "apt-get install util-linux"
 
 pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
 latest() { ls -d "$pyenv_root"/versions/"$1".* 2>/dev/null | grep -E "/$1\.[0-9]+$" | sort -V | tail -n1; }
