@@ -6,6 +6,7 @@
 # Interpreters come from pyenv (shared-library builds); MLXK2_TEST_PYTHONS="/p/python3.11 …"
 # overrides the list.
 set -euo pipefail
+shopt -s inherit_errexit 2>/dev/null || true
 cd "$(dirname "$0")/.."
 
 # On a fresh machine (root with apt), install the tools the harness uses.
@@ -42,8 +43,12 @@ else
     done
 fi
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 for python in "${pythons[@]}"; do
     xy=$("$python" -I -c 'import sys; print("%d.%d" % sys.version_info[:2])')
     echo "=== launcher tests on CPython $xy ($python)"
-    PYO3_PYTHON="$python" cargo test --locked --target-dir "target/py$xy" "$@"
+    PYO3_PYTHON="$python" cargo test --locked --target-dir "target/py$xy" "$@" 2>&1 | tee -a "$log"
 done
+# One closing line over every run (cargo prints one per test binary and version).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "all CPython versions: %d passed, %d failed\n", p, f }' "$log"

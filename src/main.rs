@@ -10,6 +10,7 @@ mod libpython;
 mod parent;
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::process::ExitCode;
 
 use msty_mlx_studio::exit_code::{self, LauncherExit};
@@ -22,7 +23,8 @@ fn main() -> ExitCode {
     match run(argv) {
         Ok(status) => std::process::exit(status),
         Err(failure) => {
-            eprintln!("{LAUNCHER_NAME}: error: {failure}");
+            // Never panic on a closed or broken stderr: the exit code still tells.
+            let _ = writeln!(std::io::stderr(), "{LAUNCHER_NAME}: error: {failure}");
             ExitCode::from(failure.exit.code())
         }
     }
