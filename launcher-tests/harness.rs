@@ -73,6 +73,10 @@ pub struct Bundle {
     pub root: PathBuf,
 }
 
+/// What the base bundle's `_vendor` holds: the fake mlxk2, a `.pth` demo, and a healthy fake
+/// MLX stack (mlx 0.29.3 + mlx-cpu 0.29.3 + mlx-lm 0.28.1).
+pub const BASE_FIXTURES: &[&str] = &["mlxk2", "pthdemo", "mlx", "mlx-cpu", "mlx-lm"];
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A fresh, empty scratch directory for one test.
@@ -96,7 +100,7 @@ pub fn base() -> &'static Bundle {
         fs::create_dir_all(res.join("mlxk2")).unwrap();
         link_tree(&python, &res.join("python"));
         fs::copy(LAUNCHER, res.join("mlxk2/msty-mlx-studio")).unwrap();
-        install_fixtures(&res.join("mlxk2/_vendor"), &["mlxk2", "pthdemo"]);
+        install_fixtures(&res.join("mlxk2/_vendor"), BASE_FIXTURES);
         Bundle { root }
     })
 }

@@ -81,7 +81,7 @@ fn nothing_is_written_into_the_bundle() {
     let b = Bundle::copy("nowrite");
     let before = b.snapshot();
     // Imports of vendored modules without pycs, in the launcher and in every kind of child.
-    for args in [&["import", "pthdemo_mod", "json", "mlxk2.child"][..], &["child"], &["child-module"], &["worker"], &["multiprocessing"]] {
+    for args in [&["import", "pthdemo_mod", "json", "mlxk2.child"][..], &["child"], &["child-module"], &["worker"], &["multiprocessing"], &["--check-mlx-stack"]] {
         let r = run(b.launcher().args(args));
         assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr());
     }

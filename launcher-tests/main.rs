@@ -6,6 +6,7 @@ mod bad_input;
 mod behaviour;
 mod binary;
 mod children;
+mod diagnostics;
 mod isolation;
 mod locate;
 mod parent_death;

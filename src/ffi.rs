@@ -266,3 +266,20 @@ pub fn watch_parent_exit(parent: libc::pid_t) -> std::io::Result<()> {
     })?;
     Ok(())
 }
+
+/// `uname()`: (machine, release, version), for PEP 508 markers.
+pub fn uname() -> (String, String, String) {
+    let mut raw = MaybeUninit::<libc::utsname>::zeroed();
+    // SAFETY: uname fills the struct it is given; zeroed memory keeps every field terminated.
+    let rc = unsafe { libc::uname(raw.as_mut_ptr()) };
+    // SAFETY: zero-initialized above and, on success, filled in by uname.
+    let raw = unsafe { raw.assume_init() };
+    if rc != 0 {
+        return Default::default();
+    }
+    let field = |chars: &[libc::c_char]| {
+        let bytes: Vec<u8> = chars.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    (field(&raw.machine), field(&raw.release), field(&raw.version))
+}

@@ -6,10 +6,12 @@
 #![deny(unsafe_code)]
 
 pub mod child_env;
+pub mod distinfo;
 pub mod exit_code;
 pub mod layout;
 pub mod logging;
 pub mod settings;
+pub mod stack;
 
 /// The Python X.Y this build links against (from `PYO3_PYTHON` / `PYO3_CONFIG_FILE`).
 pub const BUILT_FOR_PYTHON: &str = env!("MLXK2_PYTHON_XY");

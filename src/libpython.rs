@@ -25,7 +25,9 @@ pub struct Mapped {
 pub fn mapped() -> Mapped {
     let version = ffi::python_version();
     let version = version.split_whitespace().next().unwrap_or_default().to_string();
-    Mapped { path: ffi::mapped_libpython(), version }
+    // Canonical: the loader reports the rpath spelling (`…/mlxk2/../python/lib/…`).
+    let path = ffi::mapped_libpython().map(|p| p.canonicalize().unwrap_or(p));
+    Mapped { path, version }
 }
 
 /// Checks the mapped libpython against the chosen home and the X.Y the launcher was built for.

@@ -3,6 +3,7 @@
 
 #![deny(unsafe_code)]
 
+mod diagnostics;
 #[allow(unsafe_code)]
 mod ffi;
 mod interpreter;
@@ -30,10 +31,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// Locate → validate → exit-with-parent → child environment → CPython runs mlxk2.
+/// Locate → (our own diagnostics flag?) → validate → exit-with-parent → child environment →
+/// CPython runs mlxk2.
 fn run(argv: Vec<OsString>) -> Result<i32, Failure> {
     logging::init()?;
     let exe = self_path()?;
+    // Answered before anything can fail, so they also describe a broken bundle.
+    if let Some(flag) = diagnostics::recognise(&argv) {
+        return Ok(diagnostics::answer(flag, &exe, &argv));
+    }
     let layout = layout::locate(&exe, &LookupEnv::from_process())?;
     tracing::debug!(home = %layout.home.display(), rule = %layout.home_rule, "python home");
     for c in &layout.candidates {

@@ -1,0 +1,3 @@
+"""Fixture mlx.core: what the real extension module exposes to the stack check."""
+
+__version__ = "0.29.3"
