@@ -44,11 +44,11 @@ def build(out_dir, fixture_dir):
     dist_info = f"{dist}-{version}.dist-info"
     files = []
     for root, dirs, names in os.walk(fixture_dir):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", "_build") and not d.endswith(".egg-info"))
         for name in sorted(names):
             full = os.path.join(root, name)
             rel = os.path.relpath(full, fixture_dir).replace(os.sep, "/")
-            if rel == "fixture.json":
+            if rel in ("fixture.json", "pyproject.toml"):
                 continue
             with open(full, "rb") as f:
                 files.append((rel, f.read()))

@@ -5,6 +5,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod bundle;
 pub mod child_env;
 pub mod distinfo;
 pub mod exit_code;

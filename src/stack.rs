@@ -10,8 +10,9 @@ use serde::Serialize;
 
 use crate::distinfo::{SiteDir, normalize};
 
-/// MLX's backend distributions (`mlx[cpu]`, `mlx[cuda]`, the Metal build on macOS).
-pub const MLX_BACKENDS: [&str; 3] = ["mlx-metal", "mlx-cpu", "mlx-cuda"];
+/// MLX's backend distributions: Metal on macOS, `mlx[cpu]`, `mlx[cuda12]`/`mlx[cuda13]`
+/// (and the older single `mlx-cuda`).
+pub const MLX_BACKENDS: [&str; 5] = ["mlx-metal", "mlx-cpu", "mlx-cuda", "mlx-cuda-12", "mlx-cuda-13"];
 
 /// Projects whose requirements on `mlx` are checked.
 const DEPENDENTS: [&str; 2] = ["mlx-lm", "mlx-knife"];

@@ -1,0 +1,186 @@
+//! build-external-python: produce `dist-ext-python/<BIN_NAME>/` (the vendored packages, the
+//! launcher built for the embedded interpreter, and a manifest). Replaces the bash
+//! `scripts/build_external_python.sh` and `scripts/clear_quarantine_python.sh`.
+
+#![deny(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::builder::BoolishValueParser;
+use clap::{Parser, Subcommand};
+use msty_mlx_studio::bundle::{self, DEFAULT_TARGET_PLATFORM, Options};
+
+#[derive(Parser, Debug)]
+#[command(name = "build-external-python", version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Sub>,
+    #[command(flatten)]
+    build: BuildArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Sub {
+    /// Remove macOS's com.apple.quarantine attribute recursively (nothing to do elsewhere).
+    ClearQuarantine { path: PathBuf },
+}
+
+#[derive(clap::Args, Debug)]
+struct BuildArgs {
+    /// Interpreter to install with [default: ./python/bin/python3, then python3 on PATH]
+    #[arg(long, env = "EMBEDDED_PYTHON", value_name = "PATH")]
+    python: Option<PathBuf>,
+    /// What to vendor as mlxk2: a source tree [default: cwd] or a requirement (mlx-knife==2.0.8)
+    #[arg(long, value_name = "PATH_OR_REQ")]
+    project: Option<String>,
+    /// Extra requirements file
+    #[arg(long, value_name = "FILE")]
+    requirements: Option<PathBuf>,
+    /// Custom mlx wheel, installed last [default: scripts/mlx-custom.whl if present]
+    #[arg(long, env = "MLX_WHEEL", value_name = "WHEEL")]
+    mlx_wheel: Option<PathBuf>,
+    /// Custom mlx-lm wheel, installed last [default: scripts/mlx-lm-custom.whl if present]
+    #[arg(long, env = "MLX_LM_WHEEL", value_name = "WHEEL")]
+    mlx_lm_wheel: Option<PathBuf>,
+    /// Stamp mlxk2.__version__ (and its dist-info) in the vendored copy only
+    #[arg(long, env = "VERSION", value_name = "V")]
+    version_stamp: Option<String>,
+    /// Output location
+    #[arg(long, env = "DIST_DIR", default_value = "dist-ext-python", value_name = "DIR")]
+    dist_dir: PathBuf,
+    /// Launcher (and output folder) name
+    #[arg(long, env = "BIN_NAME", default_value = "msty-mlx-studio", value_name = "NAME")]
+    bin_name: String,
+    /// Delete the output directory first (refused for /, $HOME, the project root, outside the dist dir)
+    #[arg(long, env = "CLEAN", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
+    clean: bool,
+    /// Extra pip flags for every install, e.g. "--no-index --find-links DIR"
+    #[arg(long, env = "PIP_ARGS", value_name = "ARGS", allow_hyphen_values = true)]
+    pip_args: Option<String>,
+    /// Never execute the embedded interpreter: install with the host's pip for a target platform
+    #[arg(long, env = "VENDOR_VIA_WHEELS", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
+    wheels_only: bool,
+    /// Target Python X.Y (wheels-only; required there)
+    #[arg(long, env = "TARGET_PY_VERSION", value_name = "X.Y")]
+    target_python_version: Option<String>,
+    /// Target wheel platform tag (wheels-only)
+    #[arg(long, env = "TARGET_PLATFORM", default_value = DEFAULT_TARGET_PLATFORM, value_name = "TAG")]
+    target_platform: String,
+    /// Target ABI tag (wheels-only) [default: cpXY]
+    #[arg(long, env = "TARGET_ABI", value_name = "ABI")]
+    target_abi: Option<String>,
+    /// Use this prebuilt launcher instead of building one (it is checked all the same)
+    #[arg(long, value_name = "PATH")]
+    launcher: Option<PathBuf>,
+    /// Only errors and the final summary
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Sub::ClearQuarantine { path }) => clear_quarantine(&path),
+        None => build(cli.build),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("build-external-python: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn build(args: BuildArgs) -> anyhow::Result<()> {
+    let cwd = std::env::current_dir()?;
+    let pip_args = match &args.pip_args {
+        Some(text) => split_words(text)?,
+        None => Vec::new(),
+    };
+    let opts = Options {
+        python: args.python,
+        project: args.project,
+        requirements: args.requirements.map(|r| cwd.join(r)),
+        mlx_wheel: args.mlx_wheel,
+        mlx_lm_wheel: args.mlx_lm_wheel,
+        version_stamp: args.version_stamp,
+        dist_dir: cwd.join(args.dist_dir),
+        bin_name: args.bin_name,
+        clean: args.clean,
+        pip_args,
+        wheels_only: args.wheels_only,
+        target_python_version: args.target_python_version,
+        target_platform: args.target_platform,
+        target_abi: args.target_abi,
+        launcher: args.launcher,
+        quiet: args.quiet,
+        cwd,
+        repo: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+    };
+    let s = bundle::build(&opts)?;
+    println!(
+        "bundle: {}\n  distributions: {}\n  size: {:.1} MiB\n  python: {}\n  launcher: {} {}\n  sanity check: {}",
+        s.output.display(),
+        s.distributions,
+        s.bytes as f64 / (1024.0 * 1024.0),
+        s.python,
+        opts.bin_name,
+        s.launcher_version,
+        s.sanity
+    );
+    Ok(())
+}
+
+/// Splits `PIP_ARGS` like a shell would for plain words and quotes (no expansions).
+fn split_words(text: &str) -> anyhow::Result<Vec<String>> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    for c in text.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => current.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut current));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                current.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quote.is_some() {
+        anyhow::bail!("--pip-args/PIP_ARGS has an unterminated quote: {text}");
+    }
+    if in_word {
+        words.push(current);
+    }
+    Ok(words)
+}
+
+#[cfg(target_os = "macos")]
+fn clear_quarantine(path: &std::path::Path) -> anyhow::Result<()> {
+    let status = std::process::Command::new("xattr").args(["-r", "-d", "com.apple.quarantine"]).arg(path).status()?;
+    // xattr exits 1 when no file had the attribute; that is success for us.
+    if !status.success() && status.code() != Some(1) {
+        anyhow::bail!("xattr failed on `{}` ({status})", path.display());
+    }
+    println!("removed com.apple.quarantine under {}", path.display());
+    Ok(())
+}
+
+#[cfg(not(target_os = "macos"))]
+fn clear_quarantine(path: &std::path::Path) -> anyhow::Result<()> {
+    println!("nothing to do: com.apple.quarantine exists only on macOS ({} left unchanged)", path.display());
+    Ok(())
+}

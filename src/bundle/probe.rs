@@ -1,0 +1,83 @@
+//! What the bundler needs to know about the embedded interpreter, asked from the interpreter
+//! itself (or, in wheels-only mode, derived from the target options without running it).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+/// Facts about the target Python.
+#[derive(Clone, Debug, Deserialize)]
+pub struct PythonFacts {
+    /// `3.11`
+    pub version: String,
+    /// `3.11.7` (wheels-only: unknown, `3.11`)
+    pub full_version: String,
+    /// `sys.base_prefix`: the home the launcher will use.
+    pub prefix: PathBuf,
+    /// The wheel platform tag, e.g. `linux_x86_64`, `macosx_14_0_arm64`.
+    pub platform_tag: String,
+    pub shared: bool,
+    pub libdir: PathBuf,
+    pub ldlibrary: String,
+    /// Every wheel tag the interpreter accepts (pip's own list).
+    pub supported_tags: Vec<String>,
+}
+
+const PROBE: &str = r#"
+import json, platform, sys, sysconfig
+try:
+    from pip._vendor.packaging.tags import sys_tags
+    tags = [str(t) for t in sys_tags()]
+except Exception:
+    tags = []
+print(json.dumps({
+    "version": "%d.%d" % sys.version_info[:2],
+    "full_version": platform.python_version(),
+    "prefix": sys.base_prefix,
+    "platform_tag": sysconfig.get_platform().replace("-", "_").replace(".", "_"),
+    "shared": bool(sysconfig.get_config_var("Py_ENABLE_SHARED") or sysconfig.get_config_var("PYTHONFRAMEWORK")),
+    "libdir": sysconfig.get_config_var("LIBDIR") or "",
+    "ldlibrary": sysconfig.get_config_var("INSTSONAME") or sysconfig.get_config_var("LDLIBRARY") or "",
+    "supported_tags": tags,
+}))
+"#;
+
+/// Runs `python` to learn its facts.
+pub fn probe(python: &Path) -> Result<PythonFacts> {
+    let out = Command::new(python)
+        .args(["-I", "-c", PROBE])
+        .output()
+        .with_context(|| format!("cannot run the interpreter `{}`", python.display()))?;
+    if !out.status.success() {
+        bail!("the interpreter `{}` failed: {}", python.display(), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let facts: PythonFacts = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("unexpected answer from `{}`", python.display()))?;
+    if !facts.shared {
+        bail!(
+            "the interpreter `{}` has no shared libpython (built without --enable-shared); the launcher embeds libpython{}: use a shared build such as python-build-standalone or pyenv with PYTHON_CONFIGURE_OPTS=--enable-shared",
+            python.display(),
+            facts.version
+        );
+    }
+    Ok(facts)
+}
+
+/// Wheel tags for a foreign target, as pip computes them for `--platform/--python-version/
+/// --implementation/--abi` (asked from the host's pip, never from the target interpreter).
+pub fn target_tags(host_python: &Path, version: &str, platform: &str, abi: &str) -> Result<Vec<String>> {
+    let nodot = version.replace('.', "");
+    let script = format!(
+        "from pip._internal.utils.compatibility_tags import get_supported\nfor t in get_supported(version={nodot:?}, platforms=[{platform:?}], impl='cp', abis=[{abi:?}]): print(t)"
+    );
+    let out = Command::new(host_python)
+        .args(["-I", "-c", &script])
+        .output()
+        .with_context(|| format!("cannot run the host python `{}`", host_python.display()))?;
+    if !out.status.success() {
+        bail!("cannot list the wheel tags for {platform} with `{}`: {}", host_python.display(), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect())
+}
