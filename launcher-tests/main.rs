@@ -5,6 +5,7 @@ mod harness;
 mod bad_input;
 mod behaviour;
 mod binary;
+mod bundler;
 mod children;
 mod diagnostics;
 mod isolation;

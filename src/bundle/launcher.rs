@@ -35,6 +35,12 @@ pub fn build(repo: &Path, target_dir: &Path, target: LinkTarget, quiet: bool) ->
     if quiet {
         cmd.arg("--quiet");
     }
+    // Build-machine paths (this checkout, the cargo registry) stay out of panic locations.
+    let cargo_home = cargo_home();
+    cmd.env(
+        "RUSTFLAGS",
+        format!("--remap-path-prefix={}=/src --remap-path-prefix={}=/cargo", repo.display(), cargo_home.display()),
+    );
     match target {
         LinkTarget::Interpreter(python) => cmd.env("PYO3_PYTHON", python),
         LinkTarget::ConfigFile(file) => cmd.env("PYO3_CONFIG_FILE", file),
@@ -44,6 +50,11 @@ pub fn build(repo: &Path, target_dir: &Path, target: LinkTarget, quiet: bool) ->
         bail!("cargo failed to build the launcher ({status}); see its output above");
     }
     Ok(target_dir.join("release").join(crate::LAUNCHER_NAME))
+}
+
+/// `$CARGO_HOME`, default `~/.cargo`.
+pub fn cargo_home() -> PathBuf {
+    std::env::var_os("CARGO_HOME").map(PathBuf::from).or_else(|| dirs::home_dir().map(|h| h.join(".cargo"))).unwrap_or_default()
 }
 
 /// Checks a launcher binary: it links `libpython{xy}`, finds it through the bundle rpath, and

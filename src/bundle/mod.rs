@@ -221,10 +221,14 @@ pub fn build(opts: &Options) -> Result<Summary> {
 
     steps.header(format!("Building the launcher for Python {}", facts.version));
     let launcher_bin = build_launcher(opts, python.as_deref(), &facts, &work)?;
-    let forbidden: Vec<&Path> = [facts.prefix.as_path(), facts.libdir.as_path(), opts.repo.as_path()]
-        .into_iter()
-        .filter(|p| p.as_os_str().len() > 1)
-        .collect();
+    // The interpreter's paths would be loader paths; a launcher built here must not carry
+    // this checkout's or the cargo registry's paths either (a prebuilt one is not ours to fix).
+    let cargo_home = launcher::cargo_home();
+    let mut forbidden: Vec<&Path> = vec![facts.prefix.as_path(), facts.libdir.as_path()];
+    if opts.launcher.is_none() {
+        forbidden.extend([opts.repo.as_path(), cargo_home.as_path()]);
+    }
+    forbidden.retain(|p| p.is_absolute() && p.as_os_str().len() > 1);
     launcher::check(&launcher_bin, &facts.version, &forbidden)?;
     let launcher_dest = tmp.path.join(&opts.bin_name);
     fs::copy(&launcher_bin, &launcher_dest).with_context(|| format!("cannot copy the launcher to `{}`", launcher_dest.display()))?;

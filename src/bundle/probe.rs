@@ -55,10 +55,14 @@ pub fn probe(python: &Path) -> Result<PythonFacts> {
     }
     let facts: PythonFacts = serde_json::from_slice(&out.stdout)
         .with_context(|| format!("unexpected answer from `{}`", python.display()))?;
-    if !facts.shared {
+    // The bundle ships `<prefix>/lib/libpython3.X.*` as `Resources/python/lib/…`: it must be
+    // there, next to the interpreter, not merely somewhere on the build machine.
+    let lib = facts.prefix.join("lib").join(&facts.ldlibrary);
+    if !facts.shared || facts.ldlibrary.is_empty() || !lib.is_file() {
         bail!(
-            "the interpreter `{}` has no shared libpython (built without --enable-shared); the launcher embeds libpython{}: use a shared build such as python-build-standalone or pyenv with PYTHON_CONFIGURE_OPTS=--enable-shared",
+            "the interpreter `{}` has no shared libpython at `{}`; the launcher embeds libpython{}: use a shared build (python-build-standalone, or pyenv with PYTHON_CONFIGURE_OPTS=--enable-shared)",
             python.display(),
+            lib.display(),
             facts.version
         );
     }

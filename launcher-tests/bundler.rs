@@ -1,0 +1,404 @@
+//! Issue 4: build-external-python, offline against a local wheelhouse made from
+//! python-fixtures (fake mlx-knife project, fake mlx / mlx-lm wheels as "PyPI" and "custom").
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::harness::*;
+
+const BUNDLER: &str = env!("CARGO_BIN_EXE_build-external-python");
+
+struct Wheelhouse {
+    /// "PyPI": mlx 0.29.3, mlx-cpu, mlx-lm, pthdemo, mlx-knife (fixture).
+    dir: PathBuf,
+    /// Custom wheels under names that say nothing (as `scripts/mlx-custom.whl` does).
+    custom_mlx: PathBuf,
+    raising_mlx: PathBuf,
+    macos_mlx: PathBuf,
+}
+
+fn wheelhouse() -> &'static Wheelhouse {
+    static WH: OnceLock<Wheelhouse> = OnceLock::new();
+    WH.get_or_init(|| {
+        let root = scratch("wheelhouse");
+        let dir = root.join("pypi");
+        make_wheels(&dir, &["mlx", "mlx-cpu", "mlx-lm", "pthdemo", "mlxk2"]);
+        let custom = root.join("custom");
+        let built = make_wheels(&custom, &["mlx-new", "mlx-raises", "mlx-macos"]);
+        let rename = |wheel: &PathBuf, name: &str| {
+            let to = custom.join(name);
+            fs::rename(wheel, &to).unwrap();
+            to
+        };
+        Wheelhouse {
+            dir,
+            custom_mlx: rename(&built[0], "mlx-custom.whl"),
+            raising_mlx: rename(&built[1], "mlx-raising.whl"),
+            macos_mlx: rename(&built[2], "mlx-macos.whl"),
+        }
+    })
+}
+
+fn make_wheels(out: &Path, fixtures: &[&str]) -> Vec<PathBuf> {
+    let fx = Path::new(REPO).join("python-fixtures");
+    let mut cmd = Command::new(&host_python().executable);
+    cmd.arg("-I").arg(fx.join("make_wheels.py")).arg(out);
+    for f in fixtures {
+        cmd.arg(fx.join(f));
+    }
+    String::from_utf8(run_ok(&mut cmd).stdout).unwrap().lines().map(PathBuf::from).collect()
+}
+
+/// A scratch copy of the fixture mlx-knife source tree (with the wheel builder its in-tree
+/// backend uses beside it).
+fn project(name: &str) -> PathBuf {
+    let root = scratch(name);
+    fs::copy(Path::new(REPO).join("python-fixtures/make_wheels.py"), root.join("make_wheels.py")).unwrap();
+    copy_tree(&Path::new(REPO).join("python-fixtures/mlxk2"), &root.join("mlx-knife"));
+    root.join("mlx-knife")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() == "__pycache__" {
+            continue;
+        }
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Every file under `dir` with its contents.
+fn contents(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut all = Vec::new();
+    fn walk(d: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+        for e in fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() { walk(&p, out) } else { out.push((p.clone(), fs::read(&p).unwrap_or_default())) }
+        }
+    }
+    walk(dir, &mut all);
+    all.sort();
+    all
+}
+
+fn bundler(cwd: &Path) -> Command {
+    let mut cmd = Command::new(BUNDLER);
+    let host_bin = host_python().executable.parent().unwrap().to_path_buf();
+    let cargo_bin = Path::new(env!("CARGO")).parent().unwrap().to_path_buf();
+    let home = scratch("bundler-home");
+    cmd.env_clear()
+        .env("PATH", format!("{}:{}:/usr/local/bin:/usr/bin:/bin", host_bin.display(), cargo_bin.display()))
+        .env("HOME", &home)
+        .env("LANG", "C.UTF-8")
+        .env("CARGO", env!("CARGO"))
+        .env("CARGO_HOME", std::env::var_os("CARGO_HOME").unwrap_or_else(|| dirs::home_dir().unwrap().join(".cargo").into()))
+        .env("RUSTUP_HOME", std::env::var_os("RUSTUP_HOME").unwrap_or_else(|| dirs::home_dir().unwrap().join(".rustup").into()))
+        .current_dir(cwd);
+    cmd
+}
+
+fn offline() -> String {
+    format!("--no-index --find-links {}", wheelhouse().dir.display())
+}
+
+/// The common fast form: fixture project, offline, the test launcher instead of a cargo build.
+fn quick(cwd: &Path) -> Command {
+    let mut cmd = bundler(cwd);
+    cmd.arg("--quiet").arg("--python").arg(&host_python().executable).arg("--pip-args").arg(offline()).arg("--launcher").arg(LAUNCHER);
+    cmd
+}
+
+fn assert_bundler_error(r: &Run, needle: &str) {
+    assert_eq!(r.code, Some(1), "stdout: {}\nstderr: {}", r.stdout(), r.stderr());
+    let err = r.stderr();
+    let last = err.lines().last().unwrap_or("");
+    assert!(last.starts_with("build-external-python: error: "), "{err}");
+    assert!(last.contains(needle), "{needle:?} not in: {last}");
+}
+
+/// Puts a built `dist-ext-python/<name>` next to a copy of the test Python as the app does.
+fn assemble(output: &Path, name: &str) -> Bundle {
+    let root = scratch("assembled");
+    let res = root.join("Resources");
+    link_tree(&base().home(), &res.join("python"));
+    link_tree(output, &res.join("mlxk2"));
+    if name != "msty-mlx-studio" {
+        fs::rename(res.join("mlxk2").join(name), res.join("mlxk2/msty-mlx-studio")).unwrap();
+    }
+    Bundle { root }
+}
+
+fn manifest(output: &Path) -> Value {
+    serde_json::from_slice(&fs::read(output.join("bundle-manifest.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn builds_from_a_source_tree_and_the_bundle_runs() {
+    let tree = project("tree");
+    let before = contents(&tree);
+    let cwd = tree.clone();
+    let r = run(quick(&cwd).arg("--project").arg(&tree));
+    assert_eq!(r.code, Some(0), "{}", r.stderr());
+    assert!(r.stderr.is_empty(), "--quiet: {}", r.stderr());
+    let out = cwd.join("dist-ext-python/msty-mlx-studio");
+    let mut names: Vec<String> = fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["_vendor", "bundle-manifest.json", "msty-mlx-studio"]);
+    assert!(!out.join("_vendor/bin").exists(), "console scripts with build-machine shebangs");
+    assert!(r.stdout().contains(&format!("bundle: {}", out.display())) && r.stdout().contains("distributions: 4"), "{}", r.stdout());
+
+    // Hash-based, unchecked pycs (PEP 552 flags = 0b01) for the target X.Y.
+    let pyc = out.join(format!("_vendor/mlxk2/__pycache__/cli.cpython-{}.pyc", XY.replace('.', "")));
+    let header = fs::read(&pyc).unwrap();
+    assert_eq!(u32::from_le_bytes(header[4..8].try_into().unwrap()), 1, "{}", pyc.display());
+
+    let m = manifest(&out);
+    assert_eq!(m["python"]["version"], XY);
+    assert_eq!(m["python"]["full_version"], host_python().version.as_str());
+    assert_eq!(m["launcher"]["built_for_python"], XY);
+    assert_eq!(m["mlxk2_version"], "0.0.1.dev0+fixture");
+    let dists: Vec<(String, String)> = m["distributions"].as_array().unwrap().iter().map(|d| (d["name"].as_str().unwrap().into(), d["installer"].as_str().unwrap().into())).collect();
+    assert_eq!(dists.iter().map(|d| d.0.as_str()).collect::<Vec<_>>(), ["mlx", "mlx-knife", "mlx-lm", "pthdemo"]);
+    assert!(dists.iter().all(|d| d.1 == "pip"));
+
+    // The produced bundle runs the launcher tests' fixture main and passes the stack check.
+    let b = assemble(&out, "msty-mlx-studio");
+    let j = run(b.launcher().arg("report")).json();
+    assert_eq!(j["mlxk2_file"], b.vendor().join("mlxk2/__init__.py").to_str().unwrap());
+    assert_eq!(run(b.launcher().arg("--check-mlx-stack")).json()["ok"], true);
+    assert_eq!(contents(&tree).into_iter().filter(|(p, _)| !p.starts_with(&out)).collect::<Vec<_>>(), before, "the source tree changed");
+}
+
+#[test]
+fn cargo_builds_a_clean_launcher_for_the_interpreter() {
+    let cwd = scratch("cargo-build");
+    let mut cmd = bundler(&cwd);
+    cmd.arg("--python").arg(&host_python().executable).arg("--project").arg(project("cargo-tree")).arg("--pip-args").arg(offline());
+    let r = run(&mut cmd);
+    assert_eq!(r.code, Some(0), "{}", r.stderr());
+    for step in ["Installing mlxk2", "Precompiling _vendor", "Building the launcher", "Writing bundle-manifest.json", "Sanity check", "Moving the bundle into place"] {
+        assert!(r.stderr().contains(step), "step header {step:?} missing:\n{}", r.stderr());
+    }
+    let launcher = cwd.join("dist-ext-python/msty-mlx-studio/msty-mlx-studio");
+    let bytes = fs::read(&launcher).unwrap();
+    let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{}/.cargo", dirs::home_dir().unwrap().display()));
+    for path in [REPO, cargo_home.as_str(), host_python().prefix.to_str().unwrap()] {
+        assert!(!bytes.windows(path.len()).any(|w| w == path.as_bytes()), "`{path}` inside the bundled launcher");
+    }
+    let b = assemble(&cwd.join("dist-ext-python/msty-mlx-studio"), "msty-mlx-studio");
+    assert_eq!(run(b.launcher().arg("report")).json()["version"], XY);
+}
+
+#[test]
+fn requirement_project_with_env_fallbacks_and_version_stamp() {
+    let cwd = scratch("envs");
+    let mut cmd = bundler(&cwd);
+    cmd.args(["--quiet", "--project", "mlx-knife==0.0.1.dev0+fixture", "--launcher", LAUNCHER])
+        .env("EMBEDDED_PYTHON", &host_python().executable)
+        .env("DIST_DIR", "out")
+        .env("BIN_NAME", "my-mlx")
+        .env("PIP_ARGS", offline())
+        .env("VERSION", "9.9.9+msty.1");
+    let r = run(&mut cmd);
+    assert_eq!(r.code, Some(0), "{}", r.stderr());
+    let out = cwd.join("out/my-mlx");
+    assert!(out.join("my-mlx").is_file());
+    assert_eq!(manifest(&out)["mlxk2_version"], "9.9.9+msty.1");
+    assert_eq!(manifest(&out)["launcher"]["name"], "my-mlx");
+    let init = fs::read_to_string(out.join("_vendor/mlxk2/__init__.py")).unwrap();
+    assert!(init.contains("__version__ = \"9.9.9+msty.1\""), "{init}");
+    // importlib.metadata and pip see the stamped version; RECORD still matches the files.
+    let check = format!(
+        "import sys, hashlib, base64, importlib.metadata as m; sys.path.insert(0, {v:?}); d = m.distribution('mlx-knife'); print(d.version); \
+         f = [x for x in d.files if str(x) == 'mlxk2/__init__.py'][0]; data = f.locate().read_bytes(); \
+         print(f.hash.value == base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode(), f.size == len(data))",
+        v = out.join("_vendor").to_str().unwrap()
+    );
+    let o = run_ok(Command::new(&host_python().executable).args(["-I", "-B", "-c", &check]));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "9.9.9+msty.1\nTrue True\n");
+    let b = assemble(&out, "my-mlx");
+    assert_eq!(run(b.launcher().arg("--version")).stdout(), "msty-mlx-studio 9.9.9+msty.1\n");
+}
+
+#[test]
+fn version_stamp_never_touches_the_source_tree() {
+    let tree = project("stamp-tree");
+    let before = contents(&tree);
+    let cwd = scratch("stamp");
+    let r = run(quick(&cwd).arg("--project").arg(&tree).args(["--version-stamp", "3.1.4"]));
+    assert_eq!(r.code, Some(0), "{}", r.stderr());
+    assert_eq!(contents(&tree), before);
+    assert!(fs::read_to_string(cwd.join("dist-ext-python/msty-mlx-studio/_vendor/mlxk2/__init__.py")).unwrap().contains("\"3.1.4\""));
+}
+
+#[test]
+fn custom_wheels_override_pypi_pins() {
+    let tree = project("custom-tree");
+    let wh = wheelhouse();
+    fs::create_dir_all(tree.join("scripts")).unwrap();
+    fs::copy(&wh.custom_mlx, tree.join("scripts/mlx-custom.whl")).unwrap();
+    fs::write(tree.join("requirements.txt"), "mlx==0.29.3  # the PyPI pin the custom wheel replaces\npthdemo>=1.0\n").unwrap();
+    // Auto-detected from scripts/ in the project (cwd).
+    let r = run(quick(&tree).args(["--requirements", "requirements.txt"]));
+    assert_eq!(r.code, Some(0), "{}", r.stderr());
+    let out = tree.join("dist-ext-python/msty-mlx-studio");
+    let vendor = out.join("_vendor");
+    let mlx_infos: Vec<String> = fs::read_dir(&vendor).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.starts_with("mlx-")).collect();
+    assert_eq!(mlx_infos, ["mlx-0.30.0.dist-info"], "one dist-info for mlx");
+    let m = manifest(&out);
+    assert_eq!(m["custom_wheels"][0]["file"], "mlx-custom.whl");
+    assert_eq!(m["custom_wheels"][0]["version"], "0.30.0");
+    let sha = run_ok(Command::new("sha256sum").arg(&wh.custom_mlx)).stdout;
+    assert_eq!(m["custom_wheels"][0]["sha256"], String::from_utf8_lossy(&sha).split_whitespace().next().unwrap());
+    assert_eq!(fs::read_to_string(vendor.join("mlx/core.py")).unwrap(), "__version__ = \"0.30.0\"\n");
+
+    // MLX_WHEEL from the environment, to a wheel that cannot be imported: the sanity check fails
+    // the build and shows the report; nothing lands at the output path.
+    let cwd = scratch("custom-env");
+    let mut cmd = quick(&cwd);
+    cmd.arg("--project").arg(&tree).env("MLX_WHEEL", &wh.raising_mlx);
+    let r = run(&mut cmd);
+    assert_bundler_error(&r, "the bundle fails --check-mlx-stack: import mlx.core: ImportError: libmlx.so");
+    assert!(r.stderr().contains("\"checks\""), "the report is shown: {}", r.stderr());
+    assert!(!cwd.join("dist-ext-python/msty-mlx-studio").exists());
+}
+
+#[test]
+fn existing_output_needs_clean_and_clean_replaces_it() {
+    let tree = project("clean-tree");
+    let cwd = scratch("clean");
+    assert_eq!(run(quick(&cwd).arg("--project").arg(&tree)).code, Some(0));
+    let out = cwd.join("dist-ext-python/msty-mlx-studio");
+    let before = contents(&out);
+    let r = run(quick(&cwd).arg("--project").arg(&tree));
+    assert_bundler_error(&r, "already exists; pass --clean");
+    assert_eq!(contents(&out), before);
+    let mut cmd = quick(&cwd);
+    cmd.arg("--project").arg(&tree).args(["--version-stamp", "2.0.0"]).env("CLEAN", "1");
+    let r = run(&mut cmd);
+    assert_eq!(r.code, Some(0), "{}", r.stderr());
+    assert_eq!(manifest(&out)["mlxk2_version"], "2.0.0");
+}
+
+#[test]
+fn clean_refuses_dangerous_targets() {
+    let tree = project("refuse-tree");
+    let parent = tree.parent().unwrap().to_path_buf();
+    // The project root itself.
+    let r = run(quick(&parent).arg("--project").arg(&tree).args(["--clean", "--dist-dir"]).arg(&parent).args(["--bin-name", "mlx-knife"]));
+    assert_bundler_error(&r, "refusing to --clean");
+    assert!(tree.join("pyproject.toml").exists());
+    // $HOME.
+    let home = scratch("fake-home");
+    let mut cmd = quick(&parent);
+    cmd.arg("--project").arg(&tree).args(["--clean", "--dist-dir"]).arg(home.parent().unwrap()).arg("--bin-name").arg(home.file_name().unwrap()).env("HOME", &home);
+    assert_bundler_error(&run(&mut cmd), "it is $HOME");
+    // A symlink in the dist dir that leads outside it.
+    let dist = scratch("dist-link");
+    let victim = scratch("victim");
+    fs::write(victim.join("keep"), "x").unwrap();
+    std::os::unix::fs::symlink(&victim, dist.join("msty-mlx-studio")).unwrap();
+    let r = run(quick(&parent).arg("--project").arg(&tree).arg("--clean").arg("--dist-dir").arg(&dist));
+    assert_bundler_error(&r, "is not inside the dist dir");
+    assert!(victim.join("keep").exists());
+}
+
+#[test]
+fn a_failed_build_changes_nothing_at_the_output_path() {
+    let tree = project("atomic-tree");
+    let cwd = scratch("atomic");
+    assert_eq!(run(quick(&cwd).arg("--project").arg(&tree)).code, Some(0));
+    let dist = cwd.join("dist-ext-python");
+    let before = contents(&dist);
+    fs::write(tree.join("reqs.txt"), "no-such-package-anywhere==1.0\n").unwrap();
+    let r = run(quick(&cwd).arg("--project").arg(&tree).args(["--clean", "--requirements"]).arg(tree.join("reqs.txt")));
+    assert_bundler_error(&r, "pip install failed");
+    assert!(r.stderr().contains("no-such-package-anywhere"), "{}", r.stderr());
+    assert_eq!(contents(&dist), before, "output or temporary files changed");
+}
+
+#[test]
+fn bad_inputs_are_one_line_errors() {
+    let tree = project("bad-tree");
+    let wh = wheelhouse();
+    let not_a_zip = scratch("notzip").join("mlx-custom.whl");
+    fs::write(&not_a_zip, "not a zip").unwrap();
+    let txt = scratch("txt").join("mlx.txt");
+    fs::write(&txt, "x").unwrap();
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (vec!["--python".into(), "/nonexistent/bin/python3".into()], "`/nonexistent/bin/python3` (--python/EMBEDDED_PYTHON) does not exist".into()),
+        (vec!["--mlx-wheel".into(), "/nonexistent/mlx.whl".into()], "wheel `/nonexistent/mlx.whl` does not exist".into()),
+        (vec!["--mlx-wheel".into(), txt.to_str().unwrap().into()], "is not a wheel (the name must end in .whl)".into()),
+        (vec!["--mlx-wheel".into(), not_a_zip.to_str().unwrap().into()], "is not a wheel (not a zip archive)".into()),
+        (vec!["--mlx-wheel".into(), wh.macos_mlx.to_str().unwrap().into()], format!("(cp312-cp312-macosx_14_0_arm64) does not fit Python {XY}")),
+        (vec!["--mlx-lm-wheel".into(), wh.custom_mlx.to_str().unwrap().into()], "custom mlx-lm wheel".into()),
+        (vec!["--project".into(), "./no/such/dir".into()], "no such directory".into()),
+        (vec!["--launcher".into(), "/bin/true".into()], format!("does not link libpython{XY}")),
+        (vec!["--requirements".into(), "/nonexistent/reqs.txt".into()], "cannot read the requirements file".into()),
+    ];
+    for (args, needle) in cases {
+        let cwd = scratch("bad");
+        let mut cmd = bundler(&cwd);
+        cmd.arg("--quiet").arg("--pip-args").arg(offline()).args(&args);
+        for (flag, default) in [("--python", host_python().executable.clone()), ("--launcher", LAUNCHER.into()), ("--project", tree.clone())] {
+            if args[0] != flag {
+                cmd.arg(flag).arg(default);
+            }
+        }
+        let r = run(&mut cmd);
+        assert_bundler_error(&r, &needle);
+        assert_eq!(r.stderr().lines().count(), 1, "{args:?}: {}", r.stderr());
+        assert!(!cwd.join("dist-ext-python/msty-mlx-studio").exists(), "{args:?}");
+    }
+    if Path::new("/usr/bin/python3.11").exists() {
+        let cwd = scratch("static");
+        let r = run(bundler(&cwd).args(["--quiet", "--python", "/usr/bin/python3.11", "--project"]).arg(&tree));
+        assert_bundler_error(&r, "has no shared libpython at `/usr/lib/libpython3.11.so.1.0`");
+    }
+}
+
+#[test]
+fn wheels_only_for_this_platform_builds_from_a_pyo3_config_file() {
+    let cwd = scratch("wheels-only");
+    let mut cmd = bundler(&cwd);
+    cmd.arg("--python").arg(&host_python().executable).arg("--project").arg(project("wo-tree")).arg("--pip-args").arg(offline()).env("VENDOR_VIA_WHEELS", "1").env("TARGET_PY_VERSION", XY).env("TARGET_PLATFORM", "linux_x86_64");
+    let r = run(&mut cmd);
+    assert_eq!(r.code, Some(0), "{}", r.stderr());
+    assert!(r.stderr().contains("--platform") || r.stderr().contains("Installing"), "{}", r.stderr());
+    let out = cwd.join("dist-ext-python/msty-mlx-studio");
+    assert_eq!(manifest(&out)["python"]["platform_tag"], "linux_x86_64");
+    let b = assemble(&out, "msty-mlx-studio");
+    assert_eq!(run(b.launcher().arg("--check-mlx-stack")).json()["ok"], true);
+}
+
+#[test]
+fn wheels_only_for_macos_needs_a_launcher_built_there() {
+    let tree = project("mac-tree");
+    let cwd = scratch("mac");
+    let r = run(bundler(&cwd).args(["--quiet", "--wheels-only", "--target-python-version", XY, "--project"]).arg(&tree).arg("--pip-args").arg(offline()).arg("--python").arg(&host_python().executable));
+    assert_bundler_error(&r, "cannot build a launcher for macosx_14_0_arm64 on this machine");
+    let r = run(bundler(&cwd).args(["--wheels-only", "--target-python-version", XY, "--project"]).arg(&tree).arg("--pip-args").arg(offline()).arg("--launcher").arg(LAUNCHER));
+    assert_eq!(r.code, Some(0), "{}", r.stderr());
+    assert!(r.stdout().contains("sanity check: skipped: the bundle targets macosx_14_0_arm64 and cannot run on this machine"), "{}", r.stdout());
+    assert_eq!(manifest(&cwd.join("dist-ext-python/msty-mlx-studio"))["python"]["platform_tag"], "macosx_14_0_arm64");
+    let r = run(bundler(&cwd).args(["--quiet", "--wheels-only", "--project"]).arg(&tree));
+    assert_bundler_error(&r, "--wheels-only needs --target-python-version");
+}
+
+#[test]
+fn clear_quarantine_has_nothing_to_do_here() {
+    let dir = scratch("quarantine");
+    let r = run(bundler(&dir).args(["clear-quarantine", "."]));
+    assert_eq!(r.code, Some(0));
+    assert!(r.stdout().starts_with("nothing to do: com.apple.quarantine exists only on macOS"));
+}
