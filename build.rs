@@ -21,13 +21,14 @@ fn main() {
             // DT_RPATH (not RUNPATH): consulted before LD_LIBRARY_PATH, so the environment
             // cannot swap in another libpython.
             println!("cargo:rustc-link-arg-bin={launcher}=-Wl,--disable-new-dtags");
-            // The exe-relative homes, in the order the launcher tries them: <exe dir>/python, then
-            // the shipped Resources/{python, mlxk2/<launcher>}.
-            println!("cargo:rustc-link-arg-bin={launcher}=-Wl,-rpath,$ORIGIN/python/lib:$ORIGIN/../python/lib");
+            // The exe-relative homes: the shipped Resources/{python, mlxk2/<launcher>} first (the
+            // loader probes every rpath entry for every library, libc included, so the entry
+            // that hits goes first), then <exe dir>/python.
+            println!("cargo:rustc-link-arg-bin={launcher}=-Wl,-rpath,$ORIGIN/../python/lib:$ORIGIN/python/lib");
         }
         Ok("macos") => {
-            println!("cargo:rustc-link-arg-bin={launcher}=-Wl,-rpath,@executable_path/python/lib");
             println!("cargo:rustc-link-arg-bin={launcher}=-Wl,-rpath,@executable_path/../python/lib");
+            println!("cargo:rustc-link-arg-bin={launcher}=-Wl,-rpath,@executable_path/python/lib");
             // Room for packagers' install_name_tool edits after the build.
             println!("cargo:rustc-link-arg-bin={launcher}=-Wl,-headerpad_max_install_names");
         }

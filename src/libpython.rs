@@ -32,8 +32,8 @@ pub fn mapped() -> Mapped {
 
 /// Checks the mapped libpython against the chosen home and the X.Y the launcher was built for.
 ///
-/// The loader binds libpython through the rpath (`<exe dir>/python/lib`, then
-/// `<exe dir>/../python/lib`) before any launcher code runs, so a home chosen by
+/// The loader binds libpython through the rpath (`<exe dir>/../python/lib`, then
+/// `<exe dir>/python/lib`) before any launcher code runs, so a home chosen by
 /// `RESOURCES_PATH` or `MLXK_PYTHON` must be that same installation (by any spelling of its
 /// path); another one is refused rather than mixed with this libpython.
 pub fn check(mapped: &Mapped, layout: &Layout, built_for: &str) -> Result<(), Failure> {
