@@ -14,6 +14,7 @@ missing=()
 command -v patchelf >/dev/null || missing+=(patchelf)
 command -v readelf >/dev/null || missing+=(binutils)
 command -v unshare >/dev/null || missing+=(util-linux)
+command -v node >/dev/null || missing+=(nodejs)
 if ((${#missing[@]})) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     echo "run-all: installing ${missing[*]}" >&2
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -48,7 +49,19 @@ trap 'rm -f "$log"' EXIT
 for python in "${pythons[@]}"; do
     xy=$("$python" -I -c 'import sys; print("%d.%d" % sys.version_info[:2])')
     echo "=== launcher tests on CPython $xy ($python)"
-    PYO3_PYTHON="$python" cargo test --locked --target-dir "target/py$xy" "$@" 2>&1 | tee -a "$log"
+    PYO3_PYTHON="$python" cargo test --locked --target-dir "target/py$xy" --lib --bins --test launcher "$@" 2>&1 | tee -a "$log"
+    # The real stack (PyPI mlx-knife + mlx[cpu], Node driving the server) on 3.11 and 3.12.
+    if [[ "$xy" == 3.11 || "$xy" == 3.12 ]]; then
+        if [[ "${MLXK2_SKIP_REAL:-}" == 1 ]]; then
+            echo "=== real-stack suite on CPython $xy: NOT RUN (MLXK2_SKIP_REAL=1)"
+        else
+            need node "apt-get install nodejs (the real-stack suite drives the server from Node)"
+            echo "=== real-stack suite on CPython $xy"
+            PYO3_PYTHON="$python" cargo test --locked --target-dir "target/py$xy" --test real "$@" -- --test-threads=1 2>&1 | tee -a "$log"
+            echo "--- timings (CPython $xy)"
+            cat "target/py$xy/tmp/real-timings-py$xy.txt"
+        fi
+    fi
 done
 # One closing line over every run (cargo prints one per test binary and version).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "all CPython versions: %d passed, %d failed\n", p, f }' "$log"

@@ -1,0 +1,342 @@
+//! Issue 5: the real product, end to end. A bundle built by build-external-python from PyPI
+//! (mlx-knife 2.0.8 + mlx[cpu] 0.32.0, wheels cached outside the repo), laid out as
+//! `Resources/{python, mlxk2/{_vendor, msty-mlx-studio}}`, a tiny deterministic llama model
+//! generated locally in a temporary HF_HOME, and Node's child_process driving the server the
+//! way Electron's main process does (launcher-tests/real/electron.js).
+//!
+//! Run by `launcher-tests/run-all.sh` for CPython 3.11 and 3.12 (`MLXK2_SKIP_REAL=1` opts out).
+//! Tests share one bundle and run one at a time (each starts servers).
+
+#[path = "../harness.rs"]
+mod harness;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use harness::*;
+use serde_json::{Value, json};
+
+const BUNDLER: &str = env!("CARGO_BIN_EXE_build-external-python");
+
+struct Stack {
+    /// The assembled app bundle (hard links into `dist`).
+    app: Bundle,
+    /// `dist-ext-python/msty-mlx-studio` as the bundler produced it.
+    dist: PathBuf,
+    manifest: Value,
+    hf_home: PathBuf,
+    tmpdir: PathBuf,
+    model: String,
+    expected: String,
+}
+
+/// One test at a time: each starts mlx-knife servers on a 2-core machine.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn timing(line: impl AsRef<str>) {
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("real-timings-py{XY}.txt"));
+    let mut f = fs::OpenOptions::new().create(true).append(true).open(file).unwrap();
+    writeln!(f, "{}", line.as_ref()).unwrap();
+}
+
+fn stack() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(|| {
+        let _ = fs::remove_file(Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("real-timings-py{XY}.txt")));
+        let start = Instant::now();
+        let wheels = real_wheel_cache();
+        timing(format!("wheel cache ready: {:.1} s", start.elapsed().as_secs_f64()));
+
+        let work = scratch("real");
+        fs::write(work.join("requirements.txt"), "mlx[cpu]==0.32.0\n").unwrap();
+        let start = Instant::now();
+        let cargo_bin = Path::new(env!("CARGO")).parent().unwrap().to_path_buf();
+        let host_bin = host_python().executable.parent().unwrap().to_path_buf();
+        let out = Command::new(BUNDLER)
+            .current_dir(&work)
+            .env_clear()
+            .env("PATH", format!("{}:{}:/usr/local/bin:/usr/bin:/bin", host_bin.display(), cargo_bin.display()))
+            .env("HOME", dirs::home_dir().unwrap())
+            .env("LANG", "C.UTF-8")
+            .env("CARGO", env!("CARGO"))
+            .args(["--quiet", "--project", "mlx-knife==2.0.8", "--requirements", "requirements.txt", "--python"])
+            .arg(&host_python().executable)
+            .arg("--pip-args")
+            .arg(format!("--no-index --find-links {}", wheels.display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "bundler failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        timing(format!("bundle built (pip install, precompile, launcher, sanity check): {:.1} s", start.elapsed().as_secs_f64()));
+        let dist = work.join("dist-ext-python/msty-mlx-studio");
+        let manifest: Value = serde_json::from_slice(&fs::read(dist.join("bundle-manifest.json")).unwrap()).unwrap();
+
+        let root = work.join("MyApp.app/Contents");
+        link_tree(&base().home(), &root.join("Resources/python"));
+        link_tree(&dist, &root.join("Resources/mlxk2"));
+        let app = Bundle { root };
+
+        let hf_home = work.join("hf");
+        let tmpdir = work.join("tmp");
+        fs::create_dir_all(&tmpdir).unwrap();
+        let generated = run_ok(clean_command(&app.python3())
+            .arg(Path::new(REPO).join("python-fixtures/tiny_model/make_tiny_model.py"))
+            .arg(&hf_home)
+            .env("PYTHONPATH", app.vendor())
+            .env("PYTHONNOUSERSITE", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1"));
+        let info: Value = serde_json::from_slice(&generated.stdout).unwrap();
+        Stack {
+            app,
+            dist,
+            manifest,
+            hf_home,
+            tmpdir,
+            model: info["model"].as_str().unwrap().into(),
+            expected: info["expected_reply"].as_str().unwrap().into(),
+        }
+    })
+}
+
+impl Stack {
+    /// The environment both options share: the model cache, no hub access, MLX's JIT cache.
+    fn env(&self, cmd: &mut Command) {
+        cmd.env("HF_HOME", &self.hf_home).env("HF_HUB_OFFLINE", "1").env("TMPDIR", &self.tmpdir);
+    }
+    fn launcher(&self, app: &Bundle) -> Command {
+        let mut cmd = app.launcher();
+        self.env(&mut cmd);
+        cmd.env("RESOURCES_PATH", app.resources());
+        cmd
+    }
+    fn python_m(&self, app: &Bundle) -> Command {
+        let mut cmd = clean_command(&app.python3());
+        self.env(&mut cmd);
+        cmd.args(["-m", "mlxk2.cli"]).env("PYTHONPATH", app.vendor()).env("PYTHONNOUSERSITE", "1");
+        cmd
+    }
+    fn node(&self, app: &Bundle, mode: &str, config: Value) -> Command {
+        let mut cmd = clean_command(Path::new("node"));
+        self.env(&mut cmd);
+        let mut config = config;
+        config["resources"] = json!(app.resources());
+        config["model"] = json!(self.model);
+        config["expected"] = json!(self.expected);
+        cmd.arg(Path::new(REPO).join("launcher-tests/real/electron.js")).arg(mode).arg(config.to_string());
+        cmd
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn serve(s: &Stack, app: &Bundle, option: &str, signal: &str, load: bool) -> Value {
+    let port = free_port();
+    let out = run_ok(&mut s.node(app, "serve", json!({ "option": option, "port": port, "signal": signal, "load": load })));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("node said: {e}\n{}", String::from_utf8_lossy(&out.stdout)));
+    assert!(r.get("error").is_none(), "option {option}: {}\nserver stderr:\n{}", r["error"], r["stderrTail"].as_str().unwrap_or(""));
+    r
+}
+
+/// Items 4 and 5 for one option and signal.
+fn check_serve(s: &Stack, r: &Value, signal: &str) {
+    let tail = r["stderrTail"].as_str().unwrap_or("");
+    assert_eq!(r["models"], json!([s.model]), "{tail}");
+    assert_eq!(r["chat"], json!({ "status": 200, "text": s.expected }));
+    assert_eq!(r["chatStream"]["status"], 200);
+    assert_eq!(r["chatStream"]["text"], s.expected.as_str());
+    assert_eq!(r["chatStream"]["done"], true, "stream ends with [DONE]");
+    assert!(r["chatStream"]["chunks"].as_u64().unwrap() >= 3, "{}", r["chatStream"]);
+    assert!(r["chatStream"]["contentType"].as_str().unwrap().starts_with("text/event-stream"));
+    assert_eq!(r["completion"], json!({ "status": 200, "text": s.expected }));
+    assert!(r["exit"].is_object(), "no exit within 15 s of {signal}: {tail}");
+    assert!(r["exitMs"].as_f64().unwrap() < 10_000.0, "{signal}: exit took {} ms", r["exitMs"]);
+    assert!(r["worker"].is_number(), "no server worker found: {r}");
+    assert_eq!(r["workerGone"], true, "the server worker outlived {signal}");
+    assert_eq!(r["portFree"], true, "port still bound after {signal}");
+}
+
+fn launcher_json(s: &Stack, app: &Bundle, args: &[&str]) -> Value {
+    let r = run(s.launcher(app).args(args));
+    assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr());
+    r.json()
+}
+
+/// Item 1.
+fn check_diagnostics(s: &Stack, app: &Bundle) {
+    let dists = s.manifest["distributions"].as_array().unwrap();
+    let version = |name: &str| dists.iter().find(|d| d["name"] == name).unwrap_or_else(|| panic!("{name} not in manifest"))["version"].clone();
+    let stack = launcher_json(s, app, &["--check-mlx-stack"]);
+    assert_eq!(stack["ok"], true, "{stack}");
+    assert_eq!(stack["mlx"]["version"], version("mlx"));
+    assert_eq!(stack["mlx_lm"]["version"], version("mlx-lm"));
+    assert!(stack["mlx"]["file"].as_str().unwrap().starts_with(app.vendor().to_str().unwrap()));
+    let mlx = launcher_json(s, app, &["--mlx-info"]);
+    assert_eq!(mlx["version"], version("mlx"));
+    assert_eq!(mlx["backends"]["mlx-cpu"]["version"], version("mlx-cpu"));
+    assert_eq!(launcher_json(s, app, &["--pkg-info", "mlx_lm"])["version"], version("mlx-lm"));
+    let info = launcher_json(s, app, &["--python-info"]);
+    assert_eq!(info["ok"], true, "{info}");
+    assert_eq!(info["built_for_python"], s.manifest["python"]["version"]);
+    assert_eq!(info["python_version"], s.manifest["python"]["full_version"]);
+    assert_eq!(info["prefix"], app.home().to_str().unwrap());
+}
+
+/// Item 3.
+fn check_run(s: &Stack, app: &Bundle) {
+    let r = run(s.launcher(app).args(["run", &s.model, "hi"]));
+    assert_eq!((r.code, r.stdout()), (Some(0), format!("{}\n", s.expected)), "{}", r.stderr());
+}
+
+#[test]
+fn diagnostics_agree_with_the_manifest() {
+    let _g = serial();
+    let s = stack();
+    check_diagnostics(s, &s.app);
+    assert_eq!(s.manifest["mlxk2_version"], "2.0.8");
+}
+
+#[test]
+fn cli_json_is_the_same_as_python_m() {
+    let _g = serial();
+    let s = stack();
+    for args in [&["list", "--json"][..], &["show", s.model.as_str(), "--json"], &["health", "--json"]] {
+        let a = run(s.launcher(&s.app).args(args));
+        let b = run(s.python_m(&s.app).args(args));
+        assert_eq!(a.code, Some(0), "{args:?}: {}", a.stderr());
+        assert_eq!((a.code, a.json()), (b.code, b.json()), "{args:?}");
+    }
+    // argv[0] is the only difference, and it is the launcher's name.
+    let v = run(s.launcher(&s.app).arg("--version"));
+    assert_eq!(v.stdout(), "msty-mlx-studio 2.0.8\n");
+}
+
+#[test]
+fn run_prints_the_deterministic_reply() {
+    let _g = serial();
+    let s = stack();
+    check_run(s, &s.app);
+    let b = run(s.python_m(&s.app).args(["run", &s.model, "hi"]));
+    assert_eq!(b.stdout(), format!("{}\n", s.expected));
+}
+
+#[test]
+fn serve_via_node_option_a_and_b_then_sigterm_and_sigint() {
+    let _g = serial();
+    let s = stack();
+    for signal in ["SIGTERM", "SIGINT"] {
+        let a = serve(s, &s.app, "A", signal, false);
+        check_serve(s, &a, signal);
+        let b = serve(s, &s.app, "B", signal, false);
+        check_serve(s, &b, signal);
+        assert_eq!(a["exit"], b["exit"], "{signal}: the launcher's exit status differs from python3 -m mlxk2.cli serve");
+        timing(format!(
+            "serve time-to-ready ({signal} run): launcher {:.0} ms, python3 -m {:.0} ms; exit after {signal}: launcher {} in {:.0} ms, python3 -m {} in {:.0} ms",
+            a["readyMs"].as_f64().unwrap(),
+            b["readyMs"].as_f64().unwrap(),
+            a["exit"],
+            a["exitMs"].as_f64().unwrap(),
+            b["exit"],
+            b["exitMs"].as_f64().unwrap()
+        ));
+    }
+}
+
+fn check_parent_sigkill(s: &Stack, app: &Bundle) {
+    let port = free_port();
+    let mut node = s.node(app, "orphan", json!({ "option": "A", "port": port })).stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(node.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let r: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let (launcher, worker) = (r["pid"].as_i64().unwrap() as i32, r["worker"].as_i64().expect("worker pid") as i32);
+    node.kill().unwrap(); // SIGKILL: Electron crashed
+    node.wait().unwrap();
+    let start = Instant::now();
+    while (pid_alive(launcher) || pid_alive(worker)) && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!pid_alive(launcher) && !pid_alive(worker), "launcher or worker outlived the SIGKILLed parent by 10 s");
+    timing(format!("parent SIGKILL → launcher and worker gone in {:.0} ms", start.elapsed().as_secs_f64() * 1e3));
+    assert!(TcpListener::bind(("127.0.0.1", port)).is_ok(), "port still bound");
+}
+
+#[test]
+fn parent_sigkill_takes_launcher_and_worker_down() {
+    let _g = serial();
+    let s = stack();
+    check_parent_sigkill(s, &s.app);
+}
+
+#[test]
+fn load_through_the_launcher() {
+    let _g = serial();
+    let s = stack();
+    let r = serve(s, &s.app, "A", "SIGTERM", true);
+    check_serve(s, &r, "SIGTERM");
+    for key in ["loadModels", "loadChat"] {
+        assert_eq!(r[key]["errors"], 0, "{key}: {}", r[key]);
+    }
+    timing(format!("load: 500 GET /v1/models at 16 in {} ms, 50 chat completions at 4 in {} ms, 0 errors", r["loadModels"]["ms"], r["loadChat"]["ms"]));
+}
+
+/// Every file (and its bytes) and directory under `dir`, for "byte-identical" checks.
+fn fingerprint(dir: &Path) -> Vec<(PathBuf, u32, String)> {
+    use sha2::Digest;
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+        for e in fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.clone());
+            if p.is_dir() && !p.is_symlink() {
+                walk(&p, out);
+            }
+        }
+    }
+    let mut paths = Vec::new();
+    walk(dir, &mut paths);
+    paths.sort();
+    for p in paths {
+        let meta = fs::symlink_metadata(&p).unwrap();
+        let hash = if meta.is_file() { sha2::Sha256::digest(fs::read(&p).unwrap()).iter().map(|b| format!("{b:02x}")).collect() } else { String::new() };
+        out.push((p, meta.permissions().mode(), hash));
+    }
+    out
+}
+
+#[test]
+fn read_only_bundle_works_and_stays_byte_identical() {
+    let _g = serial();
+    let s = stack();
+    // A real copy (hard links would share the chmod with the other tests' bundle).
+    let root = scratch("readonly").join("MyApp.app/Contents");
+    fs::create_dir_all(&root).unwrap();
+    run_ok(Command::new("cp").arg("-a").arg(s.app.resources()).arg(&root));
+    let app = Bundle { root };
+    run_ok(Command::new("chmod").args(["-R", "a-w"]).arg(app.resources()));
+    let before = fingerprint(&app.resources());
+
+    check_diagnostics(s, &app);
+    check_run(s, &app);
+    let start = Instant::now();
+    let r = serve(s, &app, "A", "SIGTERM", false);
+    check_serve(s, &r, "SIGTERM");
+    timing(format!("read-only bundle: serve time-to-ready via launcher {:.0} ms", r["readyMs"].as_f64().unwrap()));
+    let r = serve(s, &app, "A", "SIGINT", false);
+    check_serve(s, &r, "SIGINT");
+    check_parent_sigkill(s, &app);
+    timing(format!("read-only bundle: items 1-6 in {:.1} s", start.elapsed().as_secs_f64()));
+
+    let after = fingerprint(&app.resources());
+    run_ok(Command::new("chmod").args(["-R", "u+w"]).arg(app.resources()));
+    assert_eq!(before.len(), after.len(), "files appeared or vanished in the read-only bundle");
+    assert!(before == after, "the read-only bundle changed");
+}
