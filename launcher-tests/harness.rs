@@ -370,7 +370,7 @@ pub fn os(s: &str) -> &OsStr {
 }
 
 /// The real stack the end-to-end tests and benchmarks bundle (pinned: the versions the tests
-/// were written against).
+/// were written against; `launcher-tests/real/requirements.txt` holds the mlx pin too).
 pub const REAL_REQUIREMENTS: &[&str] = &["mlx-knife==2.0.8", "mlx[cpu]==0.32.0"];
 
 /// A wheel cache outside the repository with every wheel of [`REAL_REQUIREMENTS`] for this

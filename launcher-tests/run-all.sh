@@ -64,4 +64,4 @@ for python in "${pythons[@]}"; do
     fi
 done
 # One closing line over every run (cargo prints one per test binary and version).
-awk '/^test result:/ { p += $4; f += $6 } END { printf "all CPython versions: %d passed, %d failed\n", p, f }' "$log"
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -56,7 +56,7 @@ fn stack() -> &'static Stack {
         timing(format!("wheel cache ready: {:.1} s", start.elapsed().as_secs_f64()));
 
         let work = scratch("real");
-        fs::write(work.join("requirements.txt"), "mlx[cpu]==0.32.0\n").unwrap();
+        fs::copy(Path::new(REPO).join("launcher-tests/real/requirements.txt"), work.join("requirements.txt")).unwrap();
         let start = Instant::now();
         let cargo_bin = Path::new(env!("CARGO")).parent().unwrap().to_path_buf();
         let host_bin = host_python().executable.parent().unwrap().to_path_buf();
