@@ -235,9 +235,10 @@ fn poisoned_python_variables_change_nothing() {
     let marker = scratch("marker").join("ran");
     plant_hostile(&evil, &marker);
     let b = base();
-    let clean = run(b.launcher().arg("report")).json();
+    let home = scratch("poison-home"); // one HOME, so both runs share the bytecode cache path
+    let clean = run(b.launcher().arg("report").env("HOME", &home)).json();
     let mut cmd = b.launcher();
-    cmd.arg("report");
+    cmd.arg("report").env("HOME", &home);
     for (k, v) in [
         ("PYTHONHOME", evil.to_str().unwrap()),
         ("PYTHONPATH", evil.to_str().unwrap()),

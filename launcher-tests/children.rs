@@ -32,11 +32,19 @@ fn check_child(command: &str) {
     assert!(j["mlxk2_file"].as_str().unwrap().starts_with(b.vendor().to_str().unwrap()));
     assert_eq!(j["flags"]["no_user_site"], 1, "{command}");
     assert_eq!(j["flags"]["inspect"], 0, "{command}");
-    assert_eq!(j["dont_write_bytecode"], true, "{command}");
+    // The fixture bundle ships no pycs: children share the launcher's per-user cache — except
+    // multiprocessing's, which copy the launcher's flags (`-I -B`) and so write none at all.
+    let cache = j["env"]["PYTHONPYCACHEPREFIX"].as_str().expect("PYTHONPYCACHEPREFIX").to_string();
+    assert!(!cache.starts_with(b.root.to_str().unwrap()), "{command}: cache inside the bundle");
+    if command == "multiprocessing" {
+        assert_eq!(j["dont_write_bytecode"], true);
+    } else {
+        assert_eq!(j["pycache_prefix"], cache.as_str(), "{command}");
+    }
     let env = &j["env"];
     assert_eq!(env["PYTHONPATH"], b.vendor().to_str().unwrap(), "{command}");
     assert_eq!(env["PYTHONNOUSERSITE"], "1");
-    assert_eq!(env["PYTHONDONTWRITEBYTECODE"], "1");
+    assert!(env.get("PYTHONDONTWRITEBYTECODE").is_none());
     assert!(env.get("PYTHONHOME").is_none(), "{command}: PYTHONHOME leaked");
     assert!(env.get("PYTHONINSPECT").is_none(), "{command}: PYTHONINSPECT leaked");
     assert!(env.get("PYTHONUSERBASE").is_none(), "{command}: PYTHONUSERBASE leaked");

@@ -76,7 +76,10 @@ fn python_info_describes_the_run_without_starting_python() {
     assert_eq!(j["libpython"]["version"], host_python().version.as_str());
     assert_eq!(j["isolation"]["user_site"], false);
     assert_eq!(j["isolation"]["environment_ignored"], true);
-    assert_eq!(j["isolation"]["write_bytecode"], false);
+    // The fixture bundle ships no pycs: they are kept in the per-user cache.
+    assert_eq!(j["isolation"]["write_bytecode"], true);
+    assert_eq!(j["bytecode"]["shipped_pycs"], false);
+    assert!(j["bytecode"]["pycache_prefix"].as_str().unwrap().contains("/.cache/msty-mlx-studio/pycache/"));
     assert_eq!(j["exit_with_parent"]["enabled"], true);
     assert_eq!(j["exit_with_parent"]["watch"]["state"], "armed");
     let rules: Vec<&str> = j["candidates"].as_array().unwrap().iter().map(|c| c["rule"].as_str().unwrap()).collect();

@@ -278,9 +278,13 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// A command with only PATH, HOME and LANG from a known state, run in an empty directory.
+/// A command with only PATH, HOME and LANG from a known state, run in an empty directory, with
+/// default signal dispositions — as libuv (Node, Electron) starts children, whatever this test
+/// process inherited (a `nohup` or a background job ignores SIGHUP/SIGINT, and ignored signals
+/// survive exec). `env` execs the program, so the pid is the program's.
 pub fn clean_command(program: &Path) -> Command {
-    let mut cmd = Command::new(program);
+    let mut cmd = Command::new("/usr/bin/env");
+    cmd.arg("--default-signal=HUP,INT,QUIT,TERM,PIPE").arg(program);
     let home = scratch("home");
     cmd.env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")

@@ -15,13 +15,42 @@ fn interpreter_is_isolated() {
     assert_eq!(f["isolated"], 1);
     assert_eq!(f["ignore_environment"], 1);
     assert_eq!(f["no_user_site"], 1);
-    assert_eq!(f["dont_write_bytecode"], 1);
     assert_eq!(f["inspect"], 0);
     if XY != "3.10" {
         assert_eq!(f["safe_path"], true);
     }
     assert_eq!(j["user_site_enabled"], false);
+}
+
+/// Issue 6: no pycs in the bundle → CPython keeps them in the per-user cache (reused on the
+/// next start); shipped pycs → used as they are, nothing written anywhere.
+#[test]
+fn bytecode_goes_to_the_user_cache_or_nowhere() {
+    let b = Bundle::copy("pyc-cache");
+    let home = scratch("pyc-home");
+    let before = b.snapshot();
+    let first = run(b.launcher().arg("report").env("HOME", &home)).json();
+    let prefix = std::path::PathBuf::from(first["pycache_prefix"].as_str().expect("a pycache prefix"));
+    assert!(prefix.starts_with(home.join(".cache/msty-mlx-studio/pycache")), "{}", prefix.display());
+    assert!(prefix.to_string_lossy().ends_with(&format!("-py{XY}")));
+    assert_eq!(first["dont_write_bytecode"], false);
+    let cli_pyc = prefix.join(b.vendor().strip_prefix("/").unwrap()).join(format!("mlxk2/cli.cpython-{}.pyc", XY.replace('.', "")));
+    assert!(cli_pyc.is_file(), "{} not written", cli_pyc.display());
+    let written = std::fs::metadata(&cli_pyc).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    run(b.launcher().arg("report").env("HOME", &home));
+    assert_eq!(std::fs::metadata(&cli_pyc).unwrap().modified().unwrap(), written, "the cached pyc was recompiled");
+    assert_eq!(b.snapshot(), before, "written inside the bundle");
+
+    // Shipped (hash-based) pycs: no prefix, no writing, also for children.
+    run_ok(clean_command(&b.python3()).args(["-I", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash"]).arg(b.vendor()));
+    let home = scratch("pyc-home-shipped");
+    let j = run(b.launcher().arg("report").env("HOME", &home)).json();
+    assert_eq!(j["pycache_prefix"], serde_json::Value::Null);
     assert_eq!(j["dont_write_bytecode"], true);
+    assert_eq!(j["flags"]["dont_write_bytecode"], 1);
+    assert_eq!(j["env"]["PYTHONDONTWRITEBYTECODE"], "1");
+    assert!(!home.join(".cache/msty-mlx-studio").exists());
 }
 
 #[test]
@@ -80,12 +109,14 @@ fn stdout_is_not_held_back() {
 fn nothing_is_written_into_the_bundle() {
     let b = Bundle::copy("nowrite");
     let before = b.snapshot();
+    let base_before = base().snapshot();
     // Imports of vendored modules without pycs, in the launcher and in every kind of child.
     for args in [&["import", "pthdemo_mod", "json", "mlxk2.child"][..], &["child"], &["child-module"], &["worker"], &["multiprocessing"], &["--check-mlx-stack"]] {
         let r = run(b.launcher().args(args));
         assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr());
     }
     assert_eq!(b.snapshot(), before, "files appeared inside the bundle");
+    assert_eq!(base().snapshot(), base_before, "files appeared inside the shared bundle");
 }
 
 #[test]

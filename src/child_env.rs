@@ -4,9 +4,9 @@
 //! bundled `python3`, which — unlike the embedded interpreter — reads `PYTHON*` variables. The
 //! launcher therefore rewrites its own environment before CPython snapshots it into
 //! `os.environ`: the caller's `PYTHON*` variables go, and the bash launcher's contract
-//! (`PYTHONPATH=<_vendor>`, `PYTHONNOUSERSITE=1`, no `PYTHONHOME`) comes in, plus no bytecode
-//! writing (a signed bundle must never be written) and unbuffered output (Electron reads logs
-//! as they happen).
+//! (`PYTHONPATH=<_vendor>`, `PYTHONNOUSERSITE=1`, no `PYTHONHOME`) comes in, plus the
+//! launcher's bytecode decision (none written, or written to the per-user cache: never into a
+//! signed bundle) and unbuffered output (Electron reads logs as they happen).
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -21,15 +21,20 @@ pub struct ChildEnv {
     pub set: Vec<(OsString, OsString)>,
 }
 
-/// Plans the environment for children, given the current one.
-pub fn plan<I>(current: I, vendor: &Path) -> ChildEnv
+/// Plans the environment for children, given the current one. `pycache_prefix` is where
+/// bytecode may be written (outside the bundle); `None` means none is written.
+pub fn plan<I>(current: I, vendor: &Path, pycache_prefix: Option<&Path>) -> ChildEnv
 where
     I: IntoIterator<Item = (OsString, OsString)>,
 {
+    let bytecode = match pycache_prefix {
+        Some(prefix) => ("PYTHONPYCACHEPREFIX".into(), prefix.as_os_str().to_owned()),
+        None => ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+    };
     let set: Vec<(OsString, OsString)> = vec![
         ("PYTHONPATH".into(), vendor.as_os_str().to_owned()),
         ("PYTHONNOUSERSITE".into(), "1".into()),
-        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+        bytecode,
         ("PYTHONUNBUFFERED".into(), "1".into()),
         // No cwd or script dir on a child's sys.path (3.11+; mlxk2 2.0.7+ sets it too).
         ("PYTHONSAFEPATH".into(), "1".into()),
@@ -62,10 +67,13 @@ mod tests {
             ("MLXK2_PORT", "1"),
         ]
         .map(|(k, v)| (OsString::from(k), OsString::from(v)));
-        let p = plan(current, Path::new("/b/_vendor"));
+        let p = plan(current, Path::new("/b/_vendor"), None);
         assert_eq!(p.remove, ["PYTHONHOME", "PYTHONINSPECT", "PYTHONSTARTUP"].map(OsString::from));
         assert!(p.set.contains(&("PYTHONPATH".into(), "/b/_vendor".into())));
         assert!(p.set.contains(&("PYTHONNOUSERSITE".into(), "1".into())));
         assert!(p.set.contains(&("PYTHONDONTWRITEBYTECODE".into(), "1".into())));
+        let cached = plan([], Path::new("/b/_vendor"), Some(Path::new("/c/pyc")));
+        assert!(cached.set.contains(&("PYTHONPYCACHEPREFIX".into(), "/c/pyc".into())));
+        assert!(!cached.set.iter().any(|(k, _)| k == "PYTHONDONTWRITEBYTECODE"));
     }
 }

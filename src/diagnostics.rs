@@ -7,6 +7,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use msty_mlx_studio::bytecode::{self, BytecodePlan};
 use msty_mlx_studio::child_env;
 use msty_mlx_studio::distinfo::{DistError, SiteDir};
 use msty_mlx_studio::exit_code::DIAGNOSTICS_FAILED;
@@ -107,7 +108,10 @@ fn python_info(exe: &Path) -> (Value, bool) {
             if let Err(e) = libpython::check(&mapped, &layout, BUILT_FOR_PYTHON) {
                 problems.push(e.to_string());
             }
-            let child = child_env::plan(std::env::vars_os(), &layout.vendor);
+            let bytecode = bytecode::plan(&layout.vendor, &layout.home, BUILT_FOR_PYTHON, dirs::cache_dir().as_deref());
+            let child = child_env::plan(std::env::vars_os(), &layout.vendor, bytecode.pycache_prefix.as_deref());
+            report["isolation"]["write_bytecode"] = json!(bytecode.write_bytecode());
+            report["bytecode"] = json!(bytecode);
             report["executable"] = json!(layout.executable);
             report["prefix"] = json!(layout.home);
             report["base_prefix"] = json!(layout.home);
@@ -211,8 +215,9 @@ fn check_mlx_stack(exe: &Path, vendor: &Path, argv: &[OsString]) -> (Value, bool
     match ready {
         Err(problem) => checks.push(Check { name: "import mlx.core, mlx_lm".into(), ok: false, detail: problem.to_string() }),
         Ok(layout) => {
-            ffi::apply_child_env(&child_env::plan(std::env::vars_os(), &layout.vendor));
-            match import_stack(&layout, argv) {
+            let bytecode = bytecode::plan(&layout.vendor, &layout.home, BUILT_FOR_PYTHON, dirs::cache_dir().as_deref());
+            ffi::apply_child_env(&child_env::plan(std::env::vars_os(), &layout.vendor, bytecode.pycache_prefix.as_deref()));
+            match import_stack(&layout, &bytecode, argv) {
                 Err(failure) => checks.push(Check { name: "import mlx.core, mlx_lm".into(), ok: false, detail: failure.to_string() }),
                 Ok(imported) => {
                     for (key, module, dist) in [("mlx", "mlx.core", "mlx"), ("mlx_lm", "mlx_lm", "mlx-lm")] {
@@ -268,8 +273,8 @@ for key, name in (('mlx', 'mlx.core'), ('mlx_lm', 'mlx_lm')):
         result[key] = f'{type(e).__name__}: {e}'
 ";
 
-fn import_stack(layout: &Layout, argv: &[OsString]) -> Result<Value, Failure> {
-    let interpreter = interpreter::start(layout, argv, "pass")?;
+fn import_stack(layout: &Layout, bytecode: &BytecodePlan, argv: &[OsString]) -> Result<Value, Failure> {
+    let interpreter = interpreter::start(layout, bytecode, argv, "pass")?;
     let result = Python::attach(|py| -> PyResult<String> {
         let globals = pyo3::types::PyDict::new(py);
         py.run(IMPORT_STACK, Some(&globals), None)?;

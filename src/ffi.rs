@@ -34,6 +34,7 @@ pub enum ConfigString {
     Home,
     Executable,
     RunCommand,
+    PycachePrefix,
 }
 
 impl Config {
@@ -67,6 +68,7 @@ impl Config {
                 ConfigString::Home => &raw mut (*config).home,
                 ConfigString::Executable => &raw mut (*config).executable,
                 ConfigString::RunCommand => &raw mut (*config).run_command,
+                ConfigString::PycachePrefix => &raw mut (*config).pycache_prefix,
             };
             ffi::PyConfig_SetBytesString(config, slot, value.as_ptr())
         };
@@ -103,6 +105,7 @@ impl ConfigString {
             ConfigString::Home => "PyConfig.home",
             ConfigString::Executable => "PyConfig.executable",
             ConfigString::RunCommand => "PyConfig.run_command",
+            ConfigString::PycachePrefix => "PyConfig.pycache_prefix",
         }
     }
 }

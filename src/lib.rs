@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 pub mod bundle;
+pub mod bytecode;
 pub mod child_env;
 pub mod distinfo;
 pub mod exit_code;

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use msty_mlx_studio::exit_code::{self, LauncherExit};
 use msty_mlx_studio::layout::{self, Failure, LookupEnv};
 use msty_mlx_studio::settings::{self, EXIT_WITH_PARENT};
-use msty_mlx_studio::{BUILT_FOR_PYTHON, LAUNCHER_NAME, child_env, logging};
+use msty_mlx_studio::{BUILT_FOR_PYTHON, LAUNCHER_NAME, bytecode, child_env, logging};
 
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
@@ -52,8 +52,10 @@ fn run(argv: Vec<OsString>) -> Result<i32, Failure> {
 
     let exit_with_parent = settings::switch(EXIT_WITH_PARENT, std::env::var_os(EXIT_WITH_PARENT).as_deref(), true)?;
     parent::arm(exit_with_parent);
-    ffi::apply_child_env(&child_env::plan(std::env::vars_os(), &layout.vendor));
-    interpreter::run_mlxk2(&layout, &argv)
+    let bytecode = bytecode::plan(&layout.vendor, &layout.home, BUILT_FOR_PYTHON, dirs::cache_dir().as_deref());
+    tracing::debug!(?bytecode, "bytecode");
+    ffi::apply_child_env(&child_env::plan(std::env::vars_os(), &layout.vendor, bytecode.pycache_prefix.as_deref()));
+    interpreter::run_mlxk2(&layout, &bytecode, &argv)
 }
 
 /// The launcher's real path (`/proc/self/exe`, `_NSGetExecutablePath`), symlinks resolved.
