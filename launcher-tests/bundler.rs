@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::harness::*;
 
-const BUNDLER: &str = env!("CARGO_BIN_EXE_build-external-python");
+pub(crate) const BUNDLER: &str = env!("CARGO_BIN_EXE_build-external-python");
 
 struct Wheelhouse {
     /// "PyPI": mlx 0.29.3, mlx-cpu, mlx-lm, pthdemo, mlx-knife (fixture).
@@ -55,7 +55,7 @@ fn make_wheels(out: &Path, fixtures: &[&str]) -> Vec<PathBuf> {
 
 /// A scratch copy of the fixture mlx-knife source tree (with the wheel builder its in-tree
 /// backend uses beside it).
-fn project(name: &str) -> PathBuf {
+pub(crate) fn project(name: &str) -> PathBuf {
     let root = scratch(name);
     fs::copy(Path::new(REPO).join("python-fixtures/make_wheels.py"), root.join("make_wheels.py")).unwrap();
     copy_tree(&Path::new(REPO).join("python-fixtures/mlxk2"), &root.join("mlx-knife"));
@@ -112,7 +112,7 @@ fn offline() -> String {
 }
 
 /// The common fast form: fixture project, offline, the test launcher instead of a cargo build.
-fn quick(cwd: &Path) -> Command {
+pub(crate) fn quick(cwd: &Path) -> Command {
     let mut cmd = bundler(cwd);
     cmd.arg("--quiet").arg("--python").arg(&host_python().executable).arg("--pip-args").arg(offline()).arg("--launcher").arg(LAUNCHER);
     cmd
@@ -127,7 +127,7 @@ fn assert_bundler_error(r: &Run, needle: &str) {
 }
 
 /// Puts a built `dist-ext-python/<name>` next to a copy of the test Python as the app does.
-fn assemble(output: &Path, name: &str) -> Bundle {
+pub(crate) fn assemble(output: &Path, name: &str) -> Bundle {
     let root = scratch("assembled");
     let res = root.join("Resources");
     link_tree(&base().home(), &res.join("python"));

@@ -122,7 +122,7 @@ fn remove_stale_scratch() {
 /// A relocated copy of the host CPython, made once per version and reused across runs.
 fn python_tree() -> PathBuf {
     let host = host_python();
-    let dir = Path::new(SCRATCH).join(format!("python-{}", host.version));
+    let dir = Path::new(SCRATCH).join(format!("python-{}-r2", host.version));
     let done = dir.join(".complete");
     if done.exists() {
         return dir;
@@ -137,6 +137,15 @@ fn python_tree() -> PathBuf {
     let python3 = dir.join("bin/python3");
     copy_file(&host.prefix.join("bin").join(format!("python{XY}")), &python3);
     run_ok(Command::new("patchelf").args(["--force-rpath", "--set-rpath", "$ORIGIN/../lib"]).arg(&python3));
+    // pyenv builds carry RUNPATH <build prefix>/lib in libpython and its extension modules; a
+    // relocated (shippable) copy must not look there.
+    run_ok(Command::new("patchelf").arg("--remove-rpath").arg(dir.join("lib").join(&host.ldlibrary)));
+    let dynload = dir.join("lib").join(&stdlib).join("lib-dynload");
+    for entry in fs::read_dir(&dynload).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().ends_with(".so") {
+            run_ok(Command::new("patchelf").args(["--force-rpath", "--set-rpath", "$ORIGIN/../.."]).arg(entry.path()));
+        }
+    }
     fs::write(done, host.version.as_bytes()).unwrap();
     dir
 }

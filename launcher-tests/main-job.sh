@@ -34,6 +34,11 @@ tar -C "$prefix/lib" -cf - --exclude="python$xy/test" --exclude="python$xy/site-
     --exclude="python$xy/idlelib" --exclude="python$xy/tkinter" --exclude="python$xy/config-*" "python$xy" |
     tar -C "$resources/python/lib" -xf -
 mkdir -p "$resources/python/lib/python$xy/site-packages"
+# pyenv builds carry RUNPATH <build prefix>/lib: a shippable copy must not look there.
+patchelf --remove-rpath "$resources/python/lib/libpython$xy.so.1.0"
+for so in "$resources/python/lib/python$xy/lib-dynload/"*.so; do
+    patchelf --force-rpath --set-rpath '$ORIGIN/../..' "$so"
+done
 cp -a "$job/dist-ext-python/msty-mlx-studio" "$resources/mlxk2"
 launcher=$resources/mlxk2/msty-mlx-studio
 
@@ -44,7 +49,10 @@ model=$(PYTHONPATH=$resources/mlxk2/_vendor PYTHONNOUSERSITE=1 PYTHONDONTWRITEBY
     "$resources/python/bin/python3" python-fixtures/tiny_model/make_tiny_model.py "$HF_HOME" |
     "$python" -I -c 'import json, sys; print(json.load(sys.stdin)["model"])')
 
-echo "== 4. mlx-knife through the launcher (RESOURCES_PATH=$resources)"
+echo "== 4. the bundle is ready for signing"
+cargo run --release --locked -q --bin build-external-python -- verify "$resources" | tail -n 1
+
+echo "== 5. mlx-knife through the launcher (RESOURCES_PATH=$resources)"
 export RESOURCES_PATH=$resources
 set -x
 "$launcher" --check-mlx-stack

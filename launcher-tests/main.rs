@@ -11,3 +11,4 @@ mod diagnostics;
 mod isolation;
 mod locate;
 mod parent_death;
+mod verify;

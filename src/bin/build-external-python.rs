@@ -4,6 +4,7 @@
 
 #![deny(unsafe_code)]
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,6 +25,19 @@ struct Cli {
 enum Sub {
     /// Remove macOS's com.apple.quarantine attribute recursively (nothing to do elsewhere).
     ClearQuarantine { path: PathBuf },
+    /// Check a finished bundle (dist-ext-python/<BIN_NAME> or a Resources folder) before signing.
+    Verify {
+        dir: PathBuf,
+        /// The report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print only the native binaries to sign, inside-out, one per line.
+        #[arg(long, conflicts_with = "json")]
+        sign_list: bool,
+        /// macOS: rewrite absolute libpython install names to @rpath/… (then re-sign).
+        #[arg(long, conflicts_with_all = ["json", "sign_list"])]
+        fix_install_names: bool,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -81,11 +95,12 @@ struct BuildArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Sub::ClearQuarantine { path }) => clear_quarantine(&path),
-        None => build(cli.build),
+        Some(Sub::ClearQuarantine { path }) => clear_quarantine(&path).map(|()| ExitCode::SUCCESS),
+        Some(Sub::Verify { dir, json, sign_list, fix_install_names }) => verify(&dir, json, sign_list, fix_install_names),
+        None => build(cli.build).map(|()| ExitCode::SUCCESS),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("build-external-python: error: {e:#}");
             ExitCode::FAILURE
@@ -131,6 +146,63 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
         s.sanity
     );
     Ok(())
+}
+
+/// `verify`: one line per finding, the signing order, a summary; exit 1 when anything must be
+/// fixed before signing.
+fn verify(dir: &std::path::Path, json: bool, sign_list: bool, fix: bool) -> anyhow::Result<ExitCode> {
+    use msty_mlx_studio::bundle::verify;
+    let mut out = std::io::stdout().lock();
+    if fix {
+        let fixes = verify::fix_install_names(dir)?;
+        for f in &fixes {
+            quiet_pipe(writeln!(out, "install_name_tool {} {}", f.args.join(" "), f.file.display()))?;
+        }
+        quiet_pipe(writeln!(out, "{} install name(s) rewritten; re-sign these files (codesign --force …) before shipping", fixes.len()))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = verify::verify(dir)?;
+    let code = if report.errors() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    if json {
+        quiet_pipe(writeln!(out, "{}", serde_json::to_string_pretty(&report)?))?;
+    } else if sign_list {
+        for path in &report.sign_list {
+            quiet_pipe(writeln!(out, "{}", path.display()))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    } else {
+        for f in &report.findings {
+            let level = match f.severity {
+                verify::Severity::Error => "error",
+                verify::Severity::Warning => "warning",
+            };
+            quiet_pipe(writeln!(out, "{level}: {}: {}: {}", f.kind, f.path.display(), f.detail))?;
+        }
+        quiet_pipe(writeln!(out, "sign inside-out ({} native binaries):", report.sign_list.len()))?;
+        for path in &report.sign_list {
+            quiet_pipe(writeln!(out, "  {}", path.display()))?;
+        }
+        quiet_pipe(writeln!(
+            out,
+            "{}: {} error(s), {} warning(s) in {} ({} layout, Python {}, {})",
+            if report.errors() == 0 { "clean" } else { "must be fixed" },
+            report.errors(),
+            report.warnings(),
+            report.bundle.display(),
+            report.layout,
+            report.python.as_deref().unwrap_or("?"),
+            report.platform.as_deref().unwrap_or("platform unknown")
+        ))?;
+    }
+    Ok(code)
+}
+
+/// A reader that stopped reading (`| head`) is not an error worth a message.
+fn quiet_pipe(result: std::io::Result<()>) -> anyhow::Result<()> {
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        other => Ok(other?),
+    }
 }
 
 /// Splits `PIP_ARGS` like a shell would for plain words and quotes (no expansions).

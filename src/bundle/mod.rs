@@ -10,6 +10,7 @@ pub mod launcher;
 pub mod manifest;
 pub mod probe;
 pub mod stamp;
+pub mod verify;
 pub mod wheel;
 
 use std::ffi::OsString;
@@ -271,6 +272,16 @@ pub fn build(opts: &Options) -> Result<Summary> {
     fs::remove_dir_all(&work)?;
 
     let sanity = sanity_check(opts, python.as_deref(), &facts, &tmp.path, &steps)?;
+
+    steps.header("Verifying the bundle for signing");
+    let report = verify::verify(&tmp.path)?;
+    if report.errors() > 0 {
+        for f in report.findings.iter().filter(|f| f.severity == verify::Severity::Error) {
+            eprintln!("    error: {}: {}: {}", f.kind, f.path.display(), f.detail);
+        }
+        bail!("the bundle has {} problem(s) that break signing (listed above)", report.errors());
+    }
+    steps.note(format!("{} native binaries to sign, {} warning(s)", report.sign_list.len(), report.warnings()));
 
     // --- commit ---------------------------------------------------------------------------
     steps.header(format!("Moving the bundle into place: {}", output.display()));

@@ -1,0 +1,277 @@
+//! The performance suite (issue 6): P1–P6 on a real bundle (mlx-knife 2.0.8 + mlx[cpu] 0.32.0
+//! vendored from the PyPI wheel cache, the release launcher, a relocated CPython). Every ratio
+//! comes from one run with A and B alternating after warm-up.
+//!
+//! `cargo bench --bench perf [-- --runs N] [-- --check]`; `--check` exits 1 when a target is
+//! missed (run it on a quiet machine; CI does not).
+
+#[path = "../launcher-tests/harness.rs"]
+mod harness;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::*;
+
+struct Row {
+    id: &'static str,
+    what: String,
+    a: f64,
+    b: f64,
+    unit: &'static str,
+    /// (target, whether it is a ratio A/B or a difference A−B)
+    target: Option<(f64, bool)>,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let runs: usize = args.iter().skip_while(|a| *a != "--runs").nth(1).and_then(|n| n.parse().ok()).unwrap_or(40);
+    let check = args.iter().any(|a| a == "--check");
+
+    // A real bundle whose _vendor ships pycs (as the bundler makes it), and one without.
+    let real = real_vendor();
+    let with_pycs = compiled_copy(&real);
+    let b = bundle_with_vendor("perf-pyc", &with_pycs);
+    let fixture = base();
+    run_ok(clean_command(&fixture.python3()).args(["-I", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash"]).arg(fixture.vendor()));
+    let home = scratch("perf-home");
+
+    let mut rows = Vec::new();
+    println!("performance suite, CPython {XY}, real _vendor with {} distributions, {runs} alternating runs after warm-up", count_dists(&real));
+
+    // P1: native answer vs importlib.metadata.
+    let importlib = py_c(&b, &format!("import sys, json; sys.path.insert(0, {v:?}); import importlib.metadata as m; d = m.distribution('mlx'); print(json.dumps({{'package': d.metadata['Name'], 'version': d.version}}))", v = b.vendor().to_str().unwrap()));
+    let (a, bb) = alternate(runs, &mut b.launcher_in(&home, &["--mlx-info"]), &mut { importlib });
+    rows.push(Row { id: "P1", what: "--mlx-info vs importlib.metadata".into(), a, b: bb, unit: "ms", target: Some((0.04, true)) });
+
+    // P2/P3: --version through mlxk2.cli.main.
+    let python_i = |bundle: &Bundle| py_c(bundle, &format!("import sys; sys.path[:0] = [{v:?}]; from mlxk2.cli import main; sys.exit(main())", v = bundle.vendor().to_str().unwrap()));
+    let (a, bb) = alternate(runs, &mut b.launcher_in(&home, &["--version"]), &mut with_arg(python_i(&b), "--version"));
+    rows.push(Row { id: "P2", what: "--version: launcher vs python3 -I (real _vendor)".into(), a, b: bb, unit: "ms", target: Some((1.03, true)) });
+    let bash = bash_launcher(&b);
+    let (a, bb) = alternate(runs, &mut b.launcher_in(&home, &["--version"]), &mut with_arg(bash, "--version"));
+    rows.push(Row { id: "P3", what: "--version: launcher vs bash launcher".into(), a, b: bb, unit: "ms", target: Some((0.90, true)) });
+    let (a, bb) = alternate(runs, &mut fixture.launcher_in(&home, &["--version"]), &mut with_arg(python_i(fixture), "--version"));
+    rows.push(Row { id: "P2f", what: "--version: launcher vs python3 -I (fixture _vendor)".into(), a, b: bb, unit: "ms", target: None });
+
+    // P4: serve time-to-ready.
+    let serve_runs = (runs / 8).max(3);
+    let (a, bb) = alternate_serve(serve_runs, || b.launcher_in(&home, &[]), || {
+        let mut c = clean_command(&b.python3());
+        c.args(["-m", "mlxk2.cli"]).env("PYTHONPATH", b.vendor()).env("PYTHONNOUSERSITE", "1").env("HOME", &home);
+        c
+    });
+    rows.push(Row { id: "P4", what: "serve ready: launcher vs python3 -m mlxk2.cli".into(), a, b: bb, unit: "ms", target: Some((1.00, true)) });
+
+    // P5: read-only bundle vs the same bundle writable, second start.
+    for (label, source) in [("shipped pycs", &with_pycs), ("no pycs: per-user cache", &real)] {
+        let ro = bundle_with_vendor("perf-ro", &copy_dir(source));
+        let rw = bundle_with_vendor("perf-rw", &copy_dir(source));
+        run_ok(Command::new("chmod").args(["-R", "a-w"]).arg(ro.resources()));
+        // First starts (fill the per-user cache where there is one), then measure.
+        let _ = serve_ready(ro.launcher_in(&home, &[]));
+        let _ = serve_ready(rw.launcher_in(&home, &[]));
+        let (a, bb) = alternate_serve(serve_runs, || ro.launcher_in(&home, &[]), || rw.launcher_in(&home, &[]));
+        run_ok(Command::new("chmod").args(["-R", "u+w"]).arg(ro.resources()));
+        rows.push(Row { id: "P5", what: format!("serve ready, read-only vs writable 2nd start ({label})"), a, b: bb, unit: "ms", target: Some((1.05, true)) });
+    }
+
+    // P6: peak RSS of --version.
+    let (a, bb) = (peak_rss(&b, b.launcher_in(&home, &["--version"])), peak_rss(&b, with_arg(python_i(&b), "--version")));
+    rows.push(Row { id: "P6", what: "peak RSS of --version: launcher vs python3 -I".into(), a, b: bb, unit: "MiB", target: Some((3.0, false)) });
+
+    // Extras (no target): import of the MLX stack, launcher size.
+    let (a, bb) = alternate(runs / 4 + 3, &mut b.launcher_in(&home, &["--check-mlx-stack"]), &mut py_c(&b, &format!("import sys; sys.path[:0] = [{v:?}]; import mlx.core, mlx_lm", v = b.vendor().to_str().unwrap())));
+    rows.push(Row { id: "X1", what: "import mlx.core+mlx_lm: --check-mlx-stack vs python3 -I".into(), a, b: bb, unit: "ms", target: None });
+    let stripped = scratch("strip").join("launcher");
+    fs::copy(b.exe(), &stripped).unwrap();
+    run_ok(Command::new("strip").arg(&stripped));
+    println!("X2 launcher binary: {:.2} MiB stripped ({:.2} MiB as built)", mib(fs::metadata(&stripped).unwrap().len()), mib(fs::metadata(b.exe()).unwrap().len()));
+
+    println!("{:<4} {:<62} {:>10} {:>10} {:>8} {:>10}", "id", "A vs B", "A", "B", "A/B", "target");
+    let mut ok = true;
+    for r in &rows {
+        let (value, shown) = match r.target {
+            Some((_, false)) => (r.a - r.b, format!("{:+.2}", r.a - r.b)),
+            _ => (r.a / r.b, format!("{:.3}", r.a / r.b)),
+        };
+        let verdict = match r.target {
+            Some((t, true)) => if value <= t { format!("≤{t} met") } else { ok = false; format!("≤{t} MISSED") },
+            Some((t, false)) => if value <= t { format!("≤+{t} met") } else { ok = false; format!("≤+{t} MISSED") },
+            None => "-".into(),
+        };
+        println!("{:<4} {:<62} {:>8.2}{} {:>8.2}{} {:>8} {:>10}", r.id, r.what, r.a, r.unit_short(), r.b, r.unit_short(), shown, verdict);
+    }
+    if check && !ok {
+        std::process::exit(1);
+    }
+}
+
+impl Row {
+    fn unit_short(&self) -> &'static str {
+        if self.unit == "ms" { "ms" } else { "Mi" }
+    }
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+trait LauncherIn {
+    fn launcher_in(&self, home: &Path, args: &[&str]) -> Command;
+}
+
+impl LauncherIn for Bundle {
+    /// The launcher with a fixed HOME (one per-user bytecode cache for the whole run).
+    fn launcher_in(&self, home: &Path, args: &[&str]) -> Command {
+        let mut c = self.launcher();
+        c.env("HOME", home).args(args);
+        c
+    }
+}
+
+fn count_dists(vendor: &Path) -> usize {
+    fs::read_dir(vendor).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".dist-info")).count()
+}
+
+fn copy_dir(from: &Path) -> PathBuf {
+    let to = scratch("vendor-copy").join("_vendor");
+    run_ok(Command::new("cp").arg("-a").arg(from).arg(&to));
+    to
+}
+
+/// The real `_vendor` with unchecked hash-based pycs, as build-external-python ships it.
+fn compiled_copy(real: &Path) -> PathBuf {
+    let to = real.with_file_name(format!("{}-pyc", real.file_name().unwrap().to_string_lossy()));
+    if !to.join(".complete").exists() {
+        let _ = fs::remove_dir_all(&to);
+        run_ok(Command::new("cp").arg("-a").arg(real).arg(&to));
+        let _ = Command::new(&host_python().executable).args(["-I", "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]).arg(&to).output();
+        fs::write(to.join(".complete"), "").unwrap();
+    }
+    to
+}
+
+/// A copy of the fixture bundle whose `_vendor` is a symlink to `vendor`.
+fn bundle_with_vendor(name: &str, vendor: &Path) -> Bundle {
+    let b = Bundle::copy(name);
+    fs::remove_dir_all(b.vendor()).unwrap();
+    std::os::unix::fs::symlink(vendor, b.vendor()).unwrap();
+    fs::copy(LAUNCHER, b.exe()).unwrap();
+    b
+}
+
+fn py_c(b: &Bundle, code: &str) -> Command {
+    let mut c = clean_command(&b.python3());
+    c.args(["-I", "-c", code]);
+    c
+}
+
+fn with_arg(mut c: Command, arg: &str) -> Command {
+    c.arg(arg);
+    c
+}
+
+fn bash_launcher(b: &Bundle) -> Command {
+    let script = scratch("bash-launcher").join("msty-mlx-studio.sh");
+    fs::write(
+        &script,
+        format!("#!/bin/bash\nexport PYTHONPATH={:?}\nexport PYTHONNOUSERSITE=1\nexec {:?} -m mlxk2.cli \"$@\"\n", b.vendor(), b.python3()),
+    )
+    .unwrap();
+    let mut c = clean_command(Path::new("/bin/bash"));
+    c.arg(script);
+    c
+}
+
+fn time_once(cmd: &mut Command) -> f64 {
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let start = Instant::now();
+    let status = cmd.status().unwrap();
+    assert!(status.success(), "{cmd:?} failed");
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+fn alternate(runs: usize, a: &mut Command, b: &mut Command) -> (f64, f64) {
+    for _ in 0..5 {
+        time_once(a);
+        time_once(b);
+    }
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        ta.push(time_once(a));
+        tb.push(time_once(b));
+    }
+    (median(&mut ta), median(&mut tb))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|x, y| x.partial_cmp(y).unwrap());
+    v[v.len() / 2]
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn health_ok(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf), Ok(n) if n >= 12 && &buf[9..12] == b"200")
+}
+
+/// Starts `serve` and returns the time until `/health` answers 200; then one SIGTERM.
+fn serve_ready(mut cmd: Command) -> f64 {
+    let port = free_port();
+    cmd.args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
+    let start = Instant::now();
+    let mut child: Child = cmd.spawn().unwrap();
+    while !health_ok(port) {
+        assert!(child.try_wait().unwrap().is_none(), "serve exited early");
+        assert!(start.elapsed() < Duration::from_secs(120), "serve not ready in 120 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let ready = start.elapsed().as_secs_f64() * 1e3;
+    run_ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+    child.wait().unwrap();
+    ready
+}
+
+fn alternate_serve(runs: usize, a: impl Fn() -> Command, b: impl Fn() -> Command) -> (f64, f64) {
+    serve_ready(a());
+    serve_ready(b());
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        ta.push(serve_ready(a()));
+        tb.push(serve_ready(b()));
+    }
+    (median(&mut ta), median(&mut tb))
+}
+
+/// Peak RSS (MiB) of `cmd`, as `getrusage(RUSAGE_CHILDREN)` reports it to a Python wrapper
+/// whose only child it is; median of 7.
+fn peak_rss(b: &Bundle, cmd: Command) -> f64 {
+    let program = cmd.get_program().to_owned();
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let envs: Vec<_> = cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))).collect();
+    let mut samples = Vec::new();
+    for _ in 0..7 {
+        let mut w = Command::new(b.python3());
+        w.args(["-I", "-c", "import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"])
+            .arg(&program)
+            .args(&args)
+            .env_clear()
+            .envs(envs.clone());
+        let out = run_ok(&mut w);
+        samples.push(String::from_utf8_lossy(&out.stdout).trim().parse::<f64>().unwrap() / 1024.0);
+    }
+    median(&mut samples)
+}
