@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Locate → (our own diagnostics flag?) → validate → exit-with-parent → child environment →
+/// Locate → (our own diagnostics flag?) → validate → child environment → exit-with-parent →
 /// CPython runs mlxk2.
 fn run(argv: Vec<OsString>) -> Result<i32, Failure> {
     logging::init()?;
@@ -51,10 +51,12 @@ fn run(argv: Vec<OsString>) -> Result<i32, Failure> {
     libpython::check(&libpython::mapped(), &layout, BUILT_FOR_PYTHON)?;
 
     let exit_with_parent = settings::switch(EXIT_WITH_PARENT, std::env::var_os(EXIT_WITH_PARENT).as_deref(), true)?;
-    parent::arm(exit_with_parent);
     let bytecode = bytecode::plan(&layout.vendor, &layout.home, BUILT_FOR_PYTHON, dirs::cache_dir().as_deref());
     tracing::debug!(?bytecode, "bytecode");
+    // The environment is rewritten while this is the only thread (the macOS parent watch
+    // starts one).
     ffi::apply_child_env(&child_env::plan(std::env::vars_os(), &layout.vendor, bytecode.pycache_prefix.as_deref()));
+    parent::arm(exit_with_parent);
     interpreter::run_mlxk2(&layout, &bytecode, &argv)
 }
 
