@@ -19,6 +19,7 @@ struct Wheelhouse {
     custom_mlx: PathBuf,
     raising_mlx: PathBuf,
     macos_mlx: PathBuf,
+    custom_mlx_lm: PathBuf,
 }
 
 fn wheelhouse() -> &'static Wheelhouse {
@@ -28,7 +29,7 @@ fn wheelhouse() -> &'static Wheelhouse {
         let dir = root.join("pypi");
         make_wheels(&dir, &["mlx", "mlx-cpu", "mlx-lm", "pthdemo", "mlxk2"]);
         let custom = root.join("custom");
-        let built = make_wheels(&custom, &["mlx-new", "mlx-raises", "mlx-macos"]);
+        let built = make_wheels(&custom, &["mlx-new", "mlx-raises", "mlx-macos", "mlx-lm-new"]);
         let rename = |wheel: &PathBuf, name: &str| {
             let to = custom.join(name);
             fs::rename(wheel, &to).unwrap();
@@ -39,6 +40,7 @@ fn wheelhouse() -> &'static Wheelhouse {
             custom_mlx: rename(&built[0], "mlx-custom.whl"),
             raising_mlx: rename(&built[1], "mlx-raising.whl"),
             macos_mlx: rename(&built[2], "mlx-macos.whl"),
+            custom_mlx_lm: rename(&built[3], "mlx-lm-custom.whl"),
         }
     })
 }
@@ -274,6 +276,22 @@ fn custom_wheels_override_pypi_pins() {
 }
 
 #[test]
+fn custom_mlx_lm_wheel_from_the_environment() {
+    let cwd = scratch("custom-lm");
+    let mut cmd = quick(&cwd);
+    cmd.arg("--project").arg(project("custom-lm-tree")).env("MLX_LM_WHEEL", &wheelhouse().custom_mlx_lm);
+    let r = run(&mut cmd);
+    assert_eq!(r.code, Some(0), "{}", r.stderr());
+    let out = cwd.join("dist-ext-python/msty-mlx-studio");
+    let infos: Vec<String> = fs::read_dir(out.join("_vendor")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.starts_with("mlx_lm-")).collect();
+    assert_eq!(infos, ["mlx_lm-0.29.0.dist-info"]);
+    assert_eq!(manifest(&out)["custom_wheels"][0]["project"], "mlx-lm");
+    assert_eq!(manifest(&out)["custom_wheels"][0]["file"], "mlx-lm-custom.whl");
+    let b = assemble(&out, "msty-mlx-studio");
+    assert_eq!(run(b.launcher().arg("--check-mlx-stack")).json()["mlx_lm"]["version"], "0.29.0");
+}
+
+#[test]
 fn existing_output_needs_clean_and_clean_replaces_it() {
     let tree = project("clean-tree");
     let cwd = scratch("clean");
@@ -371,7 +389,11 @@ fn bad_inputs_are_one_line_errors() {
 fn wheels_only_for_this_platform_builds_from_a_pyo3_config_file() {
     let cwd = scratch("wheels-only");
     let mut cmd = bundler(&cwd);
-    cmd.arg("--python").arg(&host_python().executable).arg("--project").arg(project("wo-tree")).arg("--pip-args").arg(offline()).env("VENDOR_VIA_WHEELS", "1").env("TARGET_PY_VERSION", XY).env("TARGET_PLATFORM", "linux_x86_64");
+    cmd.arg("--python").arg(&host_python().executable).arg("--project").arg(project("wo-tree")).arg("--pip-args").arg(offline())
+        .env("VENDOR_VIA_WHEELS", "1")
+        .env("TARGET_PY_VERSION", XY)
+        .env("TARGET_PLATFORM", "linux_x86_64")
+        .env("TARGET_ABI", format!("cp{}", XY.replace('.', "")));
     let r = run(&mut cmd);
     assert_eq!(r.code, Some(0), "{}", r.stderr());
     assert!(r.stderr().contains("--platform") || r.stderr().contains("Installing"), "{}", r.stderr());
