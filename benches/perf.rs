@@ -2,8 +2,8 @@
 //! vendored from the PyPI wheel cache, the release launcher, a relocated CPython). Every ratio
 //! comes from one run with A and B alternating after warm-up.
 //!
-//! `cargo bench --bench perf [-- --runs N] [-- --check]`; `--check` exits 1 when a target is
-//! missed (run it on a quiet machine; CI does not).
+//! `cargo bench --bench perf [-- --runs N --serve-runs M] [-- --check]`; `--check` exits 1 when
+//! a target is missed (run it on a quiet machine; CI does not).
 
 #[path = "../launcher-tests/harness.rs"]
 mod harness;
@@ -31,6 +31,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let runs: usize = args.iter().skip_while(|a| *a != "--runs").nth(1).and_then(|n| n.parse().ok()).unwrap_or(40);
     let check = args.iter().any(|a| a == "--check");
+    let serve_runs: usize = args.iter().skip_while(|a| *a != "--serve-runs").nth(1).and_then(|n| n.parse().ok()).unwrap_or((runs / 8).max(3));
 
     // A real bundle whose _vendor ships pycs (as the bundler makes it), and one without.
     let real = real_vendor();
@@ -41,7 +42,10 @@ fn main() {
     let home = scratch("perf-home");
 
     let mut rows = Vec::new();
-    println!("performance suite, CPython {XY}, real _vendor with {} distributions, {runs} alternating runs after warm-up", count_dists(&real));
+    println!(
+        "performance suite, CPython {XY}, real _vendor with {} distributions, {runs} alternating runs ({serve_runs} for serve) after warm-up",
+        count_dists(&real)
+    );
 
     // P1: native answer vs importlib.metadata.
     let importlib = py_c(&b, &format!("import sys, json; sys.path.insert(0, {v:?}); import importlib.metadata as m; d = m.distribution('mlx'); print(json.dumps({{'package': d.metadata['Name'], 'version': d.version}}))", v = b.vendor().to_str().unwrap()));
@@ -59,7 +63,6 @@ fn main() {
     rows.push(Row { id: "P2f", what: "--version: launcher vs python3 -I (fixture _vendor)".into(), a, b: bb, unit: "ms", target: None });
 
     // P4: serve time-to-ready.
-    let serve_runs = (runs / 8).max(3);
     let (a, bb) = alternate_serve(serve_runs, || b.launcher_in(&home, &[]), || {
         let mut c = clean_command(&b.python3());
         c.args(["-m", "mlxk2.cli"]).env("PYTHONPATH", b.vendor()).env("PYTHONNOUSERSITE", "1").env("HOME", &home);
