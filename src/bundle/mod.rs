@@ -235,9 +235,11 @@ pub fn build(opts: &Options) -> Result<Summary> {
     fs::copy(&launcher_bin, &launcher_dest).with_context(|| format!("cannot copy the launcher to `{}`", launcher_dest.display()))?;
 
     steps.header("Writing bundle-manifest.json");
-    let mlxk2_version = SiteDir::scan(&vendor).by_name.keys().find_map(|n| {
-        let d = SiteDir::scan(&vendor).distribution(n).ok()?;
-        (d.module_file.as_deref() == Some(vendor.join("mlxk2").as_path())).then_some(d.version)
+    let site = SiteDir::scan(&vendor);
+    let mlxk2_dir = vendor.join("mlxk2");
+    let mlxk2_version = site.by_name.keys().find_map(|n| {
+        let d = site.distribution(n).ok()?;
+        (d.module_file.as_deref() == Some(mlxk2_dir.as_path())).then_some(d.version)
     });
     let distributions = manifest::distributions(&vendor);
     let count = distributions.len();
@@ -653,7 +655,8 @@ fn sanity_check(opts: &Options, python: Option<&Path>, facts: &PythonFacts, bund
     Ok(outcome)
 }
 
-/// Temporary siblings of earlier builds that were interrupted.
+/// Temporary siblings of earlier builds that were interrupted (their process is gone; where
+/// there is no /proc to ask, once they are a day old).
 fn remove_stale_temps(dist_dir: &Path, bin_name: &str) {
     for entry in fs::read_dir(dist_dir).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -661,10 +664,14 @@ fn remove_stale_temps(dist_dir: &Path, bin_name: &str) {
             .strip_prefix(&format!(".{bin_name}.tmp-"))
             .or_else(|| name.strip_prefix(&format!(".{bin_name}.old-")))
             .and_then(|p| p.parse::<u32>().ok());
-        if let Some(pid) = pid {
-            if !Path::new(&format!("/proc/{pid}")).exists() || cfg!(target_os = "macos") && pid != std::process::id() {
-                let _ = fs::remove_dir_all(entry.path());
-            }
+        let Some(pid) = pid else { continue };
+        let stale = if Path::new("/proc/self").exists() {
+            !Path::new(&format!("/proc/{pid}")).exists()
+        } else {
+            entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age.as_secs() > 86_400)
+        };
+        if stale {
+            let _ = fs::remove_dir_all(entry.path());
         }
     }
 }
