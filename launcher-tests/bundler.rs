@@ -346,6 +346,21 @@ fn a_failed_build_changes_nothing_at_the_output_path() {
 }
 
 #[test]
+fn leftovers_of_an_interrupted_build_are_swept() {
+    let cwd = scratch("sweep");
+    let dist = cwd.join("dist-ext-python");
+    // pid 999999999 cannot exist (pid_max is at most 2^22).
+    let stale = dist.join(".msty-mlx-studio.tmp-999999999");
+    fs::create_dir_all(stale.join("_vendor")).unwrap();
+    fs::write(stale.join("_vendor/half-written"), "x").unwrap();
+    let r = run(quick(&cwd).arg("--project").arg(project("sweep-tree")));
+    assert_eq!(r.code, Some(0), "{}", r.stderr());
+    assert!(!stale.exists());
+    let names: Vec<String> = fs::read_dir(&dist).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(names, ["msty-mlx-studio"]);
+}
+
+#[test]
 fn bad_inputs_are_one_line_errors() {
     let tree = project("bad-tree");
     let wh = wheelhouse();
