@@ -205,14 +205,7 @@ fn check_mlx_stack(exe: &Path, vendor: &Path, argv: &[OsString]) -> (Value, bool
     let mut report = json!({ "ok": false, "mlx": null, "mlx_lm": null, "error": null });
 
     // The imports run in exactly the configuration of a normal run, or not at all.
-    let ready = layout::locate(exe, &LookupEnv::from_process()).and_then(|layout| {
-        if let Some(problem) = layout::validate(&layout, BUILT_FOR_PYTHON).into_iter().next() {
-            return Err(problem);
-        }
-        libpython::check(&mapped, &layout, BUILT_FOR_PYTHON)?;
-        Ok(layout)
-    });
-    match ready {
+    match crate::runnable_layout(exe) {
         Err(problem) => checks.push(Check { name: "import mlx.core, mlx_lm".into(), ok: false, detail: problem.to_string() }),
         Ok(layout) => {
             let bytecode = bytecode::plan(&layout.vendor, &layout.home, BUILT_FOR_PYTHON, dirs::cache_dir().as_deref());

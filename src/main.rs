@@ -40,16 +40,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Failure> {
     if let Some(flag) = diagnostics::recognise(&argv) {
         return Ok(diagnostics::answer(flag, &exe, &argv));
     }
-    let layout = layout::locate(&exe, &LookupEnv::from_process())?;
-    tracing::debug!(home = %layout.home.display(), rule = %layout.home_rule, "python home");
-    for c in &layout.candidates {
-        tracing::debug!(rule = %c.rule, path = ?c.path, rejected = ?c.rejected, "candidate");
-    }
-    if let Some(problem) = layout::validate(&layout, BUILT_FOR_PYTHON).into_iter().next() {
-        return Err(problem);
-    }
-    libpython::check(&libpython::mapped(), &layout, BUILT_FOR_PYTHON)?;
-
+    let layout = runnable_layout(&exe)?;
     let exit_with_parent = settings::switch(EXIT_WITH_PARENT, std::env::var_os(EXIT_WITH_PARENT).as_deref(), true)?;
     let bytecode = bytecode::plan(&layout.vendor, &layout.home, BUILT_FOR_PYTHON, dirs::cache_dir().as_deref());
     tracing::debug!(?bytecode, "bytecode");
@@ -58,6 +49,21 @@ fn run(argv: Vec<OsString>) -> Result<i32, Failure> {
     ffi::apply_child_env(&child_env::plan(std::env::vars_os(), &layout.vendor, bytecode.pycache_prefix.as_deref()));
     parent::arm(exit_with_parent);
     interpreter::run_mlxk2(&layout, &bytecode, &argv)
+}
+
+/// The located bundle, once everything CPython needs is known to be there: the stdlib of our
+/// X.Y, `_vendor/mlxk2`, and the bundle's own libpython mapped.
+fn runnable_layout(exe: &std::path::Path) -> Result<layout::Layout, Failure> {
+    let layout = layout::locate(exe, &LookupEnv::from_process())?;
+    tracing::debug!(home = %layout.home.display(), rule = %layout.home_rule, "python home");
+    for c in &layout.candidates {
+        tracing::debug!(rule = %c.rule, path = ?c.path, rejected = ?c.rejected, "candidate");
+    }
+    if let Some(problem) = layout::validate(&layout, BUILT_FOR_PYTHON).into_iter().next() {
+        return Err(problem);
+    }
+    libpython::check(&libpython::mapped(), &layout, BUILT_FOR_PYTHON)?;
+    Ok(layout)
 }
 
 /// The launcher's real path (`/proc/self/exe`, `_NSGetExecutablePath`), symlinks resolved.
