@@ -81,16 +81,10 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// Every file under `dir` with its contents.
 fn contents(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut all = Vec::new();
-    fn walk(d: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
-        for e in fs::read_dir(d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() { walk(&p, out) } else { out.push((p.clone(), fs::read(&p).unwrap_or_default())) }
-        }
-    }
-    walk(dir, &mut all);
-    all.sort();
-    all
+    tree(dir).into_iter().filter(|p| !p.is_dir()).map(|p| {
+        let bytes = fs::read(&p).unwrap_or_default();
+        (p, bytes)
+    }).collect()
 }
 
 fn bundler(cwd: &Path) -> Command {

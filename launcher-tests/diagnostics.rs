@@ -18,13 +18,6 @@ fn path(p: PathBuf) -> Value {
     Value::from(p.to_str().unwrap())
 }
 
-/// A copy of the base bundle with more fixture wheels installed into `_vendor` by pip.
-fn with_fixtures(name: &str, fixtures: &[&str]) -> Bundle {
-    let b = Bundle::copy(name);
-    install_fixtures(&b.vendor(), fixtures);
-    b
-}
-
 /// Removes a dist-info of `_vendor` (installed by pip) and installs `fixture` instead.
 fn replace_fixture(b: &Bundle, dist_info_prefix: &str, fixture: &str) {
     remove_dist_info(b, dist_info_prefix);

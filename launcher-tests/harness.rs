@@ -270,21 +270,25 @@ impl Bundle {
 
     /// Every file and directory under the bundle (for "nothing was written" checks).
     pub fn snapshot(&self) -> Vec<PathBuf> {
-        let mut all = Vec::new();
-        walk(&self.root, &mut all);
-        all.sort();
-        all
+        tree(&self.root)
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        out.push(path.clone());
-        if path.is_dir() && !path.is_symlink() {
-            walk(&path, out);
+/// Every file, directory and symlink under `dir` (symlinks not followed), sorted.
+pub fn tree(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            out.push(path.clone());
+            if path.is_dir() && !path.is_symlink() {
+                walk(&path, out);
+            }
         }
     }
+    let mut all = Vec::new();
+    walk(dir, &mut all);
+    all.sort();
+    all
 }
 
 /// A command with only PATH, HOME and LANG from a known state, run in an empty directory, with

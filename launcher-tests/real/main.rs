@@ -26,8 +26,6 @@ const BUNDLER: &str = env!("CARGO_BIN_EXE_build-external-python");
 struct Stack {
     /// The assembled app bundle (hard links into `dist`).
     app: Bundle,
-    /// `dist-ext-python/msty-mlx-studio` as the bundler produced it.
-    dist: PathBuf,
     manifest: Value,
     hf_home: PathBuf,
     tmpdir: PathBuf,
@@ -95,7 +93,6 @@ fn stack() -> &'static Stack {
         let info: Value = serde_json::from_slice(&generated.stdout).unwrap();
         Stack {
             app,
-            dist,
             manifest,
             hf_home,
             tmpdir,
@@ -292,19 +289,7 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u32, String)> {
     use sha2::Digest;
     use std::os::unix::fs::PermissionsExt;
     let mut out = Vec::new();
-    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
-        for e in fs::read_dir(d).unwrap() {
-            let p = e.unwrap().path();
-            out.push(p.clone());
-            if p.is_dir() && !p.is_symlink() {
-                walk(&p, out);
-            }
-        }
-    }
-    let mut paths = Vec::new();
-    walk(dir, &mut paths);
-    paths.sort();
-    for p in paths {
+    for p in tree(dir) {
         let meta = fs::symlink_metadata(&p).unwrap();
         let hash = if meta.is_file() { sha2::Sha256::digest(fs::read(&p).unwrap()).iter().map(|b| format!("{b:02x}")).collect() } else { String::new() };
         out.push((p, meta.permissions().mode(), hash));
