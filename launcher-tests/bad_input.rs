@@ -147,7 +147,7 @@ fn other_libpython() -> Option<PathBuf> {
     fs::read_dir(versions).ok()?.filter_map(Result::ok).find_map(|e| {
         let name = e.file_name().to_string_lossy().into_owned();
         let xy: String = name.split('.').take(2).collect::<Vec<_>>().join(".");
-        (xy != XY && name.starts_with("3.1")).then(|| e.path().join(format!("lib/libpython{xy}.so.1.0"))).filter(|p| p.exists())
+        (xy != *XY && name.starts_with("3.1")).then(|| e.path().join(format!("lib/libpython{xy}.so.1.0"))).filter(|p| p.exists())
     })
 }
 

@@ -416,9 +416,9 @@ fn wheels_only_for_this_platform_builds_from_a_pyo3_config_file() {
 fn wheels_only_for_macos_needs_a_launcher_built_there() {
     let tree = project("mac-tree");
     let cwd = scratch("mac");
-    let r = run(bundler(&cwd).args(["--quiet", "--wheels-only", "--target-python-version", XY, "--project"]).arg(&tree).arg("--pip-args").arg(offline()).arg("--python").arg(&host_python().executable));
+    let r = run(bundler(&cwd).args(["--quiet", "--wheels-only", "--target-python-version", &XY, "--project"]).arg(&tree).arg("--pip-args").arg(offline()).arg("--python").arg(&host_python().executable));
     assert_bundler_error(&r, "cannot build a launcher for macosx_14_0_arm64 on this machine");
-    let r = run(bundler(&cwd).args(["--wheels-only", "--target-python-version", XY, "--project"]).arg(&tree).arg("--pip-args").arg(offline()).arg("--launcher").arg(LAUNCHER));
+    let r = run(bundler(&cwd).args(["--wheels-only", "--target-python-version", &XY, "--project"]).arg(&tree).arg("--pip-args").arg(offline()).arg("--launcher").arg(LAUNCHER));
     assert_eq!(r.code, Some(0), "{}", r.stderr());
     assert!(r.stdout().contains("sanity check: skipped: the bundle targets macosx_14_0_arm64 and cannot run on this machine"), "{}", r.stdout());
     assert_eq!(manifest(&cwd.join("dist-ext-python/msty-mlx-studio"))["python"]["platform_tag"], "macosx_14_0_arm64");

@@ -1,12 +1,15 @@
 //! Builds real, relocated bundles for the launcher tests and runs the launcher inside them.
 //!
-//! The base bundle is made once per test run from a host shared-library CPython (the one the
-//! launcher was built against: `MLXK2_TEST_PYTHON`, else `PYO3_PYTHON`, else `python3`):
+//! The base bundle is made once per test run from a host shared-library CPython
+//! (`MLXK2_TEST_PYTHON`, else `PYO3_PYTHON`, else `python3`). The launcher is the same for every
+//! Python; the runtime library is built for that Python's X.Y (`MLXK2_TEST_RUNTIME` names a
+//! prebuilt one):
 //!
 //! ```text
 //! Resources/python/{bin/python3 (patchelf: $ORIGIN/../lib), lib/libpython3.X.so.1.0, lib/python3.X/}
-//! Resources/mlxk2/_vendor/        fixture wheels from python-fixtures/, installed by pip --target
-//! Resources/mlxk2/msty-mlx-studio the launcher under test
+//! Resources/mlxk2/_vendor/                 fixture wheels from python-fixtures/, installed by pip --target
+//! Resources/mlxk2/msty-mlx-studio          the launcher under test
+//! Resources/mlxk2/libmsty_mlx_runtime.so   the runtime for this X.Y
 //! ```
 //!
 //! Tests that break a bundle get their own copy made of hard links (cheap, and canonical paths
@@ -15,6 +18,7 @@
 #![allow(dead_code)]
 
 use std::ffi::OsStr;
+use std::fmt;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -24,9 +28,52 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub const LAUNCHER: &str = env!("CARGO_BIN_EXE_msty-mlx-studio");
-pub const XY: &str = env!("MLXK2_PYTHON_XY");
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const SCRATCH: &str = env!("CARGO_TARGET_TMPDIR");
+pub const RUNTIME_FILE: &str = "libmsty_mlx_runtime.so";
+
+/// The test Python's X.Y (`3.11`), read from the interpreter at run time: one test build serves
+/// every CPython. Derefs to `str`.
+#[derive(Clone, Copy)]
+pub struct Xy;
+pub static XY: Xy = Xy;
+
+impl std::ops::Deref for Xy {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &host_python().xy
+    }
+}
+
+impl fmt::Display for Xy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl fmt::Debug for Xy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl PartialEq<&str> for Xy {
+    fn eq(&self, other: &&str) -> bool {
+        **self == **other
+    }
+}
+
+impl PartialEq<Xy> for serde_json::Value {
+    fn eq(&self, other: &Xy) -> bool {
+        self.as_str() == Some(&**other)
+    }
+}
+
+impl AsRef<OsStr> for Xy {
+    fn as_ref(&self) -> &OsStr {
+        OsStr::new(&**self)
+    }
+}
 
 /// The host CPython the bundles are made from.
 #[derive(Debug)]
@@ -34,6 +81,7 @@ pub struct HostPython {
     pub executable: PathBuf,
     pub prefix: PathBuf,
     pub version: String,
+    pub xy: String,
     pub libdir: PathBuf,
     pub ldlibrary: String,
 }
@@ -51,20 +99,45 @@ pub fn host_python() -> &'static HostPython {
         assert!(out.status.success(), "host python {exe:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8(out.stdout).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        let host = HostPython {
+        HostPython {
             prefix: lines[0].into(),
+            xy: lines[1].split('.').take(2).collect::<Vec<_>>().join("."),
             version: lines[1].into(),
             libdir: lines[2].into(),
             ldlibrary: lines[3].into(),
             executable: lines[4].into(),
-        };
-        assert!(
-            host.version.starts_with(&format!("{XY}.")),
-            "the launcher was built for Python {XY} but the test python {:?} is {}; set PYO3_PYTHON/MLXK2_TEST_PYTHON to the same interpreter",
-            host.executable,
-            host.version
-        );
-        host
+        }
+    })
+}
+
+/// The runtime library for the test Python: `MLXK2_TEST_RUNTIME`, else built once per X.Y with
+/// cargo (`PYO3_PYTHON` = the test Python) into `target/test-runtime/`, and copied aside so that
+/// builds for other versions cannot replace it under a running test.
+pub fn runtime() -> &'static Path {
+    static RUNTIME: OnceLock<PathBuf> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        if let Some(given) = std::env::var_os("MLXK2_TEST_RUNTIME") {
+            return PathBuf::from(given);
+        }
+        let host = host_python();
+        let target = Path::new(REPO).join("target/test-runtime");
+        let cargo = option_env!("CARGO").unwrap_or("cargo");
+        let out = Command::new(cargo)
+            .current_dir(REPO)
+            .args(["build", "--locked", "--quiet", "-p", "msty-mlx-runtime", "--target-dir"])
+            .arg(&target)
+            .env("PYO3_PYTHON", &host.executable)
+            .env_remove("PYO3_CONFIG_FILE")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run cargo to build the runtime: {e}"));
+        assert!(out.status.success(), "building the runtime for {:?} failed:\n{}", host.executable, String::from_utf8_lossy(&out.stderr));
+        let built = target.join("debug").join(RUNTIME_FILE);
+        let kept = Path::new(SCRATCH).join(format!("py{}-{}-runtime", host.xy, std::process::id())).join(RUNTIME_FILE);
+        fs::create_dir_all(kept.parent().unwrap()).unwrap();
+        fs::copy(&built, &kept).unwrap();
+        let stamp = msty_mlx_studio::runtime_stamp::RuntimeStamp::read(&kept).unwrap();
+        assert_eq!(stamp.python, host.xy, "a concurrent build replaced the runtime; run again");
+        kept
     })
 }
 
@@ -100,6 +173,7 @@ pub fn base() -> &'static Bundle {
         fs::create_dir_all(res.join("mlxk2")).unwrap();
         link_tree(&python, &res.join("python"));
         fs::copy(LAUNCHER, res.join("mlxk2/msty-mlx-studio")).unwrap();
+        fs::copy(runtime(), res.join("mlxk2").join(RUNTIME_FILE)).unwrap();
         install_fixtures(&res.join("mlxk2/_vendor"), BASE_FIXTURES);
         Bundle { root }
     })
@@ -246,6 +320,9 @@ impl Bundle {
     }
     pub fn exe(&self) -> PathBuf {
         self.resources().join("mlxk2/msty-mlx-studio")
+    }
+    pub fn runtime(&self) -> PathBuf {
+        self.resources().join("mlxk2").join(RUNTIME_FILE)
     }
     pub fn python3(&self) -> PathBuf {
         self.home().join("bin/python3")

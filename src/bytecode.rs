@@ -9,17 +9,19 @@
 //! With a prefix set CPython reads pycs only from the prefix, which is why shipped pycs switch
 //! the prefix off instead of being mixed with it.
 
-use std::hash::{Hash, Hasher};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// The decision for one run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BytecodePlan {
     /// `_vendor` carries pycs for this X.Y.
     pub shipped_pycs: bool,
     /// Where new pycs are written (never inside the bundle); `None` = write none.
+    #[serde(with = "crate::os_serde::opt_path")]
     pub pycache_prefix: Option<PathBuf>,
 }
 
@@ -41,25 +43,16 @@ pub fn plan(vendor: &Path, home: &Path, python_xy: &str, cache_dir: Option<&Path
     BytecodePlan { shipped_pycs, pycache_prefix }
 }
 
-/// A short, stable name for one bundle: its `_vendor` and Python home (pyc validity itself is
-/// checked by CPython against each source's mtime and size).
+/// A short, stable name for one bundle: a SHA-256 of its `_vendor` and home paths' bytes (pyc
+/// validity itself is checked by CPython against each source). The bytes, not std's `Hash`,
+/// whose output for `Path` is not promised stable across Rust releases.
 fn bundle_id(vendor: &Path, home: &Path) -> String {
-    // FNV-1a: stable across Rust releases, unlike `DefaultHasher`.
-    struct Fnv(u64);
-    impl Hasher for Fnv {
-        fn finish(&self) -> u64 {
-            self.0
-        }
-        fn write(&mut self, bytes: &[u8]) {
-            for b in bytes {
-                self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-            }
-        }
+    let mut digest = Sha256::new();
+    for path in [vendor, home] {
+        digest.update((path.as_os_str().len() as u64).to_le_bytes());
+        digest.update(path.as_os_str().as_bytes());
     }
-    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
-    vendor.hash(&mut h);
-    home.hash(&mut h);
-    format!("{:016x}", h.finish())
+    digest.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -78,6 +71,8 @@ mod tests {
         assert!(prefix.starts_with(cache.join("msty-mlx-studio/pycache")) && prefix.to_string_lossy().ends_with("-py3.11"));
         assert_eq!(plan(&vendor, &dir, "3.11", Some(&cache)).pycache_prefix.unwrap(), prefix, "stable");
         assert_ne!(plan(&dir.join("other"), &dir, "3.11", Some(&cache)).pycache_prefix.unwrap(), prefix);
+        // Fixed across builds and Rust releases: the cache of an installed app stays valid.
+        assert_eq!(bundle_id(Path::new("/A/Resources/mlxk2/_vendor"), Path::new("/A/Resources/python")), "0e5f4b4ba0a2c1b9");
         assert_eq!(plan(&vendor, &dir, "3.11", None).pycache_prefix, None);
         std::fs::write(vendor.join("mlxk2/__pycache__/__init__.cpython-311.pyc"), b"").unwrap();
         let p = plan(&vendor, &dir, "3.11", Some(&cache));

@@ -1,24 +1,20 @@
 //! The launcher's own flags, recognised only as the first argument: `--python-info`,
-//! `--mlx-info`, `--pkg-info NAME` (answered natively, without starting Python) and
-//! `--check-mlx-stack` (native checks, then real imports in the embedded interpreter).
-//! Each prints one JSON object on stdout and exits 0 when healthy, 2 otherwise.
+//! `--mlx-info`, `--pkg-info NAME` (answered natively: neither libpython nor the runtime is
+//! loaded) and `--check-mlx-stack` (native checks, then real imports in the embedded
+//! interpreter). Each prints one JSON object on stdout and exits 0 when healthy, 2 otherwise.
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use msty_mlx_studio::bytecode::{self, BytecodePlan};
-use msty_mlx_studio::child_env;
-use msty_mlx_studio::distinfo::{DistError, SiteDir};
-use msty_mlx_studio::exit_code::DIAGNOSTICS_FAILED;
-use msty_mlx_studio::layout::{self, Failure, Layout, LookupEnv};
-use msty_mlx_studio::settings::{self, EXIT_WITH_PARENT};
-use msty_mlx_studio::stack::{self, Check, MLX_BACKENDS, TargetPython};
-use msty_mlx_studio::{BUILT_FOR_PYTHON, LAUNCHER_VERSION};
-use pyo3::prelude::*;
 use serde_json::{Value, json};
 
-use crate::{ffi, interpreter, libpython, parent};
+use crate::distinfo::{DistError, SiteDir};
+use crate::exit_code::DIAGNOSTICS_FAILED;
+use crate::failure::Failure;
+use crate::plan::{self, Depth, Inputs, LaunchPlan};
+use crate::stack::{self, Check, MLX_BACKENDS, TargetPython};
+use crate::{LAUNCHER_VERSION, os_serde, python_home, stage2, sys};
 
 /// A recognised launcher flag.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,14 +36,14 @@ pub fn recognise(argv: &[OsString]) -> Option<Flag> {
 }
 
 /// Answers `flag`; returns the exit status.
-pub fn answer(flag: Flag, exe: &Path, argv: &[OsString]) -> i32 {
-    let vendor = exe.parent().unwrap_or(Path::new("/")).join("_vendor");
+pub fn answer(flag: Flag, inputs: &Inputs, argv: &[OsString]) -> i32 {
+    let vendor = inputs.exe.parent().unwrap_or(Path::new("/")).join("_vendor");
     tracing::debug!(?flag, vendor = %vendor.display(), "answering a launcher flag");
     let (report, healthy) = match flag {
-        Flag::PythonInfo => python_info(exe),
+        Flag::PythonInfo => python_info(inputs),
         Flag::PkgInfo(None) => (json!({ "error": "--pkg-info needs a package name, e.g. --pkg-info mlx_lm" }), false),
         Flag::PkgInfo(Some(name)) => pkg_info(&SiteDir::scan(&vendor), &name.to_string_lossy()),
-        Flag::CheckMlxStack => check_mlx_stack(exe, &vendor, argv),
+        Flag::CheckMlxStack => check_mlx_stack(inputs, &vendor, argv),
     };
     emit(&report);
     if healthy { 0 } else { DIAGNOSTICS_FAILED.into() }
@@ -59,83 +55,71 @@ fn emit(report: &Value) {
     let _ = serde_json::to_writer(&mut out, report).map_err(std::io::Error::from).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
 }
 
-fn target_python(mapped: &libpython::Mapped) -> TargetPython {
-    let (machine, release, kernel_version) = ffi::uname();
-    let full = if mapped.version.is_empty() { format!("{BUILT_FOR_PYTHON}.0") } else { mapped.version.clone() };
-    TargetPython { python_version: BUILT_FOR_PYTHON.into(), python_full_version: full, machine, release, kernel_version }
+fn path_json(path: &Path) -> Value {
+    os_serde::to_json(path.as_os_str())
 }
 
-/// Everything the launcher would decide for a normal run, without running it.
-fn python_info(exe: &Path) -> (Value, bool) {
-    let mapped = libpython::mapped();
-    let exit_with_parent = settings::switch(EXIT_WITH_PARENT, std::env::var_os(EXIT_WITH_PARENT).as_deref(), true);
-    let mut problems: Vec<String> = Vec::new();
+/// Everything the launcher would decide for a normal run, without running it: the launch plan
+/// itself (`plan`), the bash launcher's keys, and every problem.
+fn python_info(inputs: &Inputs) -> (Value, bool) {
+    let survey = plan::survey(inputs, Depth::Describe);
+    let vendor = inputs.exe.parent().unwrap_or(Path::new("/")).join("_vendor");
     let mut report = json!({
-        "ok": false,
+        "ok": survey.problems.is_empty(),
         "launcher_version": LAUNCHER_VERSION,
-        "built_for_python": BUILT_FOR_PYTHON,
-        "python_version": mapped.version,
+        "launcher": path_json(&inputs.exe),
+        "python_version": survey.python,
         "platform": if cfg!(target_os = "macos") { "darwin" } else { "linux" },
-        "launcher": exe,
-        "libpython": mapped,
-        "vendor": exe.parent().unwrap_or(Path::new("/")).join("_vendor"),
-        "isolation": {
-            "isolated": true,
-            "user_site": false,
-            "environment_ignored": true,
-            "safe_path": true,
-            "write_bytecode": false,
-            "buffered_stdio": false,
+        "vendor": path_json(&vendor),
+        "runtime": match &survey.runtime {
+            Ok(stamp) => json!({ "path": path_json(&inputs.exe.with_file_name(crate::runtime_stamp::FILE_NAME)), "python": stamp.python, "plan_format": stamp.plan_format, "version": stamp.version }),
+            Err(failure) => json!({ "path": path_json(&inputs.exe.with_file_name(crate::runtime_stamp::FILE_NAME)), "error": failure.message }),
         },
-        "exit_with_parent": match &exit_with_parent {
-            Ok(enabled) => json!({ "enabled": enabled, "watch": parent::planned(*enabled) }),
-            Err(_) => json!({ "enabled": null }),
-        },
+        "plan": survey.plan,
     });
-    if let Err(e) = &exit_with_parent {
-        problems.push(e.to_string());
-    }
-    match layout::locate(exe, &LookupEnv::from_process()) {
-        Err(failure) => {
-            report["candidates"] = json!([]);
-            problems.push(failure.to_string());
-            for key in ["executable", "prefix", "base_prefix", "home", "home_rule", "sys_path"] {
+    let exit_with_parent = crate::settings::switch(crate::settings::EXIT_WITH_PARENT, inputs.exit_with_parent.as_deref(), true).ok();
+    report["exit_with_parent"] = json!({ "enabled": exit_with_parent, "watch": survey.plan.as_ref().map(|p| p.exit_with_parent) });
+    match &survey.layout {
+        Err(_) => {
+            for key in ["executable", "prefix", "base_prefix", "home", "home_rule", "sys_path", "libpython", "isolation", "bytecode", "child_environment"] {
                 report[key] = Value::Null;
             }
+            report["candidates"] = json!([]);
         }
         Ok(layout) => {
-            problems.extend(layout::validate(&layout, BUILT_FOR_PYTHON).iter().map(Failure::to_string));
-            if let Err(e) = libpython::check(&mapped, &layout, BUILT_FOR_PYTHON) {
-                problems.push(e.to_string());
-            }
-            let bytecode = bytecode::plan(&layout.vendor, &layout.home, BUILT_FOR_PYTHON, dirs::cache_dir().as_deref());
-            let child = child_env::plan(std::env::vars_os(), &layout.vendor, bytecode.pycache_prefix.as_deref());
-            report["isolation"]["write_bytecode"] = json!(bytecode.write_bytecode());
-            report["bytecode"] = json!(bytecode);
-            report["executable"] = json!(layout.executable);
-            report["prefix"] = json!(layout.home);
-            report["base_prefix"] = json!(layout.home);
-            report["home"] = json!(layout.home);
+            report["executable"] = path_json(&layout.executable);
+            report["prefix"] = path_json(&layout.home);
+            report["base_prefix"] = path_json(&layout.home);
+            report["home"] = path_json(&layout.home);
             report["home_rule"] = json!(layout.home_rule);
-            report["sys_path"] = json!(predicted_sys_path(&layout));
             report["candidates"] = json!(layout.candidates);
-            report["child_environment"] = json!({
-                "set": child.set.iter().map(|(k, v)| (k.to_string_lossy().into_owned(), json!(v.to_string_lossy()))).collect::<serde_json::Map<_, _>>(),
-                "removed": child.remove.iter().map(|k| k.to_string_lossy().into_owned()).collect::<Vec<_>>(),
-            });
+            report["libpython"] = match (&survey.python, &survey.libpython) {
+                (Some(_), Some(file)) => json!(file),
+                (Some(xy), None) => json!({ "path": path_json(&python_home::libpython_path(&layout.home, xy)), "version": null, "soname": null }),
+                (None, _) => Value::Null,
+            };
         }
     }
-    let ok = problems.is_empty();
-    report["ok"] = json!(ok);
-    report["problems"] = json!(problems);
+    if let Some(plan) = &survey.plan {
+        report["isolation"] = json!(plan.isolation);
+        report["bytecode"] = json!(plan.bytecode);
+        report["child_environment"] = json!(plan.child_environment);
+        report["sys_path"] = Value::Array(predicted_sys_path(plan).iter().map(|p| path_json(p)).collect());
+    } else if survey.layout.is_ok() {
+        for key in ["isolation", "bytecode", "child_environment", "sys_path"] {
+            report[key] = Value::Null;
+        }
+    }
+    let ok = survey.problems.is_empty();
+    report["problems"] = json!(survey.problems.iter().map(Failure::to_string).collect::<Vec<_>>());
     (report, ok)
 }
 
 /// The `sys.path` the interpreter will have: `_vendor`, its `.pth` path lines (as `site`
 /// adds them: sorted files, existing directories only), then CPython's own entries.
-fn predicted_sys_path(layout: &Layout) -> Vec<PathBuf> {
-    let mut path = vec![layout.vendor.clone()];
-    let mut pth_files: Vec<PathBuf> = std::fs::read_dir(&layout.vendor)
+fn predicted_sys_path(plan: &LaunchPlan) -> Vec<PathBuf> {
+    let mut path = vec![plan.vendor.clone()];
+    let mut pth_files: Vec<PathBuf> = std::fs::read_dir(&plan.vendor)
         .into_iter()
         .flatten()
         .flatten()
@@ -149,15 +133,15 @@ fn predicted_sys_path(layout: &Layout) -> Vec<PathBuf> {
             if line.is_empty() || line.starts_with('#') || line.starts_with("import ") || line.starts_with("import\t") {
                 continue;
             }
-            let dir = layout.vendor.join(line);
+            let dir = plan.vendor.join(line);
             if dir.exists() && !path.contains(&dir) {
                 path.push(dir);
             }
         }
     }
-    let lib = layout.home.join("lib");
-    let stdlib = layout::stdlib_dir(&layout.home, BUILT_FOR_PYTHON);
-    path.push(lib.join(format!("python{}.zip", BUILT_FOR_PYTHON.replace('.', ""))));
+    let lib = plan.home.join("lib");
+    let stdlib = python_home::stdlib_dir(&plan.home, &plan.python);
+    path.push(lib.join(format!("python{}.zip", plan.python.replace('.', ""))));
     path.push(stdlib.clone());
     path.push(stdlib.join("lib-dynload"));
     if stdlib.join("site-packages").is_dir() {
@@ -176,7 +160,7 @@ fn pkg_info(site: &SiteDir, name: &str) -> (Value, bool) {
                 let mut backends = serde_json::Map::new();
                 for backend in MLX_BACKENDS {
                     match site.distribution(backend) {
-                        Ok(b) => backends.insert(backend.into(), json!({ "version": b.version, "dist_info": b.dist_info })),
+                        Ok(b) => backends.insert(backend.into(), json!({ "version": b.version, "dist_info": path_json(&b.dist_info) })),
                         Err(DistError::NotFound { .. }) => continue,
                         Err(e) => backends.insert(backend.into(), json!({ "error": e.to_string() })),
                     };
@@ -191,50 +175,60 @@ fn pkg_info(site: &SiteDir, name: &str) -> (Value, bool) {
 fn error_json(name: &str, error: &DistError) -> Value {
     let mut value = json!({ "error": error.to_string(), "package": name, "details": error });
     if let DistError::NotFound { searched, .. } = error {
-        value["searched"] = json!(searched);
+        value["searched"] = path_json(searched);
     }
     value
 }
 
-/// Native compatibility checks, then `import mlx.core, mlx_lm` in the embedded interpreter.
-fn check_mlx_stack(exe: &Path, vendor: &Path, argv: &[OsString]) -> (Value, bool) {
-    let mapped = libpython::mapped();
+fn target_python(xy: &str, full_version: Option<&str>) -> TargetPython {
+    let (machine, release, kernel_version) = sys::uname();
+    let full = full_version.map(|v| v.split_whitespace().next().unwrap_or(v).trim_end_matches('+').to_string()).unwrap_or_else(|| xy.to_string());
+    TargetPython { python_version: xy.into(), python_full_version: full, machine, release, kernel_version }
+}
+
+/// Native compatibility checks, then `import mlx.core, mlx_lm` in the embedded interpreter,
+/// with exactly the configuration of a normal run (or not at all).
+fn check_mlx_stack(inputs: &Inputs, vendor: &Path, argv: &[OsString]) -> (Value, bool) {
+    const IMPORTS: &str = "import mlx.core, mlx_lm";
     let site = SiteDir::scan(vendor);
-    let mut checks = stack::native_checks(&site, &target_python(&mapped));
-    let dist_version = |name: &str| site.distribution(name).ok().map(|d| d.version);
+    let survey = plan::survey(inputs, Depth::Run);
+    let xy = survey.python.clone().or_else(|| survey.runtime.as_ref().ok().map(|s| s.python.clone()));
+    let mut import_checks = Vec::new();
+    let mut full_version = None;
     let mut report = json!({ "ok": false, "mlx": null, "mlx_lm": null, "error": null });
 
-    // The imports run in exactly the configuration of a normal run, or not at all.
-    match crate::runnable_layout(exe) {
-        Err(problem) => checks.push(Check { name: "import mlx.core, mlx_lm".into(), ok: false, detail: problem.to_string() }),
-        Ok(layout) => {
-            let bytecode = bytecode::plan(&layout.vendor, &layout.home, BUILT_FOR_PYTHON, dirs::cache_dir().as_deref());
-            ffi::apply_child_env(&child_env::plan(std::env::vars_os(), &layout.vendor, bytecode.pycache_prefix.as_deref()));
-            match import_stack(&layout, &bytecode, argv) {
-                Err(failure) => checks.push(Check { name: "import mlx.core, mlx_lm".into(), ok: false, detail: failure.to_string() }),
-                Ok(imported) => {
-                    for (key, module, dist) in [("mlx", "mlx.core", "mlx"), ("mlx_lm", "mlx_lm", "mlx-lm")] {
-                        match &imported[key] {
-                            Value::String(error) => checks.push(Check { name: format!("import {module}"), ok: false, detail: error.clone() }),
-                            found => {
-                                report[key] = found.clone();
-                                let version = found["version"].as_str().unwrap_or_default();
-                                checks.push(Check { name: format!("import {module}"), ok: true, detail: format!("{module} {version} from {}", found["file"].as_str().unwrap_or("?")) });
-                                if let Some(installed) = dist_version(dist) {
-                                    let same = same_version(version, &installed);
-                                    checks.push(Check {
-                                        name: format!("{module} is the installed {dist}"),
-                                        ok: same,
-                                        detail: format!("imported {version}, dist-info says {installed}"),
-                                    });
-                                }
-                            }
+    match survey.into_runnable().and_then(|plan| {
+        sys::apply_child_env(&plan.child_environment);
+        let python = stage2::load(&plan)?;
+        full_version = Some(python.version.clone());
+        python.import_check(&plan, argv)
+    }) {
+        Err(problem) => import_checks.push(Check { name: IMPORTS.into(), ok: false, detail: problem.to_string() }),
+        Ok(imported) => {
+            let dist_version = |name: &str| site.distribution(name).ok().map(|d| d.version);
+            for (key, module, dist) in [("mlx", "mlx.core", "mlx"), ("mlx_lm", "mlx_lm", "mlx-lm")] {
+                match &imported[key] {
+                    Value::String(error) => import_checks.push(Check { name: format!("import {module}"), ok: false, detail: error.clone() }),
+                    found => {
+                        report[key] = found.clone();
+                        let version = found["version"].as_str().unwrap_or_default();
+                        import_checks.push(Check { name: format!("import {module}"), ok: true, detail: format!("{module} {version} from {}", found["file"].as_str().unwrap_or("?")) });
+                        if let Some(installed) = dist_version(dist) {
+                            let same = same_version(version, &installed);
+                            import_checks.push(Check {
+                                name: format!("{module} is the installed {dist}"),
+                                ok: same,
+                                detail: format!("imported {version}, dist-info says {installed}"),
+                            });
                         }
                     }
                 }
             }
         }
     }
+    let target = xy.as_deref().map(|xy| target_python(xy, full_version.as_deref()));
+    let mut checks = stack::native_checks(&site, target.as_ref());
+    checks.extend(import_checks);
     let failed: Vec<String> = checks.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.name, c.detail)).collect();
     let ok = failed.is_empty();
     report["ok"] = json!(ok);
@@ -250,35 +244,4 @@ fn same_version(a: &str, b: &str) -> bool {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
     }
-}
-
-/// Imports the stack; per module either `{version, file}` or the exception text.
-const IMPORT_STACK: &std::ffi::CStr = c"
-import contextlib, importlib, sys
-result = {}
-for key, name in (('mlx', 'mlx.core'), ('mlx_lm', 'mlx_lm')):
-    try:
-        # Whatever the imports print belongs on stderr: stdout carries the JSON report.
-        with contextlib.redirect_stdout(sys.stderr):
-            module = importlib.import_module(name)
-        result[key] = {'version': str(getattr(module, '__version__', None)), 'file': getattr(module, '__file__', None)}
-    except BaseException as e:
-        result[key] = f'{type(e).__name__}: {e}'
-";
-
-fn import_stack(layout: &Layout, bytecode: &BytecodePlan, argv: &[OsString]) -> Result<Value, Failure> {
-    let interpreter = interpreter::start(layout, bytecode, argv, "pass")?;
-    let result = Python::attach(|py| -> PyResult<String> {
-        let globals = pyo3::types::PyDict::new(py);
-        py.run(IMPORT_STACK, Some(&globals), None)?;
-        let json = py.import("json")?;
-        json.call_method1("dumps", (globals.get_item("result")?,))?.extract()
-    });
-    interpreter.finalize();
-    let text = result.map_err(|e| {
-        Failure::new(msty_mlx_studio::exit_code::LauncherExit::InterpreterStart, format!("the import check failed: {e}"), "see the report")
-    })?;
-    serde_json::from_str(&text).map_err(|e| {
-        Failure::new(msty_mlx_studio::exit_code::LauncherExit::InterpreterStart, format!("the import check returned bad JSON: {e}"), "see the report")
-    })
 }

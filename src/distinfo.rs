@@ -96,6 +96,7 @@ impl Metadata {
 pub struct DistInfo {
     /// PEP 503 name, from the directory name (`mlx_lm-0.28.1.dist-info` → `mlx-lm`).
     pub normalized: String,
+    #[serde(with = "crate::os_serde::path")]
     pub path: PathBuf,
 }
 
@@ -105,7 +106,9 @@ pub struct Distribution {
     pub package: String,
     pub version: String,
     /// The top-level module's package directory or file (from top_level.txt, else RECORD).
+    #[serde(with = "crate::os_serde::opt_path")]
     pub module_file: Option<PathBuf>,
+    #[serde(with = "crate::os_serde::path")]
     pub dist_info: PathBuf,
     pub requires_python: Option<String>,
     pub requires_dist: Vec<String>,
@@ -116,10 +119,33 @@ pub struct Distribution {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DistError {
-    NotFound { package: String, searched: PathBuf },
-    Duplicate { package: String, dist_infos: Vec<PathBuf> },
-    Unreadable { package: String, file: PathBuf, reason: String },
-    Malformed { package: String, file: PathBuf, reason: String },
+    NotFound {
+        package: String,
+        #[serde(with = "crate::os_serde::path")]
+        searched: PathBuf,
+    },
+    Duplicate {
+        package: String,
+        #[serde(serialize_with = "paths")]
+        dist_infos: Vec<PathBuf>,
+    },
+    Unreadable {
+        package: String,
+        #[serde(with = "crate::os_serde::path")]
+        file: PathBuf,
+        reason: String,
+    },
+    Malformed {
+        package: String,
+        #[serde(with = "crate::os_serde::path")]
+        file: PathBuf,
+        reason: String,
+    },
+}
+
+fn paths<S: serde::Serializer>(value: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
+    let names: Vec<std::ffi::OsString> = value.iter().map(|p| p.clone().into_os_string()).collect();
+    crate::os_serde::strings::serialize(&names, s)
 }
 
 impl fmt::Display for DistError {

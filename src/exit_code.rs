@@ -12,10 +12,11 @@ pub enum LauncherExit {
     BadEnvironment = 80,
     /// No candidate Python home exists.
     NoPythonHome = 81,
-    /// The home has no standard library for the Python X.Y the launcher was built for.
+    /// The home has no standard library (`lib/python3.X/encodings`), or several and none of the
+    /// runtime's X.Y.
     StdlibMissing = 82,
-    /// The libpython the loader mapped is not the bundle's, or has another X.Y.
-    LibpythonMismatch = 83,
+    /// The home's libpython is missing, unreadable, not a shared library, or of another X.Y.
+    Libpython = 83,
     /// `_vendor` is missing next to the launcher.
     VendorMissing = 84,
     /// `_vendor` has no `mlxk2` package.
@@ -24,10 +25,17 @@ pub enum LauncherExit {
     InterpreterStart = 86,
     /// The launcher could not find its own executable path.
     SelfLocation = 87,
+    /// The runtime library next to the launcher is missing, corrupt, built for another Python
+    /// X.Y, or speaks another launch-plan format.
+    Runtime = 88,
 }
 
 /// Native diagnostics answer 0 when healthy and 2 otherwise (the bash launcher's contract).
 pub const DIAGNOSTICS_FAILED: u8 = 2;
+
+/// A start interrupted by SIGINT before mlxk2 ran ends like an interrupted `python3`: by the
+/// signal; this is the status if dying by it is not possible.
+pub const INTERRUPTED: u8 = 130;
 
 impl LauncherExit {
     pub fn code(self) -> u8 {

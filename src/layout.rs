@@ -1,4 +1,5 @@
-//! Where the bundle's pieces are: the launcher's own path, the Python home, `_vendor`.
+//! Where the bundle's pieces are: the launcher's own path, the Python home, `_vendor`, the
+//! runtime library.
 //!
 //! The home is chosen from the launcher's real location (never argv[0], never the cwd) by
 //! a fixed list of rules. Every rule tried is recorded with its verdict, so that "not found"
@@ -8,13 +9,15 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::exit_code::LauncherExit;
+use crate::failure::Failure;
+use crate::runtime_stamp;
 use crate::settings::{MLXK_PYTHON, RESOURCES_PATH};
 
 /// The rule that produced a Python home candidate, in the order they are tried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HomeRule {
     /// `MLXK_PYTHON`: an interpreter binary; the home is its prefix (`<home>/bin/python3`).
     #[serde(rename = "MLXK_PYTHON")]
@@ -46,6 +49,7 @@ impl fmt::Display for HomeRule {
 pub struct Candidate {
     pub rule: HomeRule,
     /// The directory the rule pointed at (absent when its variable is unset).
+    #[serde(with = "crate::os_serde::opt_path")]
     pub path: Option<PathBuf>,
     /// Why it was not taken; `None` for the chosen one.
     pub rejected: Option<String>,
@@ -71,40 +75,25 @@ impl LookupEnv {
 #[derive(Clone, Debug, Serialize)]
 pub struct Layout {
     /// The launcher binary, symlinks resolved.
+    #[serde(with = "crate::os_serde::path")]
     pub exe: PathBuf,
     /// Python home (`sys.prefix`), symlinks resolved.
+    #[serde(with = "crate::os_serde::path")]
     pub home: PathBuf,
     pub home_rule: HomeRule,
     /// What `sys.executable` will be, and what children are started with.
+    #[serde(with = "crate::os_serde::path")]
     pub executable: PathBuf,
     /// `<exe dir>/_vendor`.
+    #[serde(with = "crate::os_serde::path")]
     pub vendor: PathBuf,
+    /// `<exe dir>/libmsty_mlx_runtime.{so,dylib}`: the second stage, next to the launcher's real
+    /// path (never looked up through the loader's search path).
+    #[serde(with = "crate::os_serde::path")]
+    pub runtime: PathBuf,
     /// Every rule tried, in order, the chosen one included.
     pub candidates: Vec<Candidate>,
 }
-
-/// A reason not to start, with its exit code: one line of what is wrong, and what to do.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Failure {
-    #[serde(skip)]
-    pub exit: LauncherExit,
-    pub message: String,
-    pub hint: String,
-}
-
-impl Failure {
-    pub fn new(exit: LauncherExit, message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Failure { exit, message: message.into(), hint: hint.into() }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}; {}", self.message, self.hint)
-    }
-}
-
-impl std::error::Error for Failure {}
 
 /// Finds the Python home and `_vendor` for the launcher at `exe` (already canonical).
 pub fn locate(exe: &Path, env: &LookupEnv) -> Result<Layout, Failure> {
@@ -180,47 +169,12 @@ pub fn locate(exe: &Path, env: &LookupEnv) -> Result<Layout, Failure> {
     Ok(Layout {
         exe: exe.to_path_buf(),
         vendor: exe_dir.join("_vendor"),
+        runtime: exe_dir.join(runtime_stamp::FILE_NAME),
         home,
         home_rule,
         executable,
         candidates,
     })
-}
-
-/// Checks what must exist before CPython is started; every problem found, in order.
-pub fn validate(layout: &Layout, python_xy: &str) -> Vec<Failure> {
-    let mut problems = Vec::new();
-    let stdlib = stdlib_dir(&layout.home, python_xy);
-    if !stdlib.join("encodings").is_dir() {
-        problems.push(Failure::new(
-            LauncherExit::StdlibMissing,
-            format!(
-                "no Python {python_xy} standard library at `{}` (home chosen by {})",
-                stdlib.display(),
-                layout.home_rule
-            ),
-            format!("bundle a Python {python_xy} there, or use a launcher built for the bundled Python"),
-        ));
-    }
-    if !layout.vendor.is_dir() {
-        problems.push(Failure::new(
-            LauncherExit::VendorMissing,
-            format!("no `_vendor` directory at `{}`", layout.vendor.display()),
-            "rebuild the bundle with build-external-python; the launcher must sit next to _vendor",
-        ));
-    } else if !layout.vendor.join("mlxk2").is_dir() {
-        problems.push(Failure::new(
-            LauncherExit::Mlxk2Missing,
-            format!("no `mlxk2` package in `{}`", layout.vendor.display()),
-            "vendor mlx-knife into _vendor (build-external-python)",
-        ));
-    }
-    problems
-}
-
-/// `<home>/lib/python3.X`.
-pub fn stdlib_dir(home: &Path, python_xy: &str) -> PathBuf {
-    home.join("lib").join(format!("python{python_xy}"))
 }
 
 fn unset(rule: HomeRule) -> Candidate {
@@ -306,7 +260,7 @@ mod tests {
         assert_eq!(l.executable, t.0.join("Resources/python/bin/python3"));
         assert_eq!(l.vendor, t.0.join("Resources/mlxk2/_vendor"));
         assert_eq!(l.candidates.len(), 4);
-        assert!(validate(&l, "3.11").is_empty());
+        assert_eq!(l.runtime, t.0.join("Resources/mlxk2").join(runtime_stamp::FILE_NAME));
     }
 
     #[test]
@@ -367,19 +321,5 @@ mod tests {
         for needle in ["MLXK_PYTHON is unset", "RESOURCES_PATH is unset", "<exe dir>/python `", "<exe dir>/../python `"] {
             assert!(err.message.contains(needle), "{needle} missing in {}", err.message);
         }
-    }
-
-    #[test]
-    fn validation_names_each_missing_piece() {
-        let t = Tree::new("val");
-        let l = locate(&t.exe(), &env(None, None)).unwrap();
-        let p = validate(&l, "3.12");
-        assert_eq!(p.len(), 1);
-        assert_eq!(p[0].exit, LauncherExit::StdlibMissing);
-        assert!(p[0].message.contains("lib/python3.12"));
-        fs::remove_dir_all(t.0.join("Resources/mlxk2/_vendor/mlxk2")).unwrap();
-        assert_eq!(validate(&l, "3.11")[0].exit, LauncherExit::Mlxk2Missing);
-        fs::remove_dir_all(t.0.join("Resources/mlxk2/_vendor")).unwrap();
-        assert_eq!(validate(&l, "3.11")[0].exit, LauncherExit::VendorMissing);
     }
 }

@@ -1,22 +1,31 @@
-//! msty-mlx-studio: locate an app bundle's Python and vendored packages, and describe them.
+//! msty-mlx-studio: locate an app bundle's Python and vendored packages, plan the embedded
+//! interpreter's start, load it in two stages, and describe it all.
 //!
-//! Everything here is plain logic without CPython symbols, so the bundler and the unit tests
-//! link no libpython; the embedding itself lives in the launcher binary (`src/main.rs`).
+//! Shared by the launcher (`src/main.rs`), its runtime library (`runtime/`, which reads the
+//! launch plan) and the bundler. Nothing here links CPython.
 
 #![deny(unsafe_code)]
 
+pub mod abi;
 pub mod bundle;
 pub mod bytecode;
 pub mod child_env;
+pub mod diagnostics;
 pub mod distinfo;
 pub mod exit_code;
+pub mod failure;
 pub mod layout;
 pub mod logging;
+pub mod os_serde;
+pub mod parent;
+pub mod plan;
+pub mod python_home;
+pub mod runtime_stamp;
 pub mod settings;
 pub mod stack;
-
-/// The Python X.Y this build links against (from `PYO3_PYTHON` / `PYO3_CONFIG_FILE`).
-pub const BUILT_FOR_PYTHON: &str = env!("MLXK2_PYTHON_XY");
+pub mod stage2;
+#[allow(unsafe_code)]
+pub mod sys;
 
 /// The launcher's own version.
 pub const LAUNCHER_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -2,12 +2,12 @@
 //! itself exactly one SIGTERM, so mlx-knife stops its worker and frees the port. One, because
 //! mlx-knife treats a second signal as "kill the worker now".
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::ffi;
+use crate::sys;
 
 /// What the launcher does about its parent's death.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum ParentWatch {
     /// SIGTERM follows the death of `parent_pid`.
@@ -22,7 +22,7 @@ pub enum ParentWatch {
 
 /// What [`arm`] would do, without doing it (for `--python-info`).
 pub fn planned(enabled: bool) -> ParentWatch {
-    let parent = ffi::parent_pid();
+    let parent = sys::parent_pid();
     if !enabled {
         ParentWatch::Disabled
     } else if parent == 1 {
@@ -34,10 +34,9 @@ pub fn planned(enabled: bool) -> ParentWatch {
     }
 }
 
-/// Arms the watch. A parent that died before the watch existed is caught by comparing the
-/// parent pid before and after.
-pub fn arm(enabled: bool) -> ParentWatch {
-    let plan = planned(enabled);
+/// Arms the planned watch. A parent that died before the watch existed is caught by comparing
+/// the parent pid before and after.
+pub fn arm(plan: ParentWatch) -> ParentWatch {
     let ParentWatch::Armed { parent_pid } = plan else {
         tracing::debug!("exit with parent: {plan:?}");
         return plan;
@@ -46,9 +45,9 @@ pub fn arm(enabled: bool) -> ParentWatch {
         tracing::warn!("exit with parent unavailable: {e}");
         return ParentWatch::Unavailable;
     }
-    if ffi::parent_pid() != parent_pid {
+    if sys::parent_pid() != parent_pid {
         tracing::debug!("parent {parent_pid} died while arming; sending SIGTERM");
-        ffi::raise_sigterm();
+        sys::raise_sigterm();
     }
     tracing::debug!("exit with parent: armed on pid {parent_pid}");
     plan
@@ -58,12 +57,12 @@ pub fn arm(enabled: bool) -> ParentWatch {
 fn platform_arm(_parent: i32) -> std::io::Result<()> {
     // PR_SET_PDEATHSIG fires when the parent *thread* that forked us exits; Node and Electron
     // spawn from their main thread, which lives as long as the app.
-    ffi::set_parent_death_signal()
+    sys::set_parent_death_signal()
 }
 
 #[cfg(target_os = "macos")]
 fn platform_arm(parent: i32) -> std::io::Result<()> {
-    ffi::watch_parent_exit(parent)
+    sys::watch_parent_exit(parent)
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]

@@ -3,7 +3,7 @@
 use std::ffi::OsStr;
 
 use crate::exit_code::LauncherExit;
-use crate::layout::Failure;
+use crate::failure::Failure;
 
 /// Interpreter binary to use instead of the bundled one (its prefix becomes the home).
 pub const MLXK_PYTHON: &str = "MLXK_PYTHON";

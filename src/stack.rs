@@ -64,8 +64,9 @@ impl TargetPython {
     }
 }
 
-/// Runs the native checks over `site`.
-pub fn native_checks(site: &SiteDir, target: &TargetPython) -> Vec<Check> {
+/// Runs the native checks over `site`; `target` is `None` when the bundled Python's X.Y is
+/// unknown (markers cannot be evaluated then).
+pub fn native_checks(site: &SiteDir, target: Option<&TargetPython>) -> Vec<Check> {
     let mut checks = Vec::new();
 
     let duplicates: Vec<String> = site
@@ -99,7 +100,9 @@ pub fn native_checks(site: &SiteDir, target: &TargetPython) -> Vec<Check> {
         }
     };
 
-    let env = target.marker_environment();
+    let env = target
+        .ok_or_else(|| "cannot evaluate markers: the bundled Python's X.Y is unknown (no stdlib and no runtime stamp)".to_string())
+        .and_then(TargetPython::marker_environment);
     for dependent in DEPENDENTS {
         let name = format!("{dependent} requirements on mlx");
         let dist = match site.distribution(dependent) {

@@ -1,0 +1,82 @@
+//! Starting the embedded CPython from the launch plan: the `PyConfig` sequence (the settings
+//! and their reasons are in `msty_mlx_studio::plan::Isolation`), then `_vendor` first on
+//! `sys.path`.
+
+use std::ffi::{OsStr, OsString};
+
+use msty_mlx_studio::plan::LaunchPlan;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::ffi::{Config, ConfigString, Interpreter, StartError};
+
+/// What `Py_RunMain` executes for a run: exactly what a console script does with `main`.
+pub const RUN_MLXK2: &str = "import sys\nfrom mlxk2.cli import main\nsys.exit(main())\n";
+
+/// Puts `_vendor` at the front of `sys.path` the way a site directory is added (`.pth` files
+/// processed), ahead of the stdlib and the interpreter's own site-packages — the order
+/// `PYTHONPATH=<_vendor>` gives the children — and lets the launcher write bytecode when (and
+/// only when) a per-user pycache prefix is set.
+const VENDOR_FIRST: &std::ffi::CStr = c"
+import site, sys
+rest = [p for p in sys.path if p != vendor]
+sys.path[:] = rest
+site.addsitedir(vendor)
+sys.path[:] = sys.path[len(rest):] + rest
+sys.dont_write_bytecode = not write_to_prefix
+";
+
+/// Why CPython did not come up.
+pub enum StartFailure {
+    /// A SIGINT arrived during start-up (Ctrl-C, an app quitting early): not a broken bundle.
+    Interrupted(String),
+    Failed(String),
+}
+
+/// Starts CPython as the plan says, with `argv` as `sys.argv` and `_vendor` first on `sys.path`.
+/// `run_command` is what `Py_RunMain` will run (`None`: the caller runs its own code and
+/// finalizes).
+pub fn start(plan: &LaunchPlan, argv: &[OsString], run_command: Option<&str>) -> Result<Interpreter, StartFailure> {
+    let mut config = Config::python();
+    // Every flag before the first string setter: that call pre-initializes CPython from these
+    // values, and a flag set later no longer keeps e.g. PYTHONUTF8 from being read.
+    config.set_flags(&plan.isolation);
+    let failed = |e: StartError| match e {
+        StartError::Interrupted(detail) => StartFailure::Interrupted(detail),
+        StartError::Exit(code) => StartFailure::Failed(format!("CPython exited with status {code} while starting")),
+        StartError::Failed { step, detail } => StartFailure::Failed(format!("at {step}: {detail}")),
+    };
+    config.set_string(ConfigString::Home, plan.home.as_os_str()).map_err(failed)?;
+    config.set_string(ConfigString::Executable, plan.executable.as_os_str()).map_err(failed)?;
+    config.set_argv(argv).map_err(failed)?;
+    if let Some(prefix) = &plan.bytecode.pycache_prefix {
+        config.set_string(ConfigString::PycachePrefix, prefix.as_os_str()).map_err(failed)?;
+    }
+    if let Some(command) = run_command {
+        config.set_string(ConfigString::RunCommand, OsStr::new(command)).map_err(failed)?;
+    }
+    let interpreter = config.initialize().map_err(failed)?;
+
+    Python::attach(|py| {
+        let vendor_first = || -> PyResult<()> {
+            let globals = PyDict::new(py);
+            // As `str` (os.fsdecode): pyo3 would turn a `Path` into `pathlib.Path`, and
+            // importing pathlib costs a third of the start-up (callgrind).
+            globals.set_item("vendor", plan.vendor.as_os_str())?;
+            globals.set_item("write_to_prefix", plan.bytecode.pycache_prefix.is_some())?;
+            py.run(VENDOR_FIRST, Some(&globals), None)?;
+            for (i, entry) in py.import("sys")?.getattr("path")?.try_iter()?.enumerate() {
+                tracing::debug!("sys.path[{i}] = {}", entry?);
+            }
+            Ok(())
+        };
+        vendor_first().map_err(|e| {
+            if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+                StartFailure::Interrupted("KeyboardInterrupt while adding _vendor to sys.path".into())
+            } else {
+                StartFailure::Failed(format!("could not put `{}` on sys.path: {e}; check the .pth files in _vendor", plan.vendor.display()))
+            }
+        })
+    })?;
+    Ok(interpreter)
+}

@@ -1,0 +1,129 @@
+//! The runtime library's identity, readable without loading it.
+//!
+//! The runtime (`runtime/`, pyo3) is built per Python X.Y because `PyConfig`'s layout is, and it
+//! reads launch plans of one format. It carries one NUL-terminated ASCII line,
+//! `msty-mlx-runtime-stamp:plan=1;python=3.11;version=0.2.0`, returned by its exported
+//! `msty_mlx_runtime_stamp()`. The launcher finds that line in the file's bytes, so
+//! `--python-info` can describe a runtime (and refuse a mismatched one) without `dlopen`.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Serialize;
+
+/// The runtime's file name next to the launcher.
+pub const FILE_NAME: &str = if cfg!(target_os = "macos") { "libmsty_mlx_runtime.dylib" } else { "libmsty_mlx_runtime.so" };
+
+/// What every stamp starts with.
+pub const PREFIX: &str = "msty-mlx-runtime-stamp:";
+
+/// A stamp's fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuntimeStamp {
+    /// The launch-plan format it reads ([`crate::plan::FORMAT`] of its build).
+    pub plan_format: u32,
+    /// The Python X.Y it was built for.
+    pub python: String,
+    /// The package version it was built from.
+    pub version: String,
+}
+
+/// Why a file is not a usable runtime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StampError {
+    Missing,
+    Unreadable(String),
+    /// The file holds no stamp: not a runtime library, or a corrupt one.
+    NoStamp,
+    Malformed(String),
+}
+
+impl fmt::Display for StampError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StampError::Missing => f.write_str("does not exist"),
+            StampError::Unreadable(e) => write!(f, "cannot be read ({e})"),
+            StampError::NoStamp => f.write_str("is not a msty-mlx-studio runtime library (no runtime stamp inside; corrupt or another file)"),
+            StampError::Malformed(line) => write!(f, "has a malformed runtime stamp `{line}`"),
+        }
+    }
+}
+
+impl RuntimeStamp {
+    /// The stamp line, as the runtime writes it.
+    pub fn line(&self) -> String {
+        format!("{PREFIX}plan={};python={};version={}", self.plan_format, self.python, self.version)
+    }
+
+    /// Parses a stamp line (with its prefix).
+    pub fn parse(line: &str) -> Result<RuntimeStamp, StampError> {
+        let malformed = || StampError::Malformed(line.to_string());
+        let fields = line.strip_prefix(PREFIX).ok_or_else(malformed)?;
+        let (mut plan, mut python, mut version) = (None, None, None);
+        for field in fields.split(';') {
+            match field.split_once('=').ok_or_else(malformed)? {
+                ("plan", v) => plan = Some(v.parse::<u32>().map_err(|_| malformed())?),
+                ("python", v) => python = Some(v.to_string()),
+                ("version", v) => version = Some(v.to_string()),
+                _ => {} // fields of later stamps
+            }
+        }
+        match (plan, python, version) {
+            (Some(plan_format), Some(python), Some(version)) if is_xy(&python) => Ok(RuntimeStamp { plan_format, python, version }),
+            _ => Err(malformed()),
+        }
+    }
+
+    /// Reads the stamp of the runtime file at `path` (the first one: every slice of a universal
+    /// binary carries the same).
+    pub fn read(path: &Path) -> Result<RuntimeStamp, StampError> {
+        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StampError::Missing,
+            _ => StampError::Unreadable(e.to_string()),
+        })?;
+        let start = memchr::memmem::find(&bytes, PREFIX.as_bytes()).ok_or(StampError::NoStamp)?;
+        let rest = &bytes[start..];
+        let end = rest.iter().take(256).position(|&b| b == 0).ok_or(StampError::NoStamp)?;
+        let line = std::str::from_utf8(&rest[..end]).map_err(|_| StampError::NoStamp)?;
+        RuntimeStamp::parse(line)
+    }
+}
+
+/// `3.11`-shaped.
+pub fn is_xy(text: &str) -> bool {
+    let mut parts = text.split('.');
+    let ok = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_round_trip_and_are_found_in_bytes() {
+        let stamp = RuntimeStamp { plan_format: 1, python: "3.12".into(), version: "0.2.0".into() };
+        assert_eq!(stamp.line(), "msty-mlx-runtime-stamp:plan=1;python=3.12;version=0.2.0");
+        assert_eq!(RuntimeStamp::parse(&stamp.line()).unwrap(), stamp);
+        let dir = std::env::temp_dir().join(format!("mlxk2-stamp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(FILE_NAME);
+        let mut bytes = b"\x7fELF junk\0".to_vec();
+        bytes.extend(stamp.line().as_bytes());
+        bytes.extend(b"\0more");
+        std::fs::write(&file, &bytes).unwrap();
+        assert_eq!(RuntimeStamp::read(&file).unwrap(), stamp);
+        std::fs::write(&file, b"\x7fELF no stamp").unwrap();
+        assert_eq!(RuntimeStamp::read(&file), Err(StampError::NoStamp));
+        assert_eq!(RuntimeStamp::read(&dir.join("absent")), Err(StampError::Missing));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn malformed_stamps() {
+        for line in ["msty-mlx-runtime-stamp:plan=x;python=3.11;version=1", "msty-mlx-runtime-stamp:plan=1;python=3;version=1", "msty-mlx-runtime-stamp:plan=1", "other"] {
+            assert!(matches!(RuntimeStamp::parse(line), Err(StampError::Malformed(_))), "{line}");
+        }
+        assert!(is_xy("3.11") && is_xy("3.9") && !is_xy("3.11.2") && !is_xy("3.") && !is_xy("x.y"));
+    }
+}

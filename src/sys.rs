@@ -1,0 +1,251 @@
+//! Every call across the C boundary on the launcher's side, and the only module of this crate
+//! allowed `unsafe`: the loader (`dlopen`/`dlsym`), the runtime's entry point, the process
+//! environment, signals, and the parent-death hooks. Each item is a thin wrapper; the decisions
+//! (what to load, when, why) live in `stage2`, `parent` and `child_env`.
+
+use std::ffi::{CStr, CString, OsString, c_char, c_int, c_void};
+use std::mem::MaybeUninit;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::abi;
+use crate::child_env::ChildEnv;
+
+/// A shared library loaded with `dlopen`. Never closed: CPython's code and data live in it for
+/// the rest of the process.
+pub struct Library {
+    handle: *mut c_void,
+    pub path: PathBuf,
+}
+
+impl Library {
+    /// `dlopen(path, RTLD_NOW | (global ? RTLD_GLOBAL : RTLD_LOCAL))` by absolute path, so the
+    /// loader's search path (a system libpython, `LD_LIBRARY_PATH`) never takes part. `Err` is
+    /// the loader's own message.
+    pub fn open(path: &Path, global: bool) -> Result<Library, String> {
+        let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| "the path contains a NUL byte".to_string())?;
+        let flags = libc::RTLD_NOW | if global { libc::RTLD_GLOBAL } else { libc::RTLD_LOCAL };
+        // SAFETY: `c_path` is NUL-terminated and lives across the call. Loading runs the
+        // library's initializers: only files the launcher chose by absolute path get here.
+        let handle = unsafe { libc::dlopen(c_path.as_ptr(), flags) };
+        if handle.is_null() {
+            return Err(last_dl_error());
+        }
+        Ok(Library { handle, path: path.to_path_buf() })
+    }
+
+    fn symbol(&self, name: &CStr) -> Result<*mut c_void, String> {
+        // SAFETY: clears the thread's pending loader error, so the next dlerror() is ours.
+        unsafe { libc::dlerror() };
+        // SAFETY: `handle` came from a successful dlopen and is never closed; `name` is
+        // NUL-terminated.
+        let address = unsafe { libc::dlsym(self.handle, name.as_ptr()) };
+        if address.is_null() {
+            return Err(format!("no symbol `{}` ({})", name.to_string_lossy(), last_dl_error()));
+        }
+        Ok(address)
+    }
+
+    /// `Py_GetVersion()` of a loaded libpython (callable before initialization).
+    pub fn python_version(&self) -> Result<String, String> {
+        let address = self.symbol(c"Py_GetVersion")?;
+        // SAFETY: `Py_GetVersion` has had this signature in every CPython 3.x; the address is
+        // the function's, from dlsym.
+        let get_version: unsafe extern "C" fn() -> *const c_char = unsafe { std::mem::transmute(address) };
+        // SAFETY: returns a pointer to a static NUL-terminated string.
+        Ok(unsafe { CStr::from_ptr(get_version()) }.to_string_lossy().into_owned())
+    }
+
+    /// The runtime's stamp line, asked from the loaded library itself.
+    pub fn runtime_stamp(&self) -> Result<String, String> {
+        let address = self.symbol(abi::STAMP_SYMBOL)?;
+        // SAFETY: the runtime exports the stamp function with `abi::StampFn`'s signature; the
+        // file's stamp was read and matched before this library was loaded.
+        let stamp: abi::StampFn = unsafe { std::mem::transmute(address) };
+        // SAFETY: returns a pointer to a static NUL-terminated string.
+        Ok(unsafe { CStr::from_ptr(stamp()) }.to_string_lossy().into_owned())
+    }
+
+    /// The runtime's entry point.
+    pub fn runtime_entry(&self) -> Result<RuntimeEntry, String> {
+        let address = self.symbol(abi::ENTRY_SYMBOL)?;
+        // SAFETY: as in `runtime_stamp`: the symbol is `abi::EntryFn` in a runtime whose stamp
+        // names this launcher's plan format.
+        Ok(RuntimeEntry { function: unsafe { std::mem::transmute::<*mut c_void, abi::EntryFn>(address) } })
+    }
+}
+
+fn last_dl_error() -> String {
+    // SAFETY: dlerror returns NULL or a NUL-terminated, thread-local message.
+    let message = unsafe { libc::dlerror() };
+    if message.is_null() {
+        return "unknown loader error".into();
+    }
+    // SAFETY: non-NULL, NUL-terminated, valid until the next dl* call on this thread.
+    unsafe { CStr::from_ptr(message) }.to_string_lossy().into_owned()
+}
+
+/// The runtime's `msty_mlx_runtime_main`.
+pub struct RuntimeEntry {
+    function: abi::EntryFn,
+}
+
+/// What the runtime sent back during one call.
+#[derive(Debug, Default)]
+pub struct Replies(pub Vec<(u32, Vec<u8>)>);
+
+impl RuntimeEntry {
+    /// Calls the entry point on this (the main) thread; returns CPython's exit status and the
+    /// replies the runtime sent.
+    pub fn call(&self, action: u32, plan_format: u32, plan: &[u8], argv: &[OsString]) -> Result<(i32, Replies), String> {
+        let owned = argv
+            .iter()
+            .map(|a| CString::new(a.as_bytes()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| "an argument contains a NUL byte".to_string())?;
+        let mut pointers: Vec<*const c_char> = owned.iter().map(|a| a.as_ptr()).collect();
+        pointers.push(std::ptr::null());
+        let argc = c_int::try_from(owned.len()).map_err(|_| "too many arguments".to_string())?;
+        let mut replies = Replies::default();
+        // SAFETY: `plan` and the argv strings outlive the call (the runtime copies what it
+        // keeps); `collect_reply` matches `abi::ReplyFn` and receives `&mut replies` as its
+        // context, which lives across the call; the entry's signature is `abi::EntryFn`.
+        let status = unsafe {
+            (self.function)(
+                action,
+                plan_format,
+                plan.as_ptr(),
+                plan.len(),
+                argc,
+                pointers.as_ptr(),
+                collect_reply,
+                (&raw mut replies).cast::<c_void>(),
+            )
+        };
+        Ok((status, replies))
+    }
+}
+
+/// The `reply` callback: copies the data into the `Replies` behind `ctx`.
+unsafe extern "C" fn collect_reply(ctx: *mut c_void, kind: u32, data: *const u8, len: usize) {
+    // SAFETY: `ctx` is the `&mut Replies` passed by `RuntimeEntry::call`, alive for the call.
+    let replies = unsafe { &mut *ctx.cast::<Replies>() };
+    let bytes = if data.is_null() || len == 0 {
+        Vec::new()
+    } else {
+        // SAFETY: the runtime passes `len` readable bytes at `data`, valid during this call.
+        unsafe { std::slice::from_raw_parts(data, len) }.to_vec()
+    };
+    replies.0.push((kind, bytes));
+}
+
+/// Rewrites the process environment (inherited by CPython's `os.environ` and all children).
+pub fn apply_child_env(plan: &ChildEnv) {
+    for name in &plan.remove {
+        // SAFETY: called from main before any other thread exists and before CPython starts;
+        // nothing reads or writes the environment concurrently.
+        unsafe { std::env::remove_var(name) };
+    }
+    for (name, value) in &plan.set {
+        // SAFETY: as above.
+        unsafe { std::env::set_var(name, value) };
+    }
+}
+
+/// The parent process id.
+pub fn parent_pid() -> libc::pid_t {
+    // SAFETY: getppid has no preconditions and cannot fail.
+    unsafe { libc::getppid() }
+}
+
+/// Sends SIGTERM to this process (handled by CPython's handler, or fatal before it exists).
+pub fn raise_sigterm() {
+    // SAFETY: kill on our own pid with a valid signal number.
+    unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+}
+
+/// Ends the process by `signal` with its default action, as `python3` does after an unhandled
+/// KeyboardInterrupt (so the parent sees "killed by SIGINT"). Returns only if that failed.
+pub fn die_by_signal(signal: c_int) {
+    // SAFETY: resetting a standard signal to SIG_DFL, unblocking it, and sending it to
+    // ourselves have no memory-safety preconditions.
+    unsafe {
+        libc::signal(signal, libc::SIG_DFL);
+        let mut set = MaybeUninit::<libc::sigset_t>::zeroed();
+        libc::sigemptyset(set.as_mut_ptr());
+        libc::sigaddset(set.as_mut_ptr(), signal);
+        libc::sigprocmask(libc::SIG_UNBLOCK, set.as_ptr(), std::ptr::null_mut());
+        libc::kill(libc::getpid(), signal);
+    }
+}
+
+/// Linux: have the kernel send SIGTERM when the parent exits.
+#[cfg(target_os = "linux")]
+pub fn set_parent_death_signal() -> std::io::Result<()> {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number and no pointers.
+    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0) };
+    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+/// macOS: a kqueue `EVFILT_PROC`/`NOTE_EXIT` watch on `parent`, served by one thread that
+/// raises SIGTERM when the parent exits (macOS has no PR_SET_PDEATHSIG).
+#[cfg(target_os = "macos")]
+pub fn watch_parent_exit(parent: libc::pid_t) -> std::io::Result<()> {
+    use std::io::Error;
+    // SAFETY: kqueue has no preconditions.
+    let kq = unsafe { libc::kqueue() };
+    if kq < 0 {
+        return Err(Error::last_os_error());
+    }
+    let change = libc::kevent {
+        ident: parent as libc::uintptr_t,
+        filter: libc::EVFILT_PROC,
+        flags: libc::EV_ADD | libc::EV_ONESHOT,
+        fflags: libc::NOTE_EXIT,
+        data: 0,
+        udata: std::ptr::null_mut(),
+    };
+    // SAFETY: one valid change record, no event buffer, no timeout.
+    let rc = unsafe { libc::kevent(kq, &change, 1, std::ptr::null_mut(), 0, std::ptr::null()) };
+    if rc < 0 {
+        let err = Error::last_os_error();
+        if err.raw_os_error() == Some(libc::ESRCH) {
+            raise_sigterm(); // the parent is already gone
+            return Ok(());
+        }
+        return Err(err);
+    }
+    std::thread::Builder::new().name("exit-with-parent".into()).spawn(move || {
+        loop {
+            let mut event = MaybeUninit::<libc::kevent>::zeroed();
+            // SAFETY: waits for one event into a writable buffer; `kq` stays open for the
+            // life of the process.
+            let n = unsafe { libc::kevent(kq, std::ptr::null(), 0, event.as_mut_ptr(), 1, std::ptr::null()) };
+            if n > 0 {
+                raise_sigterm();
+                return;
+            }
+            if n < 0 && Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                return;
+            }
+        }
+    })?;
+    Ok(())
+}
+
+/// `uname()`: (machine, release, version), for PEP 508 markers.
+pub fn uname() -> (String, String, String) {
+    let mut raw = MaybeUninit::<libc::utsname>::zeroed();
+    // SAFETY: uname fills the struct it is given; zeroed memory keeps every field terminated.
+    let rc = unsafe { libc::uname(raw.as_mut_ptr()) };
+    // SAFETY: zero-initialized above and, on success, filled in by uname.
+    let raw = unsafe { raw.assume_init() };
+    if rc != 0 {
+        return Default::default();
+    }
+    let field = |chars: &[libc::c_char]| {
+        let bytes: Vec<u8> = chars.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    (field(&raw.machine), field(&raw.release), field(&raw.version))
+}
