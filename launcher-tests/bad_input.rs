@@ -13,6 +13,7 @@ const STDLIB: i32 = 82;
 const LIBPYTHON: i32 = 83;
 const VENDOR: i32 = 84;
 const MLXK2: i32 = 85;
+const RUNTIME: i32 = 88;
 
 fn launcher_error(cmd: &mut Command, code: i32, needle: &str) {
     run(cmd).assert_launcher_error(code, needle);
@@ -50,10 +51,6 @@ fn resources_path_without_python_and_no_bundle_python_lists_every_candidate() {
     fs::remove_dir_all(b.home()).unwrap();
     let res = scratch("empty-res");
     let r = run(b.launcher().arg("report").env("RESOURCES_PATH", &res));
-    if !system_has_libpython() {
-        // Without any libpython the loader stops first (status 127, its own line; README).
-        return assert_loader_refused(&r);
-    }
     r.assert_launcher_error(NO_HOME, "no Python home found");
     let err = r.stderr();
     for needle in [
@@ -100,81 +97,129 @@ fn mlxk_python_without_stdlib() {
 fn stdlib_missing() {
     let b = Bundle::copy("nostdlib");
     fs::remove_dir_all(b.home().join(format!("lib/python{XY}"))).unwrap();
-    launcher_error(b.launcher().arg("report"), STDLIB, &format!("no Python {XY} standard library at `{}`", b.home().join(format!("lib/python{XY}")).display()));
+    launcher_error(b.launcher().arg("report"), STDLIB, &format!("no Python standard library at `{}`", b.home().join(format!("lib/python{XY}")).display()));
+}
+
+/// Another pyenv-style shared-library CPython of a different X.Y on this machine: its prefix.
+fn other_python() -> PathBuf {
+    let versions = host_python().prefix.parent().unwrap().to_path_buf();
+    fs::read_dir(&versions)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let xy: String = name.split('.').take(2).collect::<Vec<_>>().join(".");
+            let lib = e.path().join(format!("lib/libpython{xy}.so.1.0"));
+            (xy != *XY && ["3.10", "3.11", "3.12", "3.13"].contains(&xy.as_str()) && lib.exists()).then(|| e.path())
+        })
+        .unwrap_or_else(|| panic!("this test needs a second shared CPython 3.10–3.13 next to {:?} (pyenv)", host_python().prefix))
+}
+
+fn other_libpython() -> PathBuf {
+    let prefix = other_python();
+    fs::read_dir(prefix.join("lib")).unwrap().filter_map(Result::ok).map(|e| e.path()).find(|p| {
+        let n = p.file_name().unwrap().to_string_lossy();
+        n.starts_with("libpython3.") && n.ends_with(".so.1.0")
+    }).unwrap()
 }
 
 #[test]
-fn stdlib_of_another_version_only() {
-    let b = Bundle::copy("otherstdlib");
-    let other = if XY == "3.12" { "3.11" } else { "3.12" };
-    fs::rename(b.home().join(format!("lib/python{XY}")), b.home().join(format!("lib/python{other}"))).unwrap();
-    launcher_error(b.launcher().arg("report"), STDLIB, &format!("lib/python{XY}`"));
+fn a_home_of_another_python_needs_another_runtime() {
+    // MLXK_PYTHON may choose any home; this runtime is built for one X.Y.
+    let prefix = other_python();
+    let other_xy = fs::read_dir(prefix.join("lib")).unwrap().filter_map(Result::ok).find_map(|e| {
+        let n = e.file_name().to_string_lossy().into_owned();
+        n.strip_prefix("libpython").and_then(|r| r.strip_suffix(".so.1.0")).map(String::from)
+    }).unwrap();
+    let python = prefix.join(format!("bin/python{other_xy}"));
+    let r = run(base().launcher().arg("report").env("MLXK_PYTHON", &python));
+    r.assert_launcher_error(RUNTIME, &format!("the runtime `{}` is built for Python {XY}, but the home `{}` (chosen by MLXK_PYTHON) holds Python {other_xy}", base().runtime().display(), prefix.display()));
+    assert!(r.stderr().contains(&format!("PYO3_PYTHON={}", python.display())), "{}", r.stderr());
+    let j = run(base().launcher().arg("--python-info").env("MLXK_PYTHON", &python)).json();
+    assert_eq!(j["ok"], false);
+    assert_eq!(j["python_version"], other_xy.as_str());
 }
 
 fn soname() -> String {
     format!("libpython{XY}.so.1.0")
 }
 
-fn system_has_libpython() -> bool {
-    let out = Command::new("/sbin/ldconfig").arg("-p").output().or_else(|_| Command::new("ldconfig").arg("-p").output());
-    out.map(|o| String::from_utf8_lossy(&o.stdout).contains(&soname())).unwrap_or(false)
+/// A launcher failure about the home's libpython: 83, one line naming the file — never the
+/// loader's status 127 or its message, never a signal.
+fn assert_libpython_error(b: &Bundle, needle: &str) {
+    let lib = b.home().join("lib").join(soname());
+    let r = run(b.launcher().arg("report"));
+    assert_eq!(r.signal, None);
+    r.assert_launcher_error(LIBPYTHON, &format!("`{}`", lib.display()));
+    assert!(r.stderr().contains(needle), "{needle:?} not in {}", r.stderr());
+    // The native flags still answer, naming the file among the problems.
+    let info = run(b.launcher().arg("--python-info"));
+    assert_eq!(info.code, Some(2));
+    let j = info.json();
+    assert_eq!(j["ok"], false);
+    let problems = j["problems"].to_string();
+    assert!(problems.contains(&lib.display().to_string()), "{problems}");
+    assert_eq!(run(b.launcher().arg("--mlx-info")).code, Some(0));
+    let check = run(b.launcher().arg("--check-mlx-stack"));
+    assert_eq!(check.code, Some(2));
+    assert!(check.json()["error"].as_str().unwrap().contains(&lib.display().to_string()));
 }
 
 #[test]
-fn libpython_missing() {
+fn libpython_missing_is_ours_to_report_not_the_loaders() {
+    // Debian's own libpython3.11 in the loader cache is never picked: loading is by path.
     let b = Bundle::copy("nolib");
     fs::remove_file(b.home().join("lib").join(soname())).unwrap();
-    let r = run(b.launcher().arg("report"));
-    if system_has_libpython() {
-        // The loader silently took the system's copy: the launcher must refuse it.
-        r.assert_launcher_error(LIBPYTHON, &format!("not from the bundle (`{}` is missing", b.home().join("lib").join(soname()).display()));
-    } else {
-        assert_loader_refused(&r);
-    }
+    assert_libpython_error(&b, "does not exist");
 }
 
-/// Nothing of ours runs before the dynamic loader: its one line names the library, status 127
-/// (README, exit codes).
-fn assert_loader_refused(r: &Run) {
-    assert_eq!(r.code, Some(127), "{}", r.stderr());
-    assert_eq!(r.stderr().lines().count(), 1, "{}", r.stderr());
-    assert!(r.stderr().contains(&format!("{}: cannot open shared object file", soname())), "{}", r.stderr());
+#[test]
+fn libpython_unreadable() {
+    // Tests run as root, which reads any file: a directory in its place cannot be read.
+    let b = Bundle::copy("unreadable-lib");
+    let lib = b.home().join("lib").join(soname());
+    fs::remove_file(&lib).unwrap();
+    fs::create_dir(&lib).unwrap();
+    assert_libpython_error(&b, "Is a directory");
 }
 
-/// Another pyenv-style CPython on this machine, of a different X.Y, for mismatch cases.
-fn other_libpython() -> Option<PathBuf> {
-    let versions = host_python().prefix.parent()?.to_path_buf();
-    fs::read_dir(versions).ok()?.filter_map(Result::ok).find_map(|e| {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let xy: String = name.split('.').take(2).collect::<Vec<_>>().join(".");
-        (xy != *XY && name.starts_with("3.1")).then(|| e.path().join(format!("lib/libpython{xy}.so.1.0"))).filter(|p| p.exists())
-    })
+#[test]
+fn libpython_not_a_shared_library() {
+    let b = Bundle::copy("garbage-lib");
+    let lib = b.home().join("lib").join(soname());
+    fs::remove_file(&lib).unwrap();
+    fs::write(&lib, b"this is not a library\n").unwrap();
+    assert_libpython_error(&b, "libpython");
+    let j = run(b.launcher().arg("--python-info")).json();
+    assert!(j["problems"].to_string().contains("is not a shared library"), "{}", j["problems"]);
+}
+
+#[test]
+fn libpython_truncated_is_refused_before_the_loader_can_crash() {
+    // glibc maps segments past the end of a truncated file (SIGBUS on first touch).
+    let b = Bundle::copy("truncated-lib");
+    let lib = b.home().join("lib").join(soname());
+    let bytes = fs::read(&lib).unwrap();
+    fs::remove_file(&lib).unwrap();
+    fs::write(&lib, &bytes[..200_000]).unwrap();
+    assert_libpython_error(&b, "is truncated: a loadable segment ends at byte");
 }
 
 #[test]
 fn libpython_of_another_version_is_refused() {
-    let Some(other) = other_libpython() else {
-        panic!("this test needs a second shared CPython next to {:?} (pyenv)", host_python().prefix);
-    };
     let b = Bundle::copy("wronglib");
     let lib = b.home().join("lib").join(soname());
     fs::remove_file(&lib).unwrap();
-    fs::copy(&other, &lib).unwrap();
-    let r = run(b.launcher().arg("report"));
-    // Either the loader refuses the foreign library's symbols, or the launcher refuses its version.
-    if r.code == Some(LIBPYTHON) {
-        r.assert_launcher_error(LIBPYTHON, &format!("but this launcher was built for Python {XY}"));
-    } else {
-        assert_eq!(r.code, Some(127), "{}", r.stderr());
-        assert_eq!(r.stderr().lines().count(), 1, "{}", r.stderr());
-    }
+    fs::copy(other_libpython(), &lib).unwrap();
+    assert_libpython_error(&b, &format!("but the home's standard library is Python {XY}"));
+    let j = run(b.launcher().arg("--python-info")).json();
+    assert!(j["problems"].to_string().contains("is Python 3."), "{}", j["problems"]);
 }
 
 #[test]
 fn ld_library_path_cannot_swap_libpython() {
-    let Some(other) = other_libpython() else { panic!("needs a second shared CPython (pyenv)") };
     let evil = scratch("evil-ld");
-    fs::copy(other, evil.join(soname())).unwrap();
+    fs::copy(other_libpython(), evil.join(soname())).unwrap();
     let r = run(base().launcher().arg("report").env("LD_LIBRARY_PATH", &evil));
     assert_eq!(r.code, Some(0), "{}", r.stderr());
     assert_eq!(r.json()["version"], XY);
@@ -199,9 +244,19 @@ fn exit_with_parent_unknown_value() {
     launcher_error(base().launcher().arg("report").env("MLXK2_EXIT_WITH_PARENT", "sometimes"), BAD_ENV, "MLXK2_EXIT_WITH_PARENT has an unknown value `sometimes`");
 }
 
+/// A debugging aid never stops a run or spoils a diagnostics answer: one warning line.
 #[test]
-fn launcher_log_bad_filter() {
-    launcher_error(base().launcher().arg("report").env("MLXK2_LAUNCHER_LOG", "debug,[[["), BAD_ENV, "MLXK2_LAUNCHER_LOG is not a valid filter");
+fn launcher_log_bad_filter_is_a_warning() {
+    for args in [&["report"][..], &["--python-info"], &["--mlx-info"]] {
+        let r = run(base().launcher().args(args).env("MLXK2_LAUNCHER_LOG", "debug,[[["));
+        assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr());
+        let err = r.stderr();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("msty-mlx-studio: warning: MLXK2_LAUNCHER_LOG is not a valid filter `debug,[[[`"), "{err}");
+        if args[0] == "--python-info" {
+            assert_eq!(r.json()["ok"], true);
+        }
+    }
 }
 
 /// Files that announce themselves in `marker` if Python ever runs them.

@@ -1,25 +1,47 @@
-//! Issue 2 §10: the binary finds libpython through `$ORIGIN/../python/lib:$ORIGIN/python/lib` as DT_RPATH (which
-//! LD_LIBRARY_PATH cannot override) and carries no build-machine Python path.
+//! Issue 10 §1–3: the launcher executable links no libpython and carries no rpath (it loads the
+//! home's libpython by absolute path); the runtime library links no libpython either (its
+//! `Py*` symbols come from the one the launcher loaded), exports exactly the C boundary, and
+//! carries its stamp. Neither holds a build-machine Python path.
 
 use std::process::Command;
 
 use crate::harness::*;
 
+fn dynamic_section(file: &std::path::Path) -> String {
+    String::from_utf8(run_ok(Command::new("readelf").arg("-d").arg(file)).stdout).unwrap()
+}
+
 #[test]
-fn rpath_is_relative_and_not_runpath() {
-    let out = run_ok(Command::new("readelf").args(["-d", LAUNCHER]));
-    let dynamic = String::from_utf8_lossy(&out.stdout);
-    let rpaths: Vec<&str> = dynamic.lines().filter(|l| l.contains("(RPATH)") || l.contains("(RUNPATH)")).collect();
-    assert_eq!(rpaths.len(), 1, "{rpaths:?}");
-    assert!(rpaths[0].contains("(RPATH)") && rpaths[0].ends_with("Library rpath: [$ORIGIN/../python/lib:$ORIGIN/python/lib]"), "{rpaths:?}");
-    assert!(dynamic.contains(&format!("[libpython{XY}.so.1.0]")), "{dynamic}");
+fn the_launcher_links_no_libpython_and_has_no_rpath() {
+    let dynamic = dynamic_section(std::path::Path::new(LAUNCHER));
+    assert!(!dynamic.contains("libpython"), "{dynamic}");
+    assert!(!dynamic.contains("(RPATH)") && !dynamic.contains("(RUNPATH)"), "{dynamic}");
+    let symbols = String::from_utf8(run_ok(Command::new("nm").args(["-D", "--undefined-only", LAUNCHER])).stdout).unwrap();
+    assert!(!symbols.lines().any(|l| l.contains(" Py") || l.contains(" _Py")), "Python symbols in the launcher: {symbols}");
+}
+
+#[test]
+fn the_runtime_is_linked_like_an_extension_module() {
+    let runtime = runtime();
+    let dynamic = dynamic_section(runtime);
+    assert!(!dynamic.contains("libpython"), "{dynamic}");
+    assert!(!dynamic.contains("(RPATH)") && !dynamic.contains("(RUNPATH)"), "{dynamic}");
+    let undefined = String::from_utf8(run_ok(Command::new("nm").args(["-D", "--undefined-only"]).arg(runtime)).stdout).unwrap();
+    assert!(undefined.contains(" Py_InitializeFromConfig") && undefined.contains(" Py_RunMain"), "{undefined}");
+    let exported = String::from_utf8(run_ok(Command::new("nm").args(["-D", "--defined-only"]).arg(runtime)).stdout).unwrap();
+    let names: Vec<&str> = exported.lines().filter_map(|l| l.split_whitespace().nth(2)).filter(|n| !n.starts_with('_')).collect();
+    assert_eq!(names, ["msty_mlx_runtime_main", "msty_mlx_runtime_stamp"], "{exported}");
+    let stamp = msty_mlx_studio::runtime_stamp::RuntimeStamp::read(runtime).unwrap();
+    assert_eq!((stamp.plan_format, stamp.python.as_str()), (msty_mlx_studio::plan::FORMAT, &*XY));
 }
 
 #[test]
 fn no_build_machine_python_paths_inside() {
-    let bytes = std::fs::read(LAUNCHER).unwrap();
     let host = host_python();
-    for path in [host.prefix.to_str().unwrap(), host.libdir.to_str().unwrap()] {
-        assert!(!bytes.windows(path.len()).any(|w| w == path.as_bytes()), "`{path}` is inside the launcher");
+    for file in [std::path::Path::new(LAUNCHER), runtime()] {
+        let bytes = std::fs::read(file).unwrap();
+        for path in [host.prefix.to_str().unwrap(), host.libdir.to_str().unwrap()] {
+            assert!(!bytes.windows(path.len()).any(|w| w == path.as_bytes()), "`{path}` is inside {}", file.display());
+        }
     }
 }

@@ -55,8 +55,7 @@ fn python_info_describes_the_run_without_starting_python() {
     assert!(r.stderr.is_empty(), "{}", r.stderr());
     assert_eq!(j["ok"], true);
     assert_eq!(j["problems"], serde_json::json!([]));
-    assert_eq!(j["python_version"], host_python().version.as_str());
-    assert_eq!(j["built_for_python"], XY);
+    assert_eq!(j["python_version"], XY);
     assert_eq!(j["launcher_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(j["platform"], "linux");
     assert_eq!(j["executable"], path(b.python3()));
@@ -65,12 +64,22 @@ fn python_info_describes_the_run_without_starting_python() {
     assert_eq!(j["home"], path(b.home()));
     assert_eq!(j["home_rule"], "exe-parent");
     assert_eq!(j["vendor"], path(b.vendor()));
+    // libpython and the runtime are described from their files, neither is loaded.
     assert_eq!(j["libpython"]["path"], path(b.home().join(format!("lib/libpython{XY}.so.1.0"))));
-    assert_eq!(j["libpython"]["version"], host_python().version.as_str());
-    assert_eq!(j["isolation"]["user_site"], false);
-    assert_eq!(j["isolation"]["environment_ignored"], true);
+    assert_eq!(j["libpython"]["version"], XY);
+    assert_eq!(j["libpython"]["soname"], format!("libpython{XY}.so.1.0"));
+    assert_eq!(j["runtime"]["path"], path(b.runtime()));
+    assert_eq!(j["runtime"]["python"], XY);
+    assert_eq!(j["runtime"]["plan_format"], 1);
+    assert_eq!(j["runtime"]["version"], env!("CARGO_PKG_VERSION"));
+    // The isolation settings are the plan's, the ones the runtime applies.
+    let isolation = &j["isolation"];
+    assert_eq!(isolation, &j["plan"]["isolation"]);
+    assert_eq!((isolation["isolated"].clone(), isolation["use_environment"].clone()), (Value::Bool(true), Value::Bool(false)));
+    assert_eq!(isolation["user_site_directory"], false);
+    assert_eq!(isolation["write_bytecode"], false);
+    assert_eq!(isolation["safe_path"], if XY == "3.10" { Value::Null } else { Value::Bool(true) }, "no safe_path on 3.10");
     // The fixture bundle ships no pycs: they are kept in the per-user cache.
-    assert_eq!(j["isolation"]["write_bytecode"], true);
     assert_eq!(j["bytecode"]["shipped_pycs"], false);
     assert!(j["bytecode"]["pycache_prefix"].as_str().unwrap().contains("/.cache/msty-mlx-studio/pycache/"));
     assert_eq!(j["exit_with_parent"]["enabled"], true);
@@ -80,6 +89,14 @@ fn python_info_describes_the_run_without_starting_python() {
     assert_eq!(j["candidates"][0]["rejected"], "MLXK_PYTHON is unset");
     assert_eq!(j["candidates"][3]["rejected"], Value::Null);
     assert_eq!(j["child_environment"]["set"]["PYTHONPATH"], path(b.vendor()));
+    // The plan is the whole decision, in its documented format.
+    let plan = &j["plan"];
+    assert_eq!(plan["format"], 1);
+    assert_eq!(plan["python"], XY);
+    assert_eq!(plan["libpython"], j["libpython"]["path"]);
+    assert_eq!(plan["runtime"], path(b.runtime()));
+    assert_eq!(plan["child_environment"], j["child_environment"]);
+    assert_eq!(plan["bytecode"], j["bytecode"]);
     // The predicted sys.path is the one the interpreter really gets.
     let real = run(b.launcher().arg("report")).json();
     assert_eq!(j["sys_path"], real["path"]);
@@ -108,7 +125,7 @@ fn python_info_on_a_broken_bundle_lists_the_problems() {
     assert_eq!(j["ok"], false);
     let problems: Vec<&str> = j["problems"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
     assert_eq!(problems.len(), 2, "{problems:?}");
-    assert!(problems[0].contains(&format!("no Python {XY} standard library")), "{problems:?}");
+    assert!(problems[0].contains(&format!("no Python standard library at `{}`", b.home().join(format!("lib/python{XY}")).display())), "{problems:?}");
     assert!(problems[1].contains("no `mlxk2` package"), "{problems:?}");
 
     let (r, j) = diag(base(), &["--python-info"]);

@@ -1,5 +1,6 @@
-//! Issue 2 §1: the Python home and `_vendor` come from the launcher's real path and the rules
-//! `MLXK_PYTHON`, `$RESOURCES_PATH/python`, `<exe dir>/python`, `<exe dir>/../python`.
+//! Issue 2 §1, issue 10 §5: the Python home and `_vendor` come from the launcher's real path and
+//! the rules `MLXK_PYTHON`, `$RESOURCES_PATH/python`, `<exe dir>/python`, `<exe dir>/../python`;
+//! any home of the runtime's X.Y works, its libpython loaded from that home.
 
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -32,12 +33,23 @@ fn resources_path_chooses_the_home() {
     assert_eq!(r.json()["prefix"], b.home().to_str().unwrap());
 }
 
+/// The libpython mapped into the `report` process (from its /proc/self/maps).
+fn mapped_libpython(report: &serde_json::Value) -> String {
+    report["maps"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).find(|m| m.contains("libpython")).unwrap().to_string()
+}
+
 #[test]
-fn resources_path_of_another_bundle_is_refused_not_mixed() {
-    // libpython is bound by the loader from next to the launcher; another home cannot be used.
-    let other = Bundle::copy("other-res");
-    let r = run(base().launcher().arg("report").env("RESOURCES_PATH", other.resources()));
-    r.assert_launcher_error(83, &format!("$RESOURCES_PATH/python chose the Python home `{}`", other.home().display()));
+fn resources_path_of_another_bundle_runs_that_bundles_python() {
+    // A real copy (not hard links), so the canonical paths differ.
+    let other = scratch("other-res").join("Resources");
+    std::fs::create_dir_all(&other).unwrap();
+    run_ok(std::process::Command::new("cp").arg("-a").arg(base().home()).arg(&other));
+    let r = run(base().launcher().arg("report").env("RESOURCES_PATH", &other));
+    assert_eq!(r.code, Some(0), "{}", r.stderr());
+    let j = r.json();
+    assert_eq!(j["prefix"], other.join("python").to_str().unwrap());
+    assert_eq!(j["executable"], other.join("python/bin/python3").to_str().unwrap());
+    assert_eq!(mapped_libpython(&j), other.join(format!("python/lib/libpython{XY}.so.1.0")).to_str().unwrap());
 }
 
 #[test]
@@ -63,10 +75,15 @@ fn mlxk_python_names_the_interpreter() {
 }
 
 #[test]
-fn mlxk_python_of_another_installation_is_refused() {
-    let other = Bundle::copy("other-py");
-    let r = run(base().launcher().arg("report").env("MLXK_PYTHON", other.python3()));
-    r.assert_launcher_error(83, &format!("MLXK_PYTHON chose the Python home `{}`", other.home().display()));
+fn mlxk_python_of_another_installation_is_used() {
+    // The host's own pyenv CPython, not relocated at all: same X.Y as the runtime.
+    let host = host_python();
+    let r = run(base().launcher().arg("report").env("MLXK_PYTHON", &host.executable));
+    assert_eq!(r.code, Some(0), "{}", r.stderr());
+    let j = r.json();
+    assert_eq!(j["prefix"], host.prefix.to_str().unwrap());
+    assert_eq!(mapped_libpython(&j), host.prefix.join(format!("lib/libpython{XY}.so.1.0")).to_str().unwrap());
+    assert!(j["mlxk2_file"].as_str().unwrap().starts_with(base().vendor().to_str().unwrap()));
 }
 
 #[test]

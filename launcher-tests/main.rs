@@ -11,4 +11,5 @@ mod diagnostics;
 mod isolation;
 mod locate;
 mod parent_death;
+mod two_stage;
 mod verify;

@@ -35,7 +35,7 @@ where
         Some(prefix) => ("PYTHONPYCACHEPREFIX".into(), prefix.as_os_str().to_owned()),
         None => ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
     };
-    let set: Vec<(OsString, OsString)> = vec![
+    let mut set: Vec<(OsString, OsString)> = vec![
         ("PYTHONPATH".into(), vendor.as_os_str().to_owned()),
         ("PYTHONNOUSERSITE".into(), "1".into()),
         bytecode,
@@ -43,6 +43,7 @@ where
         // No cwd or script dir on a child's sys.path (3.11+; mlxk2 2.0.7+ sets it too).
         ("PYTHONSAFEPATH".into(), "1".into()),
     ];
+    set.sort();
     let mut remove: Vec<OsString> = current
         .into_iter()
         .map(|(name, _)| name)

@@ -15,6 +15,7 @@ pub mod distinfo;
 pub mod exit_code;
 pub mod failure;
 pub mod layout;
+pub mod loadable;
 pub mod logging;
 pub mod os_serde;
 pub mod parent;

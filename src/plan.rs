@@ -175,7 +175,12 @@ pub fn survey(inputs: &Inputs, depth: Depth) -> Survey {
     let exit_with_parent = settings::switch(EXIT_WITH_PARENT, inputs.exit_with_parent.as_deref(), true);
     let mut survey = Survey { layout: layout.clone(), runtime: runtime.clone(), python: None, libpython: None, plan: None, problems: Vec::new() };
     let layout = match layout {
-        Ok(layout) => layout,
+        Ok(layout) => {
+            for c in &layout.candidates {
+                tracing::debug!(rule = %c.rule, path = ?c.path, rejected = ?c.rejected, "candidate");
+            }
+            layout
+        }
         Err(failure) => {
             problems.push(failure);
             problems.extend(exit_with_parent.err());

@@ -36,6 +36,7 @@ pub fn load(plan: &LaunchPlan) -> Result<Python, Failure> {
             format!("restore the shared libpython of the bundled Python {} there", plan.python),
         )
     };
+    crate::loadable::check(&plan.libpython).map_err(|e| libpython_failure(format!("it {e}")))?;
     let libpython = Library::open(&plan.libpython, true).map_err(libpython_failure)?;
     let version = libpython.python_version().map_err(|e| libpython_failure(format!("not a libpython ({e})")))?;
     if !python_home::is_same_minor(&version, &plan.python) {
@@ -47,6 +48,7 @@ pub fn load(plan: &LaunchPlan) -> Result<Python, Failure> {
     }
     tracing::debug!(path = %plan.libpython.display(), %version, "libpython loaded");
 
+    crate::loadable::check(&plan.runtime).map_err(|e| plan::runtime_failure(&plan.runtime, &e))?;
     let runtime = Library::open(&plan.runtime, false).map_err(|e| plan::runtime_failure(&plan.runtime, &format!("cannot be loaded ({e})")))?;
     let stamp = runtime
         .runtime_stamp()

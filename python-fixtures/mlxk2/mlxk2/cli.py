@@ -48,7 +48,18 @@ def report():
         "sigpipe_ignored": signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN,
         "cwd": os.getcwd(),
         "pid": os.getpid(),
+        "maps": _mapped_objects(),
     }
+
+
+def _mapped_objects():
+    """The shared objects mapped into this process (Linux), to show which were loaded."""
+    try:
+        with open("/proc/self/maps") as maps:
+            fields = [line.split(None, 5) for line in maps]
+    except OSError:
+        return []
+    return sorted({f[5].strip() for f in fields if len(f) == 6 and (".so" in f[5] or ".dylib" in f[5])})
 
 
 def _child_code():
