@@ -107,10 +107,11 @@ fn offline() -> String {
     format!("--no-index --find-links {}", wheelhouse().dir.display())
 }
 
-/// The common fast form: fixture project, offline, the test launcher instead of a cargo build.
+/// The common fast form: fixture project, offline, the test launcher and runtime instead of a
+/// cargo build.
 pub(crate) fn quick(cwd: &Path) -> Command {
     let mut cmd = bundler(cwd);
-    cmd.arg("--quiet").arg("--python").arg(&host_python().executable).arg("--pip-args").arg(offline()).arg("--launcher").arg(LAUNCHER);
+    cmd.arg("--quiet").arg("--python").arg(&host_python().executable).arg("--pip-args").arg(offline()).arg("--launcher").arg(launcher_dir());
     cmd
 }
 
@@ -149,7 +150,7 @@ fn builds_from_a_source_tree_and_the_bundle_runs() {
     let out = cwd.join("dist-ext-python/msty-mlx-studio");
     let mut names: Vec<String> = fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
-    assert_eq!(names, ["_vendor", "bundle-manifest.json", "msty-mlx-studio"]);
+    assert_eq!(names, ["_vendor", "bundle-manifest.json", RUNTIME_FILE, "msty-mlx-studio"]);
     assert!(!out.join("_vendor/bin").exists(), "console scripts with build-machine shebangs");
     assert!(r.stdout().contains(&format!("bundle: {}", out.display())) && r.stdout().contains("distributions: 4"), "{}", r.stdout());
 
@@ -161,7 +162,10 @@ fn builds_from_a_source_tree_and_the_bundle_runs() {
     let m = manifest(&out);
     assert_eq!(m["python"]["version"], XY);
     assert_eq!(m["python"]["full_version"], host_python().version.as_str());
-    assert_eq!(m["launcher"]["built_for_python"], XY);
+    assert_eq!(m["launcher"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(m["runtime"]["file"], RUNTIME_FILE);
+    assert_eq!(m["runtime"]["python"], XY);
+    assert_eq!(m["runtime"]["plan_format"], 1);
     assert_eq!(m["mlxk2_version"], "0.0.1.dev0+fixture");
     let dists: Vec<(String, String)> = m["distributions"].as_array().unwrap().iter().map(|d| (d["name"].as_str().unwrap().into(), d["installer"].as_str().unwrap().into())).collect();
     assert_eq!(dists.iter().map(|d| d.0.as_str()).collect::<Vec<_>>(), ["mlx", "mlx-knife", "mlx-lm", "pthdemo"]);
@@ -185,12 +189,16 @@ fn cargo_builds_a_clean_launcher_for_the_interpreter() {
     for step in ["Installing mlxk2", "Precompiling _vendor", "Building the launcher", "Writing bundle-manifest.json", "Sanity check", "Moving the bundle into place"] {
         assert!(r.stderr().contains(step), "step header {step:?} missing:\n{}", r.stderr());
     }
-    let launcher = cwd.join("dist-ext-python/msty-mlx-studio/msty-mlx-studio");
-    let bytes = fs::read(&launcher).unwrap();
+    let dist = cwd.join("dist-ext-python/msty-mlx-studio");
     let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{}/.cargo", dirs::home_dir().unwrap().display()));
-    for path in [REPO, cargo_home.as_str(), host_python().prefix.to_str().unwrap()] {
-        assert!(!bytes.windows(path.len()).any(|w| w == path.as_bytes()), "`{path}` inside the bundled launcher");
+    for file in [dist.join("msty-mlx-studio"), dist.join(RUNTIME_FILE)] {
+        let bytes = fs::read(&file).unwrap();
+        for path in [REPO, cargo_home.as_str(), host_python().prefix.to_str().unwrap()] {
+            assert!(!bytes.windows(path.len()).any(|w| w == path.as_bytes()), "`{path}` inside {}", file.display());
+        }
     }
+    let stamp = msty_mlx_studio::runtime_stamp::RuntimeStamp::read(&dist.join(RUNTIME_FILE)).unwrap();
+    assert_eq!(stamp.python, *XY);
     let b = assemble(&cwd.join("dist-ext-python/msty-mlx-studio"), "msty-mlx-studio");
     assert_eq!(run(b.launcher().arg("report")).json()["version"], XY);
 }
@@ -199,7 +207,7 @@ fn cargo_builds_a_clean_launcher_for_the_interpreter() {
 fn requirement_project_with_env_fallbacks_and_version_stamp() {
     let cwd = scratch("envs");
     let mut cmd = bundler(&cwd);
-    cmd.args(["--quiet", "--project", "mlx-knife==0.0.1.dev0+fixture", "--launcher", LAUNCHER])
+    cmd.args(["--quiet", "--project", "mlx-knife==0.0.1.dev0+fixture", "--launcher"]).arg(launcher_dir())
         .env("EMBEDDED_PYTHON", &host_python().executable)
         .env("DIST_DIR", "out")
         .env("BIN_NAME", "my-mlx")
@@ -354,6 +362,22 @@ fn leftovers_of_an_interrupted_build_are_swept() {
     assert_eq!(names, ["msty-mlx-studio"]);
 }
 
+fn other_xy() -> &'static str {
+    if XY == "3.12" { "3.11" } else { "3.12" }
+}
+
+/// A launcher directory whose runtime is stamped for another X.Y.
+fn stale_runtime_dir() -> PathBuf {
+    let dir = scratch("stale-runtime");
+    fs::copy(LAUNCHER, dir.join("msty-mlx-studio")).unwrap();
+    let mut bytes = fs::read(runtime()).unwrap();
+    let from = format!("python={XY};");
+    let at = bytes.windows(from.len()).position(|w| w == from.as_bytes()).unwrap();
+    bytes[at..at + from.len()].copy_from_slice(format!("python={};", other_xy()).as_bytes());
+    fs::write(dir.join(RUNTIME_FILE), bytes).unwrap();
+    dir
+}
+
 #[test]
 fn bad_inputs_are_one_line_errors() {
     let tree = project("bad-tree");
@@ -370,14 +394,15 @@ fn bad_inputs_are_one_line_errors() {
         (vec!["--mlx-wheel".into(), wh.macos_mlx.to_str().unwrap().into()], format!("(cp312-cp312-macosx_14_0_arm64) does not fit Python {XY}")),
         (vec!["--mlx-lm-wheel".into(), wh.custom_mlx.to_str().unwrap().into()], "custom mlx-lm wheel".into()),
         (vec!["--project".into(), "./no/such/dir".into()], "no such directory".into()),
-        (vec!["--launcher".into(), "/bin/true".into()], format!("does not link libpython{XY}")),
+        (vec!["--launcher".into(), "/bin/true".into()], format!("`/bin/{RUNTIME_FILE}` does not exist; the launcher and its runtime library are used together")),
+        (vec!["--launcher".into(), stale_runtime_dir().to_str().unwrap().into()], format!("is built for Python {}, the bundle is for Python {XY}", other_xy())),
         (vec!["--requirements".into(), "/nonexistent/reqs.txt".into()], "cannot read the requirements file".into()),
     ];
     for (args, needle) in cases {
         let cwd = scratch("bad");
         let mut cmd = bundler(&cwd);
         cmd.arg("--quiet").arg("--pip-args").arg(offline()).args(&args);
-        for (flag, default) in [("--python", host_python().executable.clone()), ("--launcher", LAUNCHER.into()), ("--project", tree.clone())] {
+        for (flag, default) in [("--python", host_python().executable.clone()), ("--launcher", launcher_dir().to_path_buf()), ("--project", tree.clone())] {
             if args[0] != flag {
                 cmd.arg(flag).arg(default);
             }
@@ -417,8 +442,8 @@ fn wheels_only_for_macos_needs_a_launcher_built_there() {
     let tree = project("mac-tree");
     let cwd = scratch("mac");
     let r = run(bundler(&cwd).args(["--quiet", "--wheels-only", "--target-python-version", &XY, "--project"]).arg(&tree).arg("--pip-args").arg(offline()).arg("--python").arg(&host_python().executable));
-    assert_bundler_error(&r, "cannot build a launcher for macosx_14_0_arm64 on this machine");
-    let r = run(bundler(&cwd).args(["--wheels-only", "--target-python-version", &XY, "--project"]).arg(&tree).arg("--pip-args").arg(offline()).arg("--launcher").arg(LAUNCHER));
+    assert_bundler_error(&r, "cannot build the launcher and runtime for macosx_14_0_arm64 on this machine");
+    let r = run(bundler(&cwd).args(["--wheels-only", "--target-python-version", &XY, "--project"]).arg(&tree).arg("--pip-args").arg(offline()).arg("--launcher").arg(launcher_dir()));
     assert_eq!(r.code, Some(0), "{}", r.stderr());
     assert!(r.stdout().contains("sanity check: skipped: the bundle targets macosx_14_0_arm64 and cannot run on this machine"), "{}", r.stdout());
     assert_eq!(manifest(&cwd.join("dist-ext-python/msty-mlx-studio"))["python"]["platform_tag"], "macosx_14_0_arm64");

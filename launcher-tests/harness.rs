@@ -152,6 +152,18 @@ pub const BASE_FIXTURES: &[&str] = &["mlxk2", "pthdemo", "mlx", "mlx-cpu", "mlx-
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// A directory holding the launcher under test and the test runtime, as `cargo build
+/// --release` leaves them in `target/release/` (for the bundler's `--launcher DIR`).
+pub fn launcher_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = scratch("launcher-files");
+        fs::copy(LAUNCHER, dir.join("msty-mlx-studio")).unwrap();
+        fs::copy(runtime(), dir.join(RUNTIME_FILE)).unwrap();
+        dir
+    })
+}
+
 /// A fresh, empty scratch directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);

@@ -192,7 +192,7 @@ fn extension_for_another_python_or_platform() {
 }
 
 #[test]
-fn launcher_built_for_another_python() {
+fn runtime_built_for_another_python() {
     let b = app_copy("v-mismatch");
     let other = other_python();
     let other_xy: String = other.file_name().unwrap().to_string_lossy().split('.').take(2).collect::<Vec<_>>().join(".");
@@ -203,7 +203,7 @@ fn launcher_built_for_another_python() {
     let (code, found) = findings(&b.resources());
     assert_eq!(code, Some(1));
     let f = found.iter().find(|f| f["kind"] == "python-mismatch").unwrap_or_else(|| panic!("{found:#?}"));
-    assert_eq!(f["detail"], format!("the launcher is built for Python {XY}, the bundled interpreter is Python {other_xy}"));
+    assert_eq!(f["detail"], format!("the runtime library is built for Python {XY}, the bundled interpreter is Python {other_xy}"));
 }
 
 /// A macOS Resources tree of synthetic Mach-O files as python-build-standalone before

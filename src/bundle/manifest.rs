@@ -12,6 +12,7 @@ pub struct Manifest {
     pub distributions: Vec<DistributionEntry>,
     pub custom_wheels: Vec<CustomWheelEntry>,
     pub launcher: LauncherEntry,
+    pub runtime: RuntimeEntry,
     pub mlxk2_version: Option<String>,
     pub bytecode: String,
 }
@@ -42,7 +43,15 @@ pub struct CustomWheelEntry {
 pub struct LauncherEntry {
     pub name: String,
     pub version: String,
-    pub built_for_python: String,
+}
+
+/// The runtime library next to the launcher, as its stamp says.
+#[derive(Debug, Serialize)]
+pub struct RuntimeEntry {
+    pub file: String,
+    pub python: String,
+    pub plan_format: u32,
+    pub version: String,
 }
 
 /// Every distribution in `vendor`, sorted by name; unreadable ones are listed with their error

@@ -220,19 +220,20 @@ pub fn build(opts: &Options) -> Result<Summary> {
         None => steps.note(format!("skipped: no Python {} can run on this machine", facts.version)),
     }
 
-    steps.header(format!("Building the launcher for Python {}", facts.version));
-    let launcher_bin = build_launcher(opts, python.as_deref(), &facts, &work)?;
-    // The interpreter's paths would be loader paths; a launcher built here must not carry
-    // this checkout's or the cargo registry's paths either (a prebuilt one is not ours to fix).
+    steps.header(format!("Building the launcher and its runtime for Python {}", facts.version));
+    let built = build_launcher(opts, python.as_deref(), &facts, &work)?;
+    // The interpreter's paths would be loader paths; files built here must not carry this
+    // checkout's or the cargo registry's paths either (prebuilt ones are not ours to fix).
     let cargo_home = launcher::cargo_home();
     let mut forbidden: Vec<&Path> = vec![facts.prefix.as_path(), facts.libdir.as_path()];
     if opts.launcher.is_none() {
         forbidden.extend([opts.repo.as_path(), cargo_home.as_path()]);
     }
     forbidden.retain(|p| p.is_absolute() && p.as_os_str().len() > 1);
-    launcher::check(&launcher_bin, &facts.version, &forbidden)?;
-    let launcher_dest = tmp.path.join(&opts.bin_name);
-    fs::copy(&launcher_bin, &launcher_dest).with_context(|| format!("cannot copy the launcher to `{}`", launcher_dest.display()))?;
+    let stamp = launcher::check(&built, &facts.version, &forbidden)?;
+    for (from, to) in [(&built.launcher, tmp.path.join(&opts.bin_name)), (&built.runtime, tmp.path.join(crate::runtime_stamp::FILE_NAME))] {
+        fs::copy(from, &to).with_context(|| format!("cannot copy `{}` to `{}`", from.display(), to.display()))?;
+    }
 
     steps.header("Writing bundle-manifest.json");
     let site = SiteDir::scan(&vendor);
@@ -262,10 +263,12 @@ pub fn build(opts: &Options) -> Result<Summary> {
                 })
             })
             .collect::<Result<_>>()?,
-        launcher: manifest::LauncherEntry {
-            name: opts.bin_name.clone(),
-            version: crate::LAUNCHER_VERSION.into(),
-            built_for_python: facts.version.clone(),
+        launcher: manifest::LauncherEntry { name: opts.bin_name.clone(), version: crate::LAUNCHER_VERSION.into() },
+        runtime: manifest::RuntimeEntry {
+            file: crate::runtime_stamp::FILE_NAME.into(),
+            python: stamp.python.clone(),
+            plan_format: stamp.plan_format,
+            version: stamp.version.clone(),
         },
         mlxk2_version,
         bytecode: "unchecked-hash".into(),
@@ -565,30 +568,24 @@ fn compile(python: &Path, vendor: &Path, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-fn build_launcher(opts: &Options, python: Option<&Path>, facts: &PythonFacts, work: &Path) -> Result<PathBuf> {
+fn build_launcher(opts: &Options, python: Option<&Path>, facts: &PythonFacts, work: &Path) -> Result<launcher::LauncherFiles> {
     if let Some(prebuilt) = &opts.launcher {
-        let path = opts.cwd.join(prebuilt);
-        if !path.is_file() {
-            bail!("--launcher `{}` does not exist", path.display());
-        }
-        return Ok(path);
+        return launcher::LauncherFiles::prebuilt(&opts.cwd.join(prebuilt));
     }
-    let target_dir = opts.repo.join("target").join(format!("bundle-launcher-py{}", facts.version));
+    let target_dir = opts.repo.join("target").join(format!("bundle-py{}", facts.version));
     if opts.wheels_only {
         if !platform_runs_here(&facts.platform_tag) {
             bail!(
-                "cannot build a launcher for {} on this machine; build it there (PYO3_PYTHON=… cargo build --release) and pass --launcher PATH",
+                "cannot build the launcher and runtime for {} on this machine; build them there (PYO3_PYTHON=… cargo build --release) and pass --launcher DIR",
                 facts.platform_tag
             );
         }
-        let Some(_) = python else {
-            bail!("--wheels-only needs --python PATH (never executed) to link the launcher against its libpython, or --launcher PATH");
-        };
+        // The runtime links no libpython; pyo3 only needs the X.Y, never running `--python`.
         let config = work.join("pyo3-config.txt");
         fs::write(&config, launcher::pyo3_config(&facts.version, &facts.libdir))?;
         return launcher::build(&opts.repo, &target_dir, launcher::LinkTarget::ConfigFile(&config), opts.quiet);
     }
-    let python = python.ok_or_else(|| anyhow!("no interpreter to build the launcher for"))?;
+    let python = python.ok_or_else(|| anyhow!("no interpreter to build the runtime for"))?;
     launcher::build(&opts.repo, &target_dir, launcher::LinkTarget::Interpreter(python), opts.quiet)
 }
 
@@ -608,17 +605,15 @@ fn sanity_check(opts: &Options, python: Option<&Path>, facts: &PythonFacts, bund
         return Ok(why);
     }
     steps.header("Sanity check: --check-mlx-stack and imports");
-    let check = bundle.join(".check");
-    let resources = check.join("Resources");
-    fs::create_dir_all(resources.join("mlxk2"))?;
-    std::os::unix::fs::symlink(&facts.prefix, resources.join("python"))?;
-    std::os::unix::fs::symlink(bundle.join("_vendor"), resources.join("mlxk2/_vendor"))?;
-    let exe = resources.join("mlxk2").join(&opts.bin_name);
-    fs::copy(bundle.join(&opts.bin_name), &exe)?;
+    // The dist dir's own launcher, pointed at the interpreter by MLXK_PYTHON: the two-stage
+    // launcher runs against any home of its runtime's X.Y.
+    let interpreter = python.filter(|p| p.is_file()).map(Path::to_path_buf).unwrap_or_else(|| facts.prefix.join("bin/python3"));
+    let exe = bundle.join(&opts.bin_name);
     let result = (|| -> Result<String> {
         let out = Command::new(&exe)
             .arg("--check-mlx-stack")
             .env_clear()
+            .env("MLXK_PYTHON", std::path::absolute(&interpreter).unwrap_or(interpreter.clone()))
             .env("PATH", "/usr/bin:/bin")
             .env("LANG", "C.UTF-8")
             .env("HOME", std::env::var_os("HOME").unwrap_or_default())
@@ -649,7 +644,6 @@ fn sanity_check(opts: &Options, python: Option<&Path>, facts: &PythonFacts, bund
         }
         Ok(format!("ok: --check-mlx-stack (mlx {}, mlx_lm {}), import {}", report["mlx"]["version"].as_str().unwrap_or("?"), report["mlx_lm"]["version"].as_str().unwrap_or("?"), modules.join(", ")))
     })();
-    let _ = fs::remove_dir_all(&check);
     let outcome = result?;
     steps.note(&outcome);
     Ok(outcome)

@@ -309,16 +309,14 @@ impl Walk {
 
     fn check_native(&mut self, path: &Path, name: &str, depth: usize, info: &NativeInfo) {
         let rel_name = path.strip_prefix(&self.root).unwrap_or(path).to_path_buf();
-        let is_launcher = rel_name.components().count() <= 2
-            && info.libs.iter().any(|l| l.contains("libpython"))
-            && !rel_name.starts_with("python");
-        if is_launcher {
-            self.launcher_xy = info.libs.iter().find_map(|l| {
-                let rest = l.rsplit('/').next()?.strip_prefix("libpython")?;
-                Some(rest.trim_end_matches(".dylib").split(".so").next()?.to_string())
-            });
+        // The runtime library says which X.Y it was built for in its stamp; the launcher is
+        // the executable next to it (neither links libpython).
+        let is_runtime = name == crate::runtime_stamp::FILE_NAME || name == "libmsty_mlx_runtime.so" || name == "libmsty_mlx_runtime.dylib";
+        if is_runtime {
+            self.launcher_xy = crate::runtime_stamp::RuntimeStamp::read(path).ok().map(|s| s.python);
         }
-        if self.report.platform.is_none() && (is_launcher || name == "python3") {
+        let is_launcher = rel_name.components().count() <= 2 && info.executable && !rel_name.starts_with("python") && !name.contains(".so") && !name.ends_with(".dylib");
+        if self.report.platform.is_none() && (is_launcher || is_runtime || name == "python3") {
             self.report.platform = Some(format!("{}-{}", if info.macho { "macos" } else { "linux" }, info.arch));
         }
         for rpath in &info.rpaths {
@@ -387,7 +385,7 @@ impl Walk {
                     kind: "python-mismatch",
                     severity: Severity::Error,
                     path: self.root.clone(),
-                    detail: format!("the launcher is built for Python {launcher}, the bundled interpreter is Python {python}"),
+                    detail: format!("the runtime library is built for Python {launcher}, the bundled interpreter is Python {python}"),
                 });
             }
         }
