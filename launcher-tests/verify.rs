@@ -1,5 +1,8 @@
 //! Issue 7: `build-external-python verify` on bundles with one planted defect each (ELF checks
-//! on real binaries, Mach-O checks on synthetic Mach-O files), and a clean bundle.
+//! on real binaries, Mach-O checks on synthetic Mach-O files), and a clean bundle. Real Mach-O
+//! files (Apple-built mlx wheels, zig-linked fixtures) are in `macho`.
+
+mod macho;
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -221,6 +224,7 @@ fn macos_bundle(name: &str, install_name: &str, metallib: bool) -> PathBuf {
     write("python/bin/python3", synthetic_macho(true, None, &[install_name, "/usr/lib/libSystem.B.dylib"], &["@executable_path/../lib"]));
     write("mlxk2/msty-mlx-studio", synthetic_macho(true, None, &["@rpath/libpython3.11.dylib"], &["@executable_path/../python/lib", "@executable_path/python/lib"]));
     write("mlxk2/_vendor/mlx/core.cpython-311-darwin.so", synthetic_macho(false, None, &["@rpath/libmlx.dylib"], &["@loader_path/lib"]));
+    write("mlxk2/_vendor/mlx/lib/libmlx.dylib", synthetic_macho(false, Some("@rpath/libmlx.dylib"), &["/usr/lib/libc++.1.dylib"], &[]));
     if metallib {
         fs::write(res.join("mlxk2/_vendor/mlx/lib/mlx.metallib"), b"metal").unwrap();
     }
