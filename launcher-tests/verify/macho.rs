@@ -54,14 +54,20 @@ fn zig_fixtures() -> &'static Path {
         fs::write(dir.join("libpython.c"), "int Py_BytesMain(int argc, char **argv) { return argc + (argv != 0); }\n").unwrap();
         fs::write(dir.join("main.c"), "int Py_BytesMain(int, char **);\nint main(int argc, char **argv) { return Py_BytesMain(argc, argv); }\n").unwrap();
         // Room for install_name_tool to lengthen names and add LC_RPATHs, as Apple's tools need too.
-        let cc = |arch: &str, out: &str, args: &[&str]| {
+        let cc = &|arch: &str, out: &str, args: &[&str]| {
             run_ok(zig_cc().args(["-target", &format!("{arch}-macos"), "-Wl,-headerpad_max_install_names", "-o", out]).args(args).current_dir(&dir));
         };
-        for arch in ["aarch64", "x86_64"] {
-            let lib = format!("libpython-abs-{arch}.dylib");
-            cc(arch, &lib, &["-shared", "libpython.c", "-Wl,-install_name,/install/lib/libpython3.12.dylib"]);
-            cc(arch, &format!("python3-abs-{arch}"), &["main.c", &lib]);
-        }
+        // One thread per architecture: on a fresh machine zig first builds each target's libc
+        // stubs (~30 s apiece).
+        std::thread::scope(|threads| {
+            for arch in ["aarch64", "x86_64"] {
+                threads.spawn(move || {
+                    let lib = format!("libpython-abs-{arch}.dylib");
+                    cc(arch, &lib, &["-shared", "libpython.c", "-Wl,-install_name,/install/lib/libpython3.12.dylib"]);
+                    cc(arch, &format!("python3-abs-{arch}"), &["main.c", &lib]);
+                });
+            }
+        });
         for (out, parts) in [("libpython-abs.dylib", ["libpython-abs-aarch64.dylib", "libpython-abs-x86_64.dylib"]), ("python3-abs", ["python3-abs-aarch64", "python3-abs-x86_64"])] {
             run_ok(Command::new(llvm("lipo")).arg("-create").arg("-output").arg(out).args(parts).current_dir(&dir));
         }
