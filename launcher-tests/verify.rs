@@ -1,5 +1,8 @@
 //! Issue 7: `build-external-python verify` on bundles with one planted defect each (ELF checks
-//! on real binaries, Mach-O checks on synthetic Mach-O files), and a clean bundle.
+//! on real binaries, Mach-O checks on synthetic Mach-O files), and a clean bundle. Real Mach-O
+//! files (Apple-built mlx wheels, zig-linked fixtures) are in `macho`.
+
+mod macho;
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -219,8 +222,11 @@ fn macos_bundle(name: &str, install_name: &str, metallib: bool) -> PathBuf {
     };
     write("python/lib/libpython3.11.dylib", synthetic_macho(false, Some(install_name), &["/usr/lib/libSystem.B.dylib"], &[]));
     write("python/bin/python3", synthetic_macho(true, None, &[install_name, "/usr/lib/libSystem.B.dylib"], &["@executable_path/../lib"]));
-    write("mlxk2/msty-mlx-studio", synthetic_macho(true, None, &["@rpath/libpython3.11.dylib"], &["@executable_path/../python/lib", "@executable_path/python/lib"]));
+    // The two-stage launcher links no libpython; its runtime resolves Py* from the loaded one.
+    write("mlxk2/msty-mlx-studio", synthetic_macho(true, None, &["/usr/lib/libSystem.B.dylib"], &[]));
+    write("mlxk2/libmsty_mlx_runtime.dylib", synthetic_macho(false, Some("@rpath/libmsty_mlx_runtime.dylib"), &["/usr/lib/libSystem.B.dylib"], &[]));
     write("mlxk2/_vendor/mlx/core.cpython-311-darwin.so", synthetic_macho(false, None, &["@rpath/libmlx.dylib"], &["@loader_path/lib"]));
+    write("mlxk2/_vendor/mlx/lib/libmlx.dylib", synthetic_macho(false, Some("@rpath/libmlx.dylib"), &["/usr/lib/libc++.1.dylib"], &[]));
     if metallib {
         fs::write(res.join("mlxk2/_vendor/mlx/lib/mlx.metallib"), b"metal").unwrap();
     }
