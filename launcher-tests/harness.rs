@@ -111,8 +111,9 @@ pub fn host_python() -> &'static HostPython {
 }
 
 /// The runtime library for the test Python: `MLXK2_TEST_RUNTIME`, else built once per X.Y with
-/// cargo (`PYO3_PYTHON` = the test Python) into `target/test-runtime/`, and copied aside so that
-/// builds for other versions cannot replace it under a running test.
+/// cargo (`PYO3_PYTHON` = the test Python) into `target/test-runtime/` — with the release
+/// profile for the benchmarks, like the launcher they measure — and copied aside so that builds
+/// for other versions cannot replace it under a running test.
 pub fn runtime() -> &'static Path {
     static RUNTIME: OnceLock<PathBuf> = OnceLock::new();
     RUNTIME.get_or_init(|| {
@@ -122,16 +123,18 @@ pub fn runtime() -> &'static Path {
         let host = host_python();
         let target = Path::new(REPO).join("target/test-runtime");
         let cargo = option_env!("CARGO").unwrap_or("cargo");
+        let release = !cfg!(debug_assertions);
         let out = Command::new(cargo)
             .current_dir(REPO)
             .args(["build", "--locked", "--quiet", "-p", "msty-mlx-runtime", "--target-dir"])
             .arg(&target)
+            .args(release.then_some("--release"))
             .env("PYO3_PYTHON", &host.executable)
             .env_remove("PYO3_CONFIG_FILE")
             .output()
             .unwrap_or_else(|e| panic!("cannot run cargo to build the runtime: {e}"));
         assert!(out.status.success(), "building the runtime for {:?} failed:\n{}", host.executable, String::from_utf8_lossy(&out.stderr));
-        let built = target.join("debug").join(RUNTIME_FILE);
+        let built = target.join(if release { "release" } else { "debug" }).join(RUNTIME_FILE);
         let kept = Path::new(SCRATCH).join(format!("py{}-{}-runtime", host.xy, std::process::id())).join(RUNTIME_FILE);
         fs::create_dir_all(kept.parent().unwrap()).unwrap();
         fs::copy(&built, &kept).unwrap();
@@ -197,10 +200,11 @@ fn remove_stale_scratch() {
     for entry in fs::read_dir(SCRATCH).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let pid = name.strip_prefix(&prefix).and_then(|rest| rest.split('-').next()).and_then(|p| p.parse::<i32>().ok());
-        if let Some(pid) = pid {
-            if pid != std::process::id() as i32 && !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = fs::remove_dir_all(entry.path());
-            }
+        if let Some(pid) = pid
+            && pid != std::process::id() as i32
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = fs::remove_dir_all(entry.path());
         }
     }
 }
@@ -483,7 +487,7 @@ pub const REAL_REQUIREMENTS: &[&str] = &["mlx-knife==2.0.8", "mlx[cpu]==0.32.0"]
 /// X.Y: checked offline first, downloaded from PyPI only when something is missing.
 pub fn real_wheel_cache() -> PathBuf {
     let dir = dirs::cache_dir()
-        .unwrap_or_else(|| std::env::temp_dir())
+        .unwrap_or_else(std::env::temp_dir)
         .join("msty-mlx-studio/wheels")
         .join(format!("cp{}", XY.replace('.', "")));
     fs::create_dir_all(&dir).unwrap();

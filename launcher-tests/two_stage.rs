@@ -109,7 +109,7 @@ fn assert_runtime_error(b: &Bundle, needle: &str) {
 fn runtime_missing() {
     let b = with_runtime("rt-missing", None);
     assert_runtime_error(&b, "does not exist");
-    assert_eq!(run(b.launcher().arg("--python-info")).json()["runtime"]["error"].as_str().unwrap().contains("does not exist"), true);
+    assert!(run(b.launcher().arg("--python-info")).json()["runtime"]["error"].as_str().unwrap().contains("does not exist"));
 }
 
 #[test]

@@ -114,10 +114,10 @@ pub fn inspect(path: &Path, xy: &str) -> Result<LibpythonFile, LibpythonProblem>
         Err(e) => return Err(LibpythonProblem::NotSharedLibrary(e.to_string())),
     };
     let version = soname.as_deref().and_then(soname_xy);
-    if let Some(found) = &version {
-        if found != xy {
-            return Err(LibpythonProblem::OtherVersion { found: found.clone() });
-        }
+    if let Some(found) = &version
+        && found != xy
+    {
+        return Err(LibpythonProblem::OtherVersion { found: found.clone() });
     }
     Ok(LibpythonFile { path: path.to_path_buf(), version, soname })
 }
@@ -127,10 +127,10 @@ fn fat_dylib_id(fat: &goblin::mach::MultiArch, bytes: &[u8]) -> Result<Option<St
     for arch in fat.iter_arches().flatten() {
         let start = arch.offset as usize;
         let Some(slice) = bytes.get(start..start.saturating_add(arch.size as usize)) else { continue };
-        if let Ok(m) = goblin::mach::MachO::parse(slice, 0) {
-            if m.header.filetype == goblin::mach::header::MH_DYLIB {
-                return Ok(m.name.map(String::from));
-            }
+        if let Ok(m) = goblin::mach::MachO::parse(slice, 0)
+            && m.header.filetype == goblin::mach::header::MH_DYLIB
+        {
+            return Ok(m.name.map(String::from));
         }
     }
     Err(LibpythonProblem::NotSharedLibrary("a universal binary without a dylib slice".into()))

@@ -179,6 +179,21 @@ pub fn die_by_signal(signal: c_int) {
     }
 }
 
+/// User + system CPU time of all waited-for children so far (`getrusage(RUSAGE_CHILDREN)`),
+/// for benchmarks that compare CPU time per run.
+pub fn children_cpu_time() -> std::time::Duration {
+    let mut usage = MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; zeroed memory is a valid rusage.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) };
+    // SAFETY: zero-initialized, and filled in on success.
+    let usage = unsafe { usage.assume_init() };
+    if rc != 0 {
+        return std::time::Duration::ZERO;
+    }
+    let micros = |t: libc::timeval| u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_usec).unwrap_or(0);
+    std::time::Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
+}
+
 /// Linux: have the kernel send SIGTERM when the parent exits.
 #[cfg(target_os = "linux")]
 pub fn set_parent_death_signal() -> std::io::Result<()> {

@@ -140,9 +140,9 @@ impl Config {
     }
 
     /// `Py_InitializeFromConfig`. The config is cleared afterwards either way.
-    pub fn initialize(mut self) -> Result<Interpreter, StartError> {
+    pub fn initialize(self) -> Result<Interpreter, StartError> {
         // SAFETY: the config is live and initialized; CPython copies what it needs.
-        let status = unsafe { ffi::Py_InitializeFromConfig(&mut *self.raw) };
+        let status = unsafe { ffi::Py_InitializeFromConfig(&*self.raw) };
         if let Err(error) = check("Py_InitializeFromConfig", status) {
             return Err(match keyboard_interrupt_pending() {
                 true => StartError::Interrupted(format!("{error:?}")),

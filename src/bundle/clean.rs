@@ -13,10 +13,10 @@ pub fn check_deletable(output: &Path, dist_dir: &Path, project_root: Option<&Pat
     if target.parent().is_none() {
         return refuse("it is the filesystem root");
     }
-    if let Some(home) = dirs::home_dir() {
-        if target == resolve(&home) {
-            return refuse("it is $HOME");
-        }
+    if let Some(home) = dirs::home_dir()
+        && target == resolve(&home)
+    {
+        return refuse("it is $HOME");
     }
     if let Some(root) = project_root {
         let root = resolve(root);
