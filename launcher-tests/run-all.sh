@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests and the launcher tests, once per CPython X.Y.
+# The whole test suite: lints (Linux and aarch64-apple-darwin), unit tests, and the launcher
+# tests once per CPython X.Y.
 #
-# The launcher links libpython, so it is built once per Python minor version (PYO3_PYTHON),
-# each into its own target dir. 3.11 and 3.12 are required; 3.10 and 3.13 run when present.
-# Interpreters come from pyenv (shared-library builds); MLXK2_TEST_PYTHONS="/p/python3.11 …"
+# The launcher is the same for every Python; the harness builds the runtime library for each
+# X.Y it tests (target/test-runtime). 3.11 and 3.12 are required; 3.10 and 3.13 run when
+# present. Interpreters come from pyenv (shared-library builds); MLXK2_TEST_PYTHONS="/p/python3.11 …"
 # overrides the list.
 set -euo pipefail
 shopt -s inherit_errexit 2>/dev/null || true
@@ -47,10 +48,24 @@ fi
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+
+# Lints, for this machine and for the macOS target our users ship (type-checked, not linked:
+# pyo3 needs only the X.Y there).
+echo "=== clippy (x86_64-unknown-linux-gnu, aarch64-apple-darwin)"
+PYO3_PYTHON="${pythons[0]}" cargo clippy --locked --all-targets -- -D warnings
+rustup target list --installed 2>/dev/null | grep -qx aarch64-apple-darwin || rustup target add aarch64-apple-darwin
+PYO3_CROSS_PYTHON_VERSION=3.12 cargo clippy --locked --target aarch64-apple-darwin --all-targets -- -D warnings
+echo "clippy: clean on both targets"
+
+first=1
 for python in "${pythons[@]}"; do
     xy=$("$python" -I -c 'import sys; print("%d.%d" % sys.version_info[:2])')
     echo "=== launcher tests on CPython $xy ($python)"
-    PYO3_PYTHON="$python" cargo test --locked --target-dir "target/py$xy" --lib --bins --test launcher "$@" 2>&1 | tee -a "$log"
+    # The unit tests do not depend on the Python: once.
+    targets=(--test launcher)
+    ((first)) && targets=(--lib --bins --test launcher)
+    first=0
+    MLXK2_TEST_PYTHON="$python" cargo test --locked -p msty-mlx-studio "${targets[@]}" "$@" 2>&1 | tee -a "$log"
     # The real stack (PyPI mlx-knife + mlx[cpu], Node driving the server) on 3.11 and 3.12.
     if [[ "$xy" == 3.11 || "$xy" == 3.12 ]]; then
         if [[ "${MLXK2_SKIP_REAL:-}" == 1 ]]; then
@@ -58,9 +73,9 @@ for python in "${pythons[@]}"; do
         else
             need node "apt-get install nodejs (the real-stack suite drives the server from Node)"
             echo "=== real-stack suite on CPython $xy"
-            PYO3_PYTHON="$python" cargo test --locked --target-dir "target/py$xy" --test real "$@" -- --test-threads=1 2>&1 | tee -a "$log"
+            MLXK2_TEST_PYTHON="$python" cargo test --locked -p msty-mlx-studio --test real "$@" -- --test-threads=1 2>&1 | tee -a "$log"
             echo "--- timings (CPython $xy)"
-            cat "target/py$xy/tmp/real-timings-py$xy.txt"
+            cat "target/tmp/real-timings-py$xy.txt"
         fi
     fi
 done

@@ -5,7 +5,8 @@
 //   node electron.js orphan CONFIG_JSON   → prints {"pid","worker"} once ready, then waits to be killed
 //
 // CONFIG: {option: "A"|"B", resources, port, model, expected, signal: "SIGTERM"|"SIGINT",
-//          load: bool}
+//          load: bool, launcher?: path}   (launcher: run option A with a launcher from elsewhere,
+//          e.g. the bundler's dist dir, against `resources` — the seed's post-build check)
 
 'use strict';
 
@@ -20,7 +21,7 @@ const base = `http://127.0.0.1:${config.port}`;
 
 // --- the two snippets from README, as the app uses them ---------------------------------------
 function startOptionA(resourcesPath, host, port) {
-  const launcher = path.join(resourcesPath, 'mlxk2', 'msty-mlx-studio');
+  const launcher = config.launcher || path.join(resourcesPath, 'mlxk2', 'msty-mlx-studio');
   return spawn(launcher, ['serve', '--host', host, '--port', String(port)], {
     env: { ...process.env, RESOURCES_PATH: resourcesPath },
   });

@@ -26,6 +26,8 @@ const BUNDLER: &str = env!("CARGO_BIN_EXE_build-external-python");
 struct Stack {
     /// The assembled app bundle (hard links into `dist`).
     app: Bundle,
+    /// The bundler's output, `dist-ext-python/msty-mlx-studio/` (no Python near it).
+    dist: PathBuf,
     manifest: Value,
     hf_home: PathBuf,
     tmpdir: PathBuf,
@@ -93,6 +95,7 @@ fn stack() -> &'static Stack {
         let info: Value = serde_json::from_slice(&generated.stdout).unwrap();
         Stack {
             app,
+            dist,
             manifest,
             hf_home,
             tmpdir,
@@ -182,8 +185,9 @@ fn check_diagnostics(s: &Stack, app: &Bundle) {
     assert_eq!(launcher_json(s, app, &["--pkg-info", "mlx_lm"])["version"], version("mlx-lm"));
     let info = launcher_json(s, app, &["--python-info"]);
     assert_eq!(info["ok"], true, "{info}");
-    assert_eq!(info["built_for_python"], s.manifest["python"]["version"]);
-    assert_eq!(info["python_version"], s.manifest["python"]["full_version"]);
+    assert_eq!(info["python_version"], s.manifest["python"]["version"]);
+    assert_eq!(info["runtime"]["python"], s.manifest["runtime"]["python"]);
+    assert_eq!(info["runtime"]["plan_format"], s.manifest["runtime"]["plan_format"]);
     assert_eq!(info["prefix"], app.home().to_str().unwrap());
 }
 
@@ -245,6 +249,35 @@ fn serve_via_node_option_a_and_b_then_sigterm_and_sigint() {
             b["exitMs"].as_f64().unwrap()
         ));
     }
+}
+
+/// Issue 10: the bundler's dist dir, with no Python near it, runs against the app's
+/// `Resources/` named by `RESOURCES_PATH` (and the interpreter named by `MLXK_PYTHON`).
+#[test]
+fn the_dist_dir_runs_against_resources_path() {
+    let _g = serial();
+    let s = stack();
+    let launcher = s.dist.join("msty-mlx-studio");
+    for (var, value) in [("RESOURCES_PATH", s.app.resources()), ("MLXK_PYTHON", s.app.python3())] {
+        let mut cmd = clean_command(&launcher);
+        s.env(&mut cmd);
+        let info = run(cmd.arg("--python-info").env(var, &value)).json();
+        assert_eq!(info["ok"], true, "{var}: {info}");
+        assert_eq!(info["home"], s.app.home().to_str().unwrap());
+        let mut cmd = clean_command(&launcher);
+        s.env(&mut cmd);
+        let stack_check = run(cmd.arg("--check-mlx-stack").env(var, &value));
+        assert_eq!(stack_check.code, Some(0), "{var}: {}\n{}", stack_check.stdout(), stack_check.stderr());
+        let mut cmd = clean_command(&launcher);
+        s.env(&mut cmd);
+        let version = run(cmd.arg("--version").env(var, &value));
+        assert_eq!(version.stdout(), "msty-mlx-studio 2.0.8\n", "{}", version.stderr());
+    }
+    let port = free_port();
+    let out = run_ok(&mut s.node(&s.app, "serve", json!({ "option": "A", "port": port, "signal": "SIGTERM", "load": false, "launcher": launcher })));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(r.get("error").is_none(), "{}\n{}", r["error"], r["stderrTail"].as_str().unwrap_or(""));
+    check_serve(s, &r, "SIGTERM");
 }
 
 fn check_parent_sigkill(s: &Stack, app: &Bundle) {
