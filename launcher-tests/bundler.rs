@@ -13,7 +13,8 @@ use crate::harness::*;
 pub(crate) const BUNDLER: &str = env!("CARGO_BIN_EXE_build-external-python");
 
 struct Wheelhouse {
-    /// "PyPI": mlx 0.29.3, mlx-cpu, mlx-lm, pthdemo, mlx-knife (fixture).
+    /// "PyPI": mlx 0.29.3, mlx-cpu, mlx-metal (macOS only), mlx-lm, pthdemo, mlx-knife (fixture),
+    /// markerdemo with its marker-selected dependencies.
     dir: PathBuf,
     /// Custom wheels under names that say nothing (as `scripts/mlx-custom.whl` does).
     custom_mlx: PathBuf,
@@ -27,7 +28,7 @@ fn wheelhouse() -> &'static Wheelhouse {
     WH.get_or_init(|| {
         let root = scratch("wheelhouse");
         let dir = root.join("pypi");
-        make_wheels(&dir, &["mlx", "mlx-cpu", "mlx-lm", "pthdemo", "mlxk2"]);
+        make_wheels(&dir, &["mlx", "mlx-cpu", "mlx-metal", "mlx-lm", "pthdemo", "mlxk2", "markerdemo", "mdep-darwin", "mdep-linux", "mdep-py311", "mdep-py312"]);
         let custom = root.join("custom");
         let built = make_wheels(&custom, &["mlx-new", "mlx-raises", "mlx-macos", "mlx-lm-new"]);
         let rename = |wheel: &PathBuf, name: &str| {
@@ -93,7 +94,7 @@ fn bundler(cwd: &Path) -> Command {
     let cargo_bin = Path::new(env!("CARGO")).parent().unwrap().to_path_buf();
     let home = scratch("bundler-home");
     cmd.env_clear()
-        .env("PATH", format!("{}:{}:/usr/local/bin:/usr/bin:/bin", host_bin.display(), cargo_bin.display()))
+        .env("PATH", format!("{}:{}:{}:/usr/local/bin:/usr/bin:/bin", uv_dir().display(), host_bin.display(), cargo_bin.display()))
         .env("HOME", &home)
         .env("LANG", "C.UTF-8")
         .env("CARGO", env!("CARGO"))
@@ -169,7 +170,12 @@ fn builds_from_a_source_tree_and_the_bundle_runs() {
     assert_eq!(m["mlxk2_version"], "0.0.1.dev0+fixture");
     let dists: Vec<(String, String)> = m["distributions"].as_array().unwrap().iter().map(|d| (d["name"].as_str().unwrap().into(), d["installer"].as_str().unwrap().into())).collect();
     assert_eq!(dists.iter().map(|d| d.0.as_str()).collect::<Vec<_>>(), ["mlx", "mlx-knife", "mlx-lm", "pthdemo"]);
-    assert!(dists.iter().all(|d| d.1 == "pip"));
+    assert!(dists.iter().all(|d| d.1 == "uv"), "{dists:?}");
+    assert_eq!(m["installer"]["tool"], "uv");
+    assert!(r.stdout().contains(&format!("installer: uv {}", m["installer"]["version"].as_str().unwrap())), "{}", r.stdout());
+    assert_eq!(m["installer"]["python_platform"], Value::Null, "the interpreter decides in embedded mode");
+    assert!(m["sanity_check"].as_str().unwrap().starts_with("ok: --check-mlx-stack"), "{}", m["sanity_check"]);
+    assert_eq!(m["bytecode"], "unchecked-hash");
 
     // The produced bundle runs the launcher tests' fixture main and passes the stack check.
     let b = assemble(&out, "msty-mlx-studio");
@@ -342,7 +348,7 @@ fn a_failed_build_changes_nothing_at_the_output_path() {
     let before = contents(&dist);
     fs::write(tree.join("reqs.txt"), "no-such-package-anywhere==1.0\n").unwrap();
     let r = run(quick(&cwd).arg("--project").arg(&tree).args(["--clean", "--requirements"]).arg(tree.join("reqs.txt")));
-    assert_bundler_error(&r, "pip install failed");
+    assert_bundler_error(&r, "uv pip install failed");
     assert!(r.stderr().contains("no-such-package-anywhere"), "{}", r.stderr());
     assert_eq!(contents(&dist), before, "output or temporary files changed");
 }
@@ -449,6 +455,168 @@ fn wheels_only_for_macos_needs_a_launcher_built_there() {
     assert_eq!(manifest(&cwd.join("dist-ext-python/msty-mlx-studio"))["python"]["platform_tag"], "macosx_14_0_arm64");
     let r = run(bundler(&cwd).args(["--quiet", "--wheels-only", "--project"]).arg(&tree));
     assert_bundler_error(&r, "--wheels-only needs --target-python-version");
+}
+
+/// Names of the top-level entries of a dist dir's `_vendor`.
+fn vendor_names(out: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(out.join("_vendor")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn wheels_only_evaluates_markers_for_the_target_not_this_machine() {
+    // From Linux on CPython XY, for macOS arm64 on the other X.Y: markers must be evaluated for
+    // the target (pip evaluates them for the machine it runs on).
+    let cwd = scratch("markers");
+    fs::write(cwd.join("reqs.txt"), "markerdemo\n").unwrap();
+    let target_xy = other_xy();
+    let mut cmd = bundler(&cwd);
+    cmd.args(["--quiet", "--wheels-only", "--target-python-version", target_xy, "--target-platform", "macosx_14_0_arm64", "--requirements", "reqs.txt", "--project"])
+        .arg(project("markers-tree"))
+        .arg("--pip-args")
+        .arg(offline())
+        .arg("--launcher")
+        .arg(stale_runtime_dir());
+    let r = run(&mut cmd);
+    assert_eq!(r.code, Some(0), "{}", r.stderr());
+    let out = cwd.join("dist-ext-python/msty-mlx-studio");
+    let names = vendor_names(&out);
+    let has = |prefix: &str| names.iter().any(|n| n.starts_with(prefix));
+    // Darwin-only: mlx's mlx-metal (a macOS-tagged wheel) and markerdemo's mdep-darwin (tagged
+    // for an older macOS than the target: MACOSX_DEPLOYMENT_TARGET accepts it).
+    assert!(has("mlx_metal-0.29.3.dist-info") && out.join("_vendor/mlx/lib/mlx-metal-fixture.txt").is_file(), "{names:?}");
+    assert!(has("mdep_darwin-1.0.dist-info"), "{names:?}");
+    assert!(!has("mdep_linux"), "a Linux-only dependency in a macOS bundle: {names:?}");
+    let (wanted, unwanted) = if target_xy == "3.11" { ("mdep_py311", "mdep_py312") } else { ("mdep_py312", "mdep_py311") };
+    assert!(has(wanted) && !has(unwanted), "python_version markers for {target_xy} (host {XY}): {names:?}");
+    let m = manifest(&out);
+    assert_eq!(m["installer"]["python_platform"], "aarch64-apple-darwin");
+    assert_eq!(m["installer"]["macosx_deployment_target"], "14.0");
+    assert_eq!(m["python"]["version"], target_xy);
+    assert_eq!(m["sanity_check"], "skipped: the bundle targets macosx_14_0_arm64 and cannot run on this machine");
+    // The host CPython XY cannot compile bytecode for another X.Y; one of the target's may exist.
+    let pyc = out.join(format!("_vendor/markerdemo/__pycache__/__init__.cpython-{}.pyc", target_xy.replace('.', "")));
+    assert_eq!(m["bytecode"] == "unchecked-hash", pyc.is_file(), "{}", m["bytecode"]);
+    if !pyc.is_file() {
+        assert!(r.stdout().contains(&format!("bytecode: none in the bundle: no CPython {target_xy} on this machine")), "{}", r.stdout());
+    }
+}
+
+#[test]
+fn wheels_only_never_executes_a_non_executable_python() {
+    // A prefix with a python3 that cannot be executed (mode 0644) and lib/python3.X: X.Y is read
+    // from the directory, nothing runs it, and the sanity check is skipped with the reason.
+    let prefix = scratch("noexec-prefix").join("python");
+    fs::create_dir_all(prefix.join("bin")).unwrap();
+    fs::create_dir_all(prefix.join(format!("lib/python{XY}"))).unwrap();
+    let python3 = prefix.join("bin/python3");
+    fs::copy(&host_python().executable, &python3).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&python3, fs::Permissions::from_mode(0o644)).unwrap();
+    let cwd = scratch("noexec");
+    let mut cmd = bundler(&cwd);
+    cmd.args(["--wheels-only", "--target-platform", "linux_x86_64", "--python"])
+        .arg(&python3)
+        .arg("--project")
+        .arg(project("noexec-tree"))
+        .arg("--pip-args")
+        .arg(offline())
+        .arg("--launcher")
+        .arg(launcher_dir());
+    let r = run(&mut cmd);
+    assert_eq!(r.code, Some(0), "{}", r.stderr());
+    assert!(!r.stderr().contains("Permission denied"), "{}", r.stderr());
+    let why = format!("skipped: `{}` is not executable (wheels-only mode never makes it so)", python3.display());
+    assert!(r.stdout().contains(&format!("sanity check: {why}")), "{}", r.stdout());
+    let out = cwd.join("dist-ext-python/msty-mlx-studio");
+    let m = manifest(&out);
+    assert_eq!(m["sanity_check"], why.as_str());
+    assert_eq!(m["python"]["version"], XY);
+    assert_eq!(m["installer"]["python_platform"], "x86_64-unknown-linux-gnu");
+    // Bytecode from a host CPython XY (the test's own, on PATH), not from --python.
+    assert_eq!(m["bytecode"], "unchecked-hash");
+    assert!(r.stdout().contains(&format!("compiled with `{}", host_python().executable.parent().unwrap().display())), "{}", r.stdout());
+    assert!(out.join(format!("_vendor/mlxk2/__pycache__/cli.cpython-{}.pyc", XY.replace('.', ""))).is_file());
+    // The bundle still runs against a real home of that X.Y.
+    let b = assemble(&out, "msty-mlx-studio");
+    assert_eq!(run(b.launcher().arg("--check-mlx-stack")).json()["ok"], true);
+}
+
+#[test]
+fn pip_args_that_uv_does_not_take_are_refused_by_name() {
+    let tree = project("pipargs-tree");
+    for (args, needle) in [
+        (format!("{} --prefer-binary", offline()), "PIP_ARGS: `--prefer-binary` is not passed on: uv's pip interface, which installs the bundle, does not take it"),
+        ("--timeout=5".to_string(), "PIP_ARGS: `--timeout` is not passed on"),
+        ("--platform macosx_14_0_arm64".to_string(), "PIP_ARGS: `--platform` is set by the bundler; use --target-platform"),
+        ("--target /tmp/elsewhere".to_string(), "PIP_ARGS: `--target` is set by the bundler"),
+        ("--find-links 'unterminated".to_string(), "cannot be split like a shell would"),
+    ] {
+        let cwd = scratch("pipargs");
+        let mut cmd = bundler(&cwd);
+        cmd.arg("--quiet").arg("--python").arg(&host_python().executable).arg("--project").arg(&tree).arg("--launcher").arg(launcher_dir()).env("PIP_ARGS", &args);
+        let r = run(&mut cmd);
+        assert_bundler_error(&r, needle);
+        assert_eq!(r.stderr().lines().count(), 1, "{args}: {}", r.stderr());
+        assert!(!cwd.join("dist-ext-python").exists(), "{args}: something was written");
+    }
+}
+
+#[test]
+fn wheels_only_bad_inputs_are_one_line_errors_and_leave_the_output_alone() {
+    let tree = project("wo-bad-tree");
+    let cwd = scratch("wo-bad");
+    // An existing bundle that each failed --clean build must leave as it was.
+    let out = cwd.join("dist-ext-python/msty-mlx-studio");
+    fs::create_dir_all(&out).unwrap();
+    fs::write(out.join("keep"), "the previous bundle").unwrap();
+    let before = contents(&cwd.join("dist-ext-python"));
+    let fake_prefix = scratch("wo-bad-prefix");
+    fs::create_dir_all(fake_prefix.join("bin")).unwrap();
+    fs::create_dir_all(fake_prefix.join(format!("lib/python{}", other_xy()))).unwrap();
+    fs::write(fake_prefix.join("bin/python3"), "").unwrap();
+    let linux = ["--target-platform", "linux_x86_64"];
+    let cases: Vec<(Vec<String>, String, String)> = vec![
+        (vec!["--target-platform".into(), "win_amd64".into()], offline(), "--target-platform `win_amd64` is not a wheel platform tag this bundler can resolve for; use one of: macosx_X_Y_arm64".into()),
+        (vec!["--target-python-version".into(), "3.6".into()], offline(), "uv pip install failed (exit status: 1): No solution found when resolving dependencies".into()),
+        (vec!["--target-python-version".into(), "3".into()], offline(), "--target-python-version `3` must be 3.Y".into()),
+        (vec!["--target-abi".into(), "abi3".into()], offline(), "--target-abi `abi3`: uv resolves for CPython".into()),
+        (vec!["--python".into(), fake_prefix.join("bin/python3").to_str().unwrap().into()], offline(), format!("--target-python-version is {XY} but the interpreter `{}` is Python {}", fake_prefix.join("bin/python3").display(), other_xy())),
+        // A requirement with wheels for another platform only.
+        (linux.iter().map(|s| s.to_string()).chain(["--requirements".into(), "reqs-metal.txt".into()]).collect(), offline(), "has no wheels with a matching platform tag".into()),
+        // No network (nothing listens on port 9) and an empty uv cache.
+        (linux.iter().map(|s| s.to_string()).collect(), format!("--index-url http://127.0.0.1:9/simple --find-links {}", scratch("empty-links").display()), "no network? pass PIP_ARGS='--no-index --find-links DIR' with a wheelhouse".into()),
+    ];
+    fs::write(cwd.join("reqs-metal.txt"), "mlx-metal\n").unwrap();
+    for (args, pip_args, needle) in cases {
+        let mut cmd = bundler(&cwd);
+        cmd.args(["--quiet", "--clean", "--wheels-only", "--project"]).arg(&tree).arg("--launcher").arg(launcher_dir()).arg("--pip-args").arg(&pip_args);
+        if !args.iter().any(|a| a == "--target-python-version") {
+            cmd.args(["--target-python-version", &XY]);
+        }
+        let r = run(cmd.args(&args));
+        assert_bundler_error(&r, &needle);
+        assert_eq!(r.stderr().lines().count(), 1, "{args:?}: {}", r.stderr());
+        assert_eq!(contents(&cwd.join("dist-ext-python")), before, "{args:?}: the output changed");
+    }
+}
+
+#[test]
+fn uv_missing_and_not_installable_is_one_line() {
+    // No uv on PATH, a python3 without the uv module whose pip cannot reach PyPI, an empty cache.
+    let cwd = scratch("no-uv");
+    let bin = scratch("no-uv-bin");
+    fs::write(bin.join("python3"), "#!/bin/sh\necho 'ERROR: No matching distribution found for uv' >&2\nexit 1\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(bin.join("python3"), fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = bundler(&cwd);
+    cmd.env("PATH", &bin).args(["--quiet", "--wheels-only", "--target-python-version", &XY, "--project"]).arg(project("no-uv-tree")).arg("--launcher").arg(launcher_dir());
+    let r = run(&mut cmd);
+    assert_bundler_error(&r, &format!("uv {} is needed: none found (PATH: no `uv`; python3 -m uv: no `uv` module)", msty_mlx_studio::bundle::uv::UV_PIN));
+    assert!(r.stderr().contains("-m pip install uv==") && r.stderr().contains("ERROR: No matching distribution found for uv") && r.stderr().contains("put uv"), "{}", r.stderr());
+    assert_eq!(r.stderr().lines().count(), 1, "{}", r.stderr());
+    assert!(!cwd.join("dist-ext-python").exists());
 }
 
 #[test]

@@ -167,6 +167,20 @@ pub fn launcher_dir() -> &'static Path {
     })
 }
 
+/// A directory holding only `uv` (a link to the uv the bundler itself would use: on PATH, or the
+/// pinned version installed once into the user cache), for the bundler tests' PATH.
+pub fn uv_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        use msty_mlx_studio::bundle::uv;
+        let found = uv::find_or_install(uv::tools_dir().as_deref(), &|line| eprintln!("harness: {line}"))
+            .unwrap_or_else(|e| panic!("the bundler tests need uv {}: {e:#}", uv::UV_PIN));
+        let dir = scratch("uv-bin");
+        std::os::unix::fs::symlink(&found.program, dir.join("uv")).unwrap();
+        dir
+    })
+}
+
 /// A fresh, empty scratch directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);

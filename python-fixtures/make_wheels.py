@@ -44,7 +44,9 @@ def build(out_dir, fixture_dir):
     dist_info = f"{dist}-{version}.dist-info"
     files = []
     for root, dirs, names in os.walk(fixture_dir):
-        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", "_build") and not d.endswith(".egg-info"))
+        # Like a real backend, pack the project's files only: not a bundler output built inside
+        # the tree (dist-ext-python/, an installer's lock files) nor build leftovers.
+        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", "_build", "dist-ext-python") and not d.startswith(".") and not d.endswith(".egg-info"))
         for name in sorted(names):
             full = os.path.join(root, name)
             rel = os.path.relpath(full, fixture_dir).replace(os.sep, "/")

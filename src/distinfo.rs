@@ -5,25 +5,32 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
+use pep508_rs::PackageName;
 use serde::Serialize;
 
-/// PEP 503 normalisation: runs of `-`, `_`, `.` become one `-`, lowercase.
+/// The PEP 503 name of `name` as a string (`pep508_rs::PackageName`: lowercase, runs of `-`,
+/// `_`, `.` as one `-`). A string that is no valid distribution name is returned unchanged:
+/// it can then equal no normalised name.
 pub fn normalize(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut in_separator = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            in_separator = true;
-        } else {
-            if in_separator && !out.is_empty() {
-                out.push('-');
-            }
-            in_separator = false;
-            out.extend(c.to_lowercase());
-        }
+    match PackageName::from_str(name) {
+        Ok(valid) => valid.to_string(),
+        Err(_) => name.to_string(),
     }
-    out
+}
+
+/// The paths (first column) of a RECORD file, read as the CSV it is (a path with a comma is
+/// quoted).
+pub fn record_paths(text: &str) -> Vec<String> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes())
+        .records()
+        .filter_map(|row| row.ok()?.get(0).map(String::from))
+        .filter(|path| !path.is_empty())
+        .collect()
 }
 
 /// Core metadata (the `METADATA` file): RFC 822-style headers, folded lines allowed, then an
@@ -236,8 +243,8 @@ fn module_file(site: &Path, dist_info: &Path, name: &str) -> Option<PathBuf> {
         .unwrap_or_default();
     if tops.is_empty() {
         let record = fs::read_to_string(dist_info.join("RECORD")).unwrap_or_default();
-        for line in record.lines() {
-            let path = line.split(',').next().unwrap_or("");
+        for path in record_paths(&record) {
+            let path = path.as_str();
             let Some(first) = path.split('/').next() else { continue };
             if first.is_empty() || first.ends_with(".dist-info") || first.ends_with(".data") || first == ".." || first == "bin" {
                 continue;
@@ -281,8 +288,17 @@ mod tests {
             assert_eq!(normalize(spelling), "mlx-lm", "{spelling}");
         }
         assert_eq!(normalize("mlx"), "mlx");
-        assert_eq!(normalize("-leading_"), "leading");
-        assert_eq!(normalize("ÄB.c"), "äb-c");
+        assert_eq!(normalize("Jinja2"), "jinja2");
+        // Not distribution names: kept as they are, so they match no normalised name.
+        for invalid in ["-leading_", "ÄB.c", "has space", ""] {
+            assert_eq!(normalize(invalid), invalid);
+        }
+    }
+
+    #[test]
+    fn record_is_csv() {
+        let text = "mlxk2/__init__.py,sha256=abc,12\n\"odd,name.py\",sha256=def,3\nmlx_knife-1.dist-info/RECORD,,\n\n";
+        assert_eq!(record_paths(text), ["mlxk2/__init__.py", "odd,name.py", "mlx_knife-1.dist-info/RECORD"]);
     }
 
     #[test]

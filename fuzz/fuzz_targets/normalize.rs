@@ -1,4 +1,5 @@
-//! PEP 503 normalisation is idempotent and leaves no separators but single inner `-`.
+//! PEP 503 normalisation is idempotent; what it changes comes out as a normalised name (ASCII
+//! lowercase and digits, single inner `-`); what is no valid name it leaves as it is.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -7,6 +8,8 @@ use msty_mlx_studio::distinfo::normalize;
 fuzz_target!(|name: &str| {
     let once = normalize(name);
     assert_eq!(normalize(&once), once);
-    assert!(!once.contains(['_', '.']) && !once.contains("--"));
-    assert!(!once.starts_with('-') && !once.ends_with('-'));
+    if once != name {
+        assert!(once.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+        assert!(!once.contains("--") && !once.starts_with('-') && !once.ends_with('-'));
+    }
 });

@@ -69,10 +69,10 @@ struct BuildArgs {
     /// Delete the output directory first (refused for /, $HOME, the project root, outside the dist dir)
     #[arg(long, env = "CLEAN", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
     clean: bool,
-    /// Extra pip flags for every install, e.g. "--no-index --find-links DIR"
+    /// Extra installer flags for every install, e.g. "--no-index --find-links DIR" (those uv's pip interface shares with pip)
     #[arg(long, env = "PIP_ARGS", value_name = "ARGS", allow_hyphen_values = true)]
     pip_args: Option<String>,
-    /// Never execute the embedded interpreter: install with the host's pip for a target platform
+    /// Never execute the embedded interpreter: uv resolves wheels and markers for a target platform
     #[arg(long, env = "VENDOR_VIA_WHEELS", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
     wheels_only: bool,
     /// Target Python X.Y (wheels-only; required there)
@@ -111,7 +111,7 @@ fn main() -> ExitCode {
 fn build(args: BuildArgs) -> anyhow::Result<()> {
     let cwd = std::env::current_dir()?;
     let pip_args = match &args.pip_args {
-        Some(text) => split_words(text)?,
+        Some(text) => bundle::pip_args::split(text)?,
         None => Vec::new(),
     };
     let opts = Options {
@@ -136,13 +136,15 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
     };
     let s = bundle::build(&opts)?;
     println!(
-        "bundle: {}\n  distributions: {}\n  size: {:.1} MiB\n  python: {}\n  launcher: {} {}\n  sanity check: {}",
+        "bundle: {}\n  distributions: {}\n  size: {:.1} MiB\n  python: {}\n  launcher: {} {}\n  installer: {}\n  bytecode: {}\n  sanity check: {}",
         s.output.display(),
         s.distributions,
         s.bytes as f64 / (1024.0 * 1024.0),
         s.python,
         opts.bin_name,
         s.launcher_version,
+        s.installer,
+        s.bytecode,
         s.sanity
     );
     Ok(())
@@ -203,41 +205,6 @@ fn quiet_pipe(result: std::io::Result<()>) -> anyhow::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
         other => Ok(other?),
     }
-}
-
-/// Splits `PIP_ARGS` like a shell would for plain words and quotes (no expansions).
-fn split_words(text: &str) -> anyhow::Result<Vec<String>> {
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    for c in text.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => current.push(c),
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut current));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                current.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if quote.is_some() {
-        anyhow::bail!("--pip-args/PIP_ARGS has an unterminated quote: {text}");
-    }
-    if in_word {
-        words.push(current);
-    }
-    Ok(words)
 }
 
 #[cfg(target_os = "macos")]

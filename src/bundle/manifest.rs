@@ -2,8 +2,11 @@
 
 use std::path::Path;
 
+use anyhow::Result;
+use fs_err as fs;
 use serde::Serialize;
 
+use super::wheel::WheelInfo;
 use crate::distinfo::SiteDir;
 
 #[derive(Debug, Serialize)]
@@ -14,7 +17,21 @@ pub struct Manifest {
     pub launcher: LauncherEntry,
     pub runtime: RuntimeEntry,
     pub mlxk2_version: Option<String>,
+    /// `unchecked-hash`, or `none` (left to the launcher's per-user cache).
     pub bytecode: String,
+    pub installer: InstallerEntry,
+    /// `ok: …` or `skipped: <why>`.
+    pub sanity_check: String,
+}
+
+/// What resolved and installed `_vendor`, for which target.
+#[derive(Debug, Serialize)]
+pub struct InstallerEntry {
+    pub tool: String,
+    pub version: String,
+    /// `--python-platform` (wheels-only), else the interpreter decided.
+    pub python_platform: Option<String>,
+    pub macosx_deployment_target: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -37,6 +54,19 @@ pub struct CustomWheelEntry {
     pub version: String,
     pub file: String,
     pub sha256: String,
+}
+
+impl CustomWheelEntry {
+    pub fn of(wheel: &WheelInfo) -> Result<CustomWheelEntry> {
+        use sha2::Digest;
+        let bytes = fs::read(&wheel.path)?;
+        Ok(CustomWheelEntry {
+            project: wheel.name.clone(),
+            version: wheel.version.clone(),
+            file: wheel.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            sha256: sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect(),
+        })
+    }
 }
 
 #[derive(Debug, Serialize)]

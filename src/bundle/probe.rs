@@ -1,5 +1,5 @@
 //! What the bundler needs to know about the embedded interpreter, asked from the interpreter
-//! itself (or, in wheels-only mode, derived from the target options without running it).
+//! itself (in wheels-only mode `mode.rs` derives the same facts from the options instead).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,17 +21,10 @@ pub struct PythonFacts {
     pub shared: bool,
     pub libdir: PathBuf,
     pub ldlibrary: String,
-    /// Every wheel tag the interpreter accepts (pip's own list).
-    pub supported_tags: Vec<String>,
 }
 
 const PROBE: &str = r#"
 import json, platform, sys, sysconfig
-try:
-    from pip._vendor.packaging.tags import sys_tags
-    tags = [str(t) for t in sys_tags()]
-except Exception:
-    tags = []
 print(json.dumps({
     "version": "%d.%d" % sys.version_info[:2],
     "full_version": platform.python_version(),
@@ -40,7 +33,6 @@ print(json.dumps({
     "shared": bool(sysconfig.get_config_var("Py_ENABLE_SHARED") or sysconfig.get_config_var("PYTHONFRAMEWORK")),
     "libdir": sysconfig.get_config_var("LIBDIR") or "",
     "ldlibrary": sysconfig.get_config_var("INSTSONAME") or sysconfig.get_config_var("LDLIBRARY") or "",
-    "supported_tags": tags,
 }))
 "#;
 
@@ -67,21 +59,4 @@ pub fn probe(python: &Path) -> Result<PythonFacts> {
         );
     }
     Ok(facts)
-}
-
-/// Wheel tags for a foreign target, as pip computes them for `--platform/--python-version/
-/// --implementation/--abi` (asked from the host's pip, never from the target interpreter).
-pub fn target_tags(host_python: &Path, version: &str, platform: &str, abi: &str) -> Result<Vec<String>> {
-    let nodot = version.replace('.', "");
-    let script = format!(
-        "from pip._internal.utils.compatibility_tags import get_supported\nfor t in get_supported(version={nodot:?}, platforms=[{platform:?}], impl='cp', abis=[{abi:?}]): print(t)"
-    );
-    let out = Command::new(host_python)
-        .args(["-I", "-c", &script])
-        .output()
-        .with_context(|| format!("cannot run the host python `{}`", host_python.display()))?;
-    if !out.status.success() {
-        bail!("cannot list the wheel tags for {platform} with `{}`: {}", host_python.display(), String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect())
 }

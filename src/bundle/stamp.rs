@@ -2,11 +2,11 @@
 //! `mlxk2/__init__.py` and `Version:` in the dist-info, whose RECORD is kept truthful. The
 //! source tree is never touched.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use base64::Engine;
+use fs_err as fs;
 use sha2::{Digest, Sha256};
 
 use crate::distinfo::SiteDir;
@@ -17,7 +17,7 @@ pub fn stamp(vendor: &Path, version: &str) -> Result<PathBuf> {
         bail!("version stamp `{version}` is not a plain version string");
     }
     let init = vendor.join("mlxk2/__init__.py");
-    let source = fs::read_to_string(&init).with_context(|| format!("cannot read `{}`", init.display()))?;
+    let source = fs::read_to_string(&init)?;
     let mut replaced = false;
     let stamped: Vec<String> = source
         .lines()
@@ -45,7 +45,7 @@ pub fn stamp(vendor: &Path, version: &str) -> Result<PathBuf> {
         .find(|d| d.module_file.as_deref() == Some(package_dir.as_path()))
         .with_context(|| format!("no distribution in `{}` owns mlxk2", vendor.display()))?;
     let metadata_path = dist.dist_info.join("METADATA");
-    let metadata = fs::read_to_string(&metadata_path).with_context(|| format!("cannot read `{}`", metadata_path.display()))?;
+    let metadata = fs::read_to_string(&metadata_path)?;
     let mut in_headers = true;
     let rewritten: Vec<String> = metadata
         .lines()
@@ -61,24 +61,28 @@ pub fn stamp(vendor: &Path, version: &str) -> Result<PathBuf> {
     Ok(dist.dist_info)
 }
 
-/// Updates the RECORD lines of `changed` files (sha256, size).
+/// Updates the RECORD rows of `changed` files (sha256, size); RECORD is CSV, read and written
+/// as such (a path holding a comma stays one quoted field).
 fn rewrite_record(vendor: &Path, dist_info: &Path, changed: &[PathBuf]) -> Result<()> {
     let record = dist_info.join("RECORD");
-    let text = fs::read_to_string(&record).with_context(|| format!("cannot read `{}`", record.display()))?;
-    let lines: Vec<String> = text
-        .lines()
-        .map(|line| {
-            let path = line.split(',').next().unwrap_or("");
-            match changed.iter().find(|c| vendor.join(path) == **c) {
-                Some(file) => match fs::read(file) {
-                    Ok(bytes) => format!("{path},{},{}", record_hash(&bytes), bytes.len()),
-                    Err(_) => line.to_string(),
-                },
-                None => line.to_string(),
-            }
-        })
-        .collect();
-    write_new(&record, (lines.join("\n") + "\n").as_bytes())
+    let text = fs::read(&record)?;
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for row in csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_slice()).records() {
+        let row = row.with_context(|| format!("`{}` is not a CSV file", record.display()))?;
+        let mut fields: Vec<String> = row.iter().map(String::from).collect();
+        if let Some(file) = changed.iter().find(|c| fields.first().is_some_and(|p| vendor.join(p) == **c)) {
+            let bytes = fs::read(file)?;
+            fields.truncate(1);
+            fields.extend([record_hash(&bytes), bytes.len().to_string()]);
+        }
+        rows.push(fields);
+    }
+    let mut writer = csv::WriterBuilder::new().has_headers(false).flexible(true).terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    for row in &rows {
+        writer.write_record(row).with_context(|| format!("cannot write `{}`", record.display()))?;
+    }
+    let bytes = writer.into_inner().map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", record.display()))?;
+    write_new(&record, &bytes)
 }
 
 /// `sha256=<urlsafe base64, no padding>`, as RECORD spells it.
@@ -89,6 +93,24 @@ pub fn record_hash(bytes: &[u8]) -> String {
 /// Replaces a file by a new one (never writes through a hard link into another tree).
 fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("stamp-tmp");
-    fs::write(&tmp, bytes).with_context(|| format!("cannot write `{}`", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot replace `{}`", path.display()))
+    fs::write(&tmp, bytes)?;
+    Ok(fs::rename(&tmp, path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_rows_are_rewritten_as_csv() {
+        let root = std::env::temp_dir().join(format!("mlxk2-stamp-{}", std::process::id()));
+        let info = root.join("x-1.dist-info");
+        std::fs::create_dir_all(&info).unwrap();
+        std::fs::write(root.join("a,b.py"), "new").unwrap();
+        std::fs::write(info.join("RECORD"), "\"a,b.py\",sha256=old,1\nx/__init__.py,sha256=keep,2\nx-1.dist-info/RECORD,,\n").unwrap();
+        rewrite_record(&root, &info, &[root.join("a,b.py")]).unwrap();
+        let text = std::fs::read_to_string(info.join("RECORD")).unwrap();
+        assert_eq!(text, format!("\"a,b.py\",{},3\nx/__init__.py,sha256=keep,2\nx-1.dist-info/RECORD,,\n", record_hash(b"new")));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

@@ -1,0 +1,1 @@
+"""Depends on other distributions under platform and Python-version markers."""

@@ -1,0 +1,120 @@
+//! Wheel platform tags (`--target-platform`) as uv's resolver targets (`--python-platform`),
+//! and whether binaries for a tag run on this machine.
+
+use anyhow::{Result, bail};
+
+/// What `uv pip install` is told so that it picks wheels **and** evaluates markers for a tag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UvTarget {
+    /// `--python-platform`, e.g. `aarch64-apple-darwin`.
+    pub triple: String,
+    /// `MACOSX_DEPLOYMENT_TARGET` (the oldest macOS whose wheels uv accepts), macOS only.
+    pub macos_deployment_target: Option<String>,
+}
+
+/// The glibc versions uv (0.13) accepts as `<arch>-manylinux_2_N`.
+const UV_MANYLINUX: &[u32] = &[17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40];
+
+/// The forms [`uv_target`] accepts, for its error message.
+pub const ACCEPTED_FORMS: &str = "macosx_X_Y_arm64, macosx_X_Y_x86_64, manylinux_2_N_{x86_64,aarch64} (N = 17, 28, 31-40), manylinux2014_{x86_64,aarch64}, linux_{x86_64,aarch64}";
+
+/// Maps a wheel platform tag to uv's target:
+///
+/// | tag | `--python-platform` | `MACOSX_DEPLOYMENT_TARGET` |
+/// |---|---|---|
+/// | `macosx_14_0_arm64` | `aarch64-apple-darwin` | `14.0` |
+/// | `macosx_13_0_x86_64` | `x86_64-apple-darwin` | `13.0` |
+/// | `manylinux_2_28_x86_64` | `x86_64-manylinux_2_28` | |
+/// | `manylinux2014_x86_64` | `x86_64-manylinux2014` | |
+/// | `linux_x86_64` | `x86_64-unknown-linux-gnu` (uv: manylinux_2_28 and older) | |
+///
+/// and the same for `aarch64` Linux tags.
+pub fn uv_target(tag: &str) -> Result<UvTarget> {
+    let unknown = || anyhow::anyhow!("--target-platform `{tag}` is not a wheel platform tag this bundler can resolve for; use one of: {ACCEPTED_FORMS}");
+    let linux = |triple: String| Ok(UvTarget { triple, macos_deployment_target: None });
+    if let Some(rest) = tag.strip_prefix("macosx_") {
+        let mut parts = rest.splitn(3, '_');
+        let (Some(major), Some(minor), Some(arch)) = (parts.next(), parts.next(), parts.next()) else { return Err(unknown()) };
+        if !is_number(major) || !is_number(minor) {
+            return Err(unknown());
+        }
+        let triple = match arch {
+            "arm64" => "aarch64-apple-darwin",
+            "x86_64" => "x86_64-apple-darwin",
+            "universal2" => bail!("--target-platform `{tag}`: uv resolves for one architecture at a time; build one bundle per architecture (macosx_{major}_{minor}_arm64 or _x86_64)"),
+            _ => return Err(unknown()),
+        };
+        return Ok(UvTarget { triple: triple.into(), macos_deployment_target: Some(format!("{major}.{minor}")) });
+    }
+    let (platform, arch) = ["x86_64", "aarch64"]
+        .iter()
+        .find_map(|arch| tag.strip_suffix(&format!("_{arch}")).map(|p| (p, *arch)))
+        .ok_or_else(unknown)?;
+    if platform == "linux" {
+        return linux(format!("{arch}-unknown-linux-gnu"));
+    }
+    if platform == "manylinux2014" {
+        return linux(format!("{arch}-manylinux2014"));
+    }
+    if let Some(glibc) = platform.strip_prefix("manylinux_2_") {
+        let known = glibc.parse::<u32>().ok().filter(|n| UV_MANYLINUX.contains(n)).ok_or_else(unknown)?;
+        return linux(format!("{arch}-manylinux_2_{known}"));
+    }
+    Err(unknown())
+}
+
+fn is_number(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Whether binaries for a wheel platform tag run on this machine (same OS and architecture).
+pub fn runs_here(tag: &str) -> bool {
+    let os_ok = if cfg!(target_os = "macos") { tag.starts_with("macosx") } else { tag.starts_with("linux") || tag.starts_with("manylinux") || tag.starts_with("musllinux") };
+    os_ok && (tag.ends_with(std::env::consts::ARCH) || (cfg!(target_os = "macos") && tag.ends_with("universal2")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(tag: &str) -> (String, Option<String>) {
+        let t = uv_target(tag).unwrap_or_else(|e| panic!("{tag}: {e}"));
+        (t.triple, t.macos_deployment_target)
+    }
+
+    #[test]
+    fn tags_map_to_uv_targets() {
+        let mac = |triple: &str, v: &str| (triple.to_string(), Some(v.to_string()));
+        let linux = |triple: &str| (triple.to_string(), None);
+        assert_eq!(target("macosx_14_0_arm64"), mac("aarch64-apple-darwin", "14.0"));
+        assert_eq!(target("macosx_13_0_x86_64"), mac("x86_64-apple-darwin", "13.0"));
+        assert_eq!(target("macosx_11_0_arm64"), mac("aarch64-apple-darwin", "11.0"));
+        assert_eq!(target("macosx_10_13_x86_64"), mac("x86_64-apple-darwin", "10.13"));
+        assert_eq!(target("manylinux_2_28_x86_64"), linux("x86_64-manylinux_2_28"));
+        assert_eq!(target("manylinux_2_35_x86_64"), linux("x86_64-manylinux_2_35"));
+        assert_eq!(target("manylinux_2_17_x86_64"), linux("x86_64-manylinux_2_17"));
+        assert_eq!(target("manylinux2014_x86_64"), linux("x86_64-manylinux2014"));
+        assert_eq!(target("manylinux_2_28_aarch64"), linux("aarch64-manylinux_2_28"));
+        assert_eq!(target("linux_x86_64"), linux("x86_64-unknown-linux-gnu"));
+        assert_eq!(target("linux_aarch64"), linux("aarch64-unknown-linux-gnu"));
+    }
+
+    #[test]
+    fn unknown_tags_name_the_tag_and_the_accepted_forms() {
+        for tag in ["win_amd64", "macosx_14_arm64", "macosx_x_0_arm64", "macosx_14_0_ppc", "manylinux_2_24_x86_64", "manylinux1_x86_64", "musllinux_1_2_x86_64", "linux_i686", "", "x86_64-apple-darwin"] {
+            let err = uv_target(tag).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{tag}`")) && err.contains(ACCEPTED_FORMS), "{tag}: {err}");
+        }
+        let err = uv_target("macosx_14_0_universal2").unwrap_err().to_string();
+        assert!(err.contains("one architecture at a time"), "{err}");
+    }
+
+    #[test]
+    fn what_runs_here() {
+        assert!(!runs_here("macosx_14_0_arm64") || cfg!(target_os = "macos"));
+        if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+            assert!(runs_here("linux_x86_64") && runs_here("manylinux_2_28_x86_64"));
+            assert!(!runs_here("linux_aarch64") && !runs_here("macosx_13_0_x86_64"));
+        }
+    }
+}
