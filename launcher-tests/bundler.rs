@@ -620,6 +620,32 @@ fn uv_missing_and_not_installable_is_one_line() {
 }
 
 #[test]
+fn a_rebuild_reuses_cached_bytecode() {
+    // Two builds with one HOME: the second links every pyc from the bytecode cache, and the
+    // bundle it makes imports from them.
+    let home = scratch("pyc-home");
+    let tree = project("pyc-tree");
+    let mut pycs = Vec::new();
+    for (i, expected) in [(0, " 0 from the bytecode cache"), (1, ": 0 compiled, ")] {
+        let cwd = scratch(&format!("pyc-{i}"));
+        let mut cmd = bundler(&cwd);
+        cmd.env("HOME", &home).arg("--python").arg(&host_python().executable).arg("--pip-args").arg(offline());
+        let r = run(cmd.arg("--launcher").arg(launcher_dir()).arg("--project").arg(&tree));
+        assert_eq!(r.code, Some(0), "{}", r.stderr());
+        assert!(r.stderr().contains(expected), "{expected:?}:\n{}", r.stderr());
+        let out = cwd.join("dist-ext-python/msty-mlx-studio");
+        let pyc = out.join(format!("_vendor/mlxk2/__pycache__/cli.cpython-{}.pyc", XY.replace('.', "")));
+        pycs.push(fs::read(&pyc).unwrap());
+        if i == 1 {
+            let b = assemble(&out, "msty-mlx-studio");
+            assert_eq!(run(b.launcher().arg("--check-mlx-stack")).json()["ok"], true);
+        }
+    }
+    assert_eq!(pycs[0], pycs[1]);
+    assert_eq!(u32::from_le_bytes(pycs[1][4..8].try_into().unwrap()), 1, "unchecked hash-based");
+}
+
+#[test]
 fn clear_quarantine_has_nothing_to_do_here() {
     let dir = scratch("quarantine");
     let r = run(bundler(&dir).args(["clear-quarantine", "."]));

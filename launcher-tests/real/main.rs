@@ -74,7 +74,7 @@ fn stack() -> &'static Stack {
             .output()
             .unwrap();
         assert!(out.status.success(), "bundler failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        timing(format!("bundle built (pip install, precompile, launcher, sanity check): {:.1} s", start.elapsed().as_secs_f64()));
+        timing(format!("bundle built (uv install, precompile, launcher, sanity check): {:.1} s", start.elapsed().as_secs_f64()));
         let dist = work.join("dist-ext-python/msty-mlx-studio");
         let manifest: Value = serde_json::from_slice(&fs::read(dist.join("bundle-manifest.json")).unwrap()).unwrap();
 

@@ -1,11 +1,19 @@
 //! Precompiling `_vendor` to unchecked hash-based pycs, with a CPython of the target X.Y that
 //! runs here (pyc files do not depend on the platform). Without one, the bundle ships no pycs
 //! and the launcher keeps them in the per-user cache.
+//!
+//! Compiled pycs are kept in `~/.cache/msty-mlx-studio/bytecode/<cache tag>-<magic>/` under the
+//! sha256 of their source: an unchecked hash-based pyc is a function of the source bytes and
+//! the interpreter's magic number alone (the file name inside is replaced at import), so a
+//! rebuild links them instead of compiling the same 8000 files again.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use fs_err as fs;
+use sha2::{Digest, Sha256};
 
 use super::find_on_path;
 use super::mode::Mode;
@@ -68,16 +76,130 @@ fn is_cpython(python: &Path, xy: &str) -> bool {
         .is_ok_and(|out| out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == format!("cpython {xy}"))
 }
 
-/// `compileall` over `vendor`, unchecked hash-based pycs, all cores.
-pub fn compile(python: &Path, vendor: &Path, quiet: bool) -> Result<()> {
-    let mut cmd = Command::new(python);
-    cmd.args(["-I", "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]).arg(vendor);
-    // compileall exits non-zero for files that do not compile (e.g. Python-2 test data in
-    // some packages); those modules are never imported and need no pyc.
-    let out = cmd.output().with_context(|| format!("cannot run compileall with `{}`", python.display()))?;
-    if !out.status.success() && !quiet {
-        let failed = String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("***")).count();
-        eprintln!("    compileall: {failed} file(s) did not compile and stay without pyc");
+/// What [`compile`] did.
+#[derive(Debug, Default)]
+pub struct Compiled {
+    pub reused: usize,
+    pub compiled: usize,
+    /// Sources that do not compile (e.g. Python 2 test data); never imported, left without pyc.
+    pub failed: usize,
+}
+
+/// Unchecked hash-based pycs for every `.py` under `vendor`: reused from the bytecode cache
+/// where it has them, the rest compiled with `python` (one `compileall` per core) and cached.
+pub fn compile(python: &Path, vendor: &Path, cache_root: Option<&Path>) -> Result<Compiled> {
+    let (tag, magic) = identity(python)?;
+    let cache = cache_root.map(|root| root.join(format!("{tag}-{magic}")));
+    let mut sources = Vec::new();
+    python_sources(vendor, &mut sources);
+    let mut done = Compiled::default();
+    let mut missing: Vec<(PathBuf, PathBuf, Option<PathBuf>)> = Vec::new();
+    for source in sources {
+        let pyc = pyc_path(&source, &tag);
+        let entry = match &cache {
+            Some(cache) => {
+                let digest: String = Sha256::digest(fs::read(&source)?).iter().map(|b| format!("{b:02x}")).collect();
+                Some(cache.join(&digest[..2]).join(format!("{digest}.pyc")))
+            }
+            None => None,
+        };
+        if let Some(entry) = entry.as_ref().filter(|e| e.is_file()) {
+            fs::create_dir_all(pyc.parent().unwrap_or(vendor))?;
+            link_or_copy(entry, &pyc)?;
+            done.reused += 1;
+        } else {
+            missing.push((source, pyc, entry));
+        }
+    }
+    run_compileall(python, &missing.iter().map(|(source, _, _)| source.as_path()).collect::<Vec<_>>())?;
+    for (_, pyc, entry) in &missing {
+        if !pyc.is_file() {
+            done.failed += 1;
+            continue;
+        }
+        done.compiled += 1;
+        if let Some(entry) = entry {
+            // Into the cache by link and rename: concurrent builds never see half an entry.
+            fs::create_dir_all(entry.parent().unwrap_or(Path::new(".")))?;
+            let tmp = entry.with_extension(format!("tmp-{}", std::process::id()));
+            let _ = std::fs::remove_file(&tmp);
+            link_or_copy(pyc, &tmp)?;
+            fs::rename(&tmp, entry)?;
+        }
+    }
+    Ok(done)
+}
+
+/// `sys.implementation.cache_tag` and the pyc magic number (hex) of `python`.
+fn identity(python: &Path) -> Result<(String, String)> {
+    let out = Command::new(python)
+        .args(["-I", "-c", "import sys, importlib.util; print(sys.implementation.cache_tag, importlib.util.MAGIC_NUMBER.hex())"])
+        .output()
+        .with_context(|| format!("cannot run `{}`", python.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.split_whitespace().collect::<Vec<_>>()[..] {
+        [tag, magic] if out.status.success() => Ok((tag.to_string(), magic.to_string())),
+        _ => bail!("`{}` did not tell its bytecode cache tag: {}", python.display(), String::from_utf8_lossy(&out.stderr).trim()),
+    }
+}
+
+/// Every `.py` file under `dir` (not inside `__pycache__`), sorted.
+fn python_sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).into_iter().flatten().flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() && entry.file_name() != "__pycache__" => python_sources(&path, out),
+            Ok(t) if t.is_file() && path.extension().is_some_and(|e| e == "py") => out.push(path),
+            _ => {}
+        }
+    }
+}
+
+/// `dir/__pycache__/<stem>.<tag>.pyc`, where CPython looks for the pyc of `dir/<stem>.py`.
+fn pyc_path(source: &Path, tag: &str) -> PathBuf {
+    let stem = source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    source.with_file_name("__pycache__").join(format!("{stem}.{tag}.pyc"))
+}
+
+/// A hard link (same filesystem), else a copy. Nothing in the bundler writes into an existing
+/// file, so a linked pyc is never changed under the cache.
+fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+    let _ = std::fs::remove_file(to);
+    if std::fs::hard_link(from, to).is_err() {
+        fs::copy(from, to)?;
+    }
+    Ok(())
+}
+
+/// `compileall -i -` over `files`, split across the cores.
+fn run_compileall(python: &Path, files: &[&Path]) -> Result<()> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = files.len().div_ceil(cores.min(files.len().div_ceil(64)).max(1));
+    let mut children = Vec::new();
+    for chunk in files.chunks(per) {
+        let mut child = Command::new(python)
+            .args(["-I", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", "-i", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot run compileall with `{}`", python.display()))?;
+        let mut list = Vec::new();
+        for file in chunk {
+            list.extend_from_slice(file.as_os_str().as_encoded_bytes());
+            list.push(b'\n');
+        }
+        // compileall exits non-zero for files that do not compile; they are counted afterwards.
+        child.stdin.take().map(|mut stdin| stdin.write_all(&list)).transpose().context("cannot pass compileall its file list")?;
+        children.push(child);
+    }
+    for mut child in children {
+        child.wait().context("cannot wait for compileall")?;
     }
     Ok(())
 }

@@ -186,8 +186,15 @@ pub fn build(opts: &Options) -> Result<Summary> {
     steps.header(format!("Precompiling _vendor for Python {} (unchecked hash-based pycs)", facts.version));
     let bytecode = match compile::compiler(&mode, &facts.version) {
         Ok((python, how)) => {
-            compile::compile(&python, &vendor, opts.quiet)?;
-            steps.note(format!("compiled with `{}` ({how})", python.display()));
+            let cache = dirs::cache_dir().map(|c| c.join("msty-mlx-studio/bytecode"));
+            let done = compile::compile(&python, &vendor, cache.as_deref())?;
+            steps.note(format!(
+                "compiled with `{}` ({how}): {} compiled, {} from the bytecode cache, {} that do not compile left without pyc",
+                python.display(),
+                done.compiled,
+                done.reused,
+                done.failed
+            ));
             ("unchecked-hash", format!("unchecked-hash pycs, compiled with `{}` ({how})", python.display()))
         }
         Err(why) => {
