@@ -173,15 +173,21 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `compileall -i -` over `files`, split across the cores.
+/// `compileall -i -` over `files`, dealt out to one process per core (round robin: neighbours
+/// in a package tend to be alike in size).
 fn run_compileall(python: &Path, files: &[&Path]) -> Result<()> {
     if files.is_empty() {
         return Ok(());
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per = files.len().div_ceil(cores.min(files.len().div_ceil(64)).max(1));
+    let processes = cores.min(files.len().div_ceil(64)).max(1);
+    let mut lists = vec![Vec::new(); processes];
+    for (i, file) in files.iter().enumerate() {
+        lists[i % processes].extend_from_slice(file.as_os_str().as_encoded_bytes());
+        lists[i % processes].push(b'\n');
+    }
     let mut children = Vec::new();
-    for chunk in files.chunks(per) {
+    for list in lists {
         let mut child = Command::new(python)
             .args(["-I", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", "-i", "-"])
             .stdin(Stdio::piped())
@@ -189,11 +195,6 @@ fn run_compileall(python: &Path, files: &[&Path]) -> Result<()> {
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("cannot run compileall with `{}`", python.display()))?;
-        let mut list = Vec::new();
-        for file in chunk {
-            list.extend_from_slice(file.as_os_str().as_encoded_bytes());
-            list.push(b'\n');
-        }
         // compileall exits non-zero for files that do not compile; they are counted afterwards.
         child.stdin.take().map(|mut stdin| stdin.write_all(&list)).transpose().context("cannot pass compileall its file list")?;
         children.push(child);
