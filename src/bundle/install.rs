@@ -151,7 +151,7 @@ fn run_tool(mut cmd: Command, quiet: bool, what: &str, hint: &str) -> Result<()>
     let offline = ["Failed to fetch", "Could not connect", "error sending request", "dns error", "are you offline"].iter().any(|m| captured.contains(m));
     let hint = if offline { "no network? pass PIP_ARGS='--no-index --find-links DIR' with a wheelhouse, or build once online to fill uv's cache" } else { hint };
     if !hint.is_empty() {
-        message = format!("{message}; {hint}");
+        message = format!("{}; {hint}", message.trim_end_matches('.'));
     }
     bail!("{what} failed ({status}): {message}")
 }
@@ -174,6 +174,9 @@ pub fn uv_error(stderr: &str) -> String {
             .find_map(|marker| text.strip_prefix(marker).map(|rest| (if marker.starts_with('h') { "; " } else { ": " }, rest.trim())))
             .unwrap_or((" ", text));
         if !out.is_empty() {
+            if sep == "; " && out.ends_with('.') {
+                out.pop();
+            }
             out.push_str(sep);
         }
         out.push_str(rest);
