@@ -14,6 +14,12 @@ use serde::Serialize;
 /// The runtime's file name next to the launcher.
 pub const FILE_NAME: &str = if cfg!(target_os = "macos") { "libmsty_mlx_runtime.dylib" } else { "libmsty_mlx_runtime.so" };
 
+/// The runtime's file name in a bundle for a wheel platform tag (`macosx_…`: `.dylib`), which
+/// need not be this machine's ([`FILE_NAME`]): the bundler builds macOS bundles on Linux.
+pub fn file_name_for(platform_tag: &str) -> &'static str {
+    if platform_tag.starts_with("macosx") { "libmsty_mlx_runtime.dylib" } else { "libmsty_mlx_runtime.so" }
+}
+
 /// What every stamp starts with.
 pub const PREFIX: &str = "msty-mlx-runtime-stamp:";
 

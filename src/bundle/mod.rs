@@ -6,6 +6,7 @@
 //! at the output path.
 
 pub mod clean;
+pub mod cross;
 pub mod launcher;
 pub mod manifest;
 pub mod probe;
@@ -230,8 +231,8 @@ pub fn build(opts: &Options) -> Result<Summary> {
         forbidden.extend([opts.repo.as_path(), cargo_home.as_path()]);
     }
     forbidden.retain(|p| p.is_absolute() && p.as_os_str().len() > 1);
-    let stamp = launcher::check(&built, &facts.version, &forbidden)?;
-    for (from, to) in [(&built.launcher, tmp.path.join(&opts.bin_name)), (&built.runtime, tmp.path.join(crate::runtime_stamp::FILE_NAME))] {
+    let launcher::Checked { stamp, launcher: launcher_build, runtime: runtime_build } = launcher::check(&built, &facts.version, &forbidden)?;
+    for (from, to) in [(&built.launcher, tmp.path.join(&opts.bin_name)), (&built.runtime, tmp.path.join(built.runtime_name()))] {
         fs::copy(from, &to).with_context(|| format!("cannot copy `{}` to `{}`", from.display(), to.display()))?;
     }
 
@@ -263,12 +264,13 @@ pub fn build(opts: &Options) -> Result<Summary> {
                 })
             })
             .collect::<Result<_>>()?,
-        launcher: manifest::LauncherEntry { name: opts.bin_name.clone(), version: crate::LAUNCHER_VERSION.into() },
+        launcher: manifest::LauncherEntry { name: opts.bin_name.clone(), version: crate::LAUNCHER_VERSION.into(), build: launcher_build },
         runtime: manifest::RuntimeEntry {
-            file: crate::runtime_stamp::FILE_NAME.into(),
+            file: built.runtime_name().into(),
             python: stamp.python.clone(),
             plan_format: stamp.plan_format,
             version: stamp.version.clone(),
+            build: runtime_build,
         },
         mlxk2_version,
         bytecode: "unchecked-hash".into(),
@@ -570,23 +572,21 @@ fn compile(python: &Path, vendor: &Path, quiet: bool) -> Result<()> {
 
 fn build_launcher(opts: &Options, python: Option<&Path>, facts: &PythonFacts, work: &Path) -> Result<launcher::LauncherFiles> {
     if let Some(prebuilt) = &opts.launcher {
-        return launcher::LauncherFiles::prebuilt(&opts.cwd.join(prebuilt));
+        return launcher::LauncherFiles::prebuilt(&opts.cwd.join(prebuilt), &facts.platform_tag);
     }
     let target_dir = opts.repo.join("target").join(format!("bundle-py{}", facts.version));
     if opts.wheels_only {
         if !platform_runs_here(&facts.platform_tag) {
-            bail!(
-                "cannot build the launcher and runtime for {} on this machine; build them there (PYO3_PYTHON=… cargo build --release) and pass --launcher DIR",
-                facts.platform_tag
-            );
+            // macOS from here: linked with zig (other platforms: one line saying what to do).
+            return cross::build(&opts.repo, &facts.platform_tag, &facts.version, opts.quiet);
         }
         // The runtime links no libpython; pyo3 only needs the X.Y, never running `--python`.
         let config = work.join("pyo3-config.txt");
         fs::write(&config, launcher::pyo3_config(&facts.version, &facts.libdir))?;
-        return launcher::build(&opts.repo, &target_dir, launcher::LinkTarget::ConfigFile(&config), opts.quiet);
+        return launcher::build(&opts.repo, &target_dir, launcher::LinkTarget::ConfigFile(&config), &facts.platform_tag, opts.quiet);
     }
     let python = python.ok_or_else(|| anyhow!("no interpreter to build the runtime for"))?;
-    launcher::build(&opts.repo, &target_dir, launcher::LinkTarget::Interpreter(python), opts.quiet)
+    launcher::build(&opts.repo, &target_dir, launcher::LinkTarget::Interpreter(python), &facts.platform_tag, opts.quiet)
 }
 
 /// Whether binaries for a wheel platform tag run on this machine (same OS and architecture).
