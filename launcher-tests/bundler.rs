@@ -443,17 +443,44 @@ fn wheels_only_for_this_platform_builds_from_a_pyo3_config_file() {
     assert_eq!(run(b.launcher().arg("--check-mlx-stack")).json()["ok"], true);
 }
 
+/// A macOS bundle from here: the launcher and runtime are linked with zig (the real build is
+/// `launcher-tests/macos-gate.sh`'s); what cannot be built or used is one line saying what to do.
 #[test]
-fn wheels_only_for_macos_needs_a_launcher_built_there() {
+fn wheels_only_for_macos_links_here_or_refuses_in_one_line() {
     let tree = project("mac-tree");
-    let cwd = scratch("mac");
-    let r = run(bundler(&cwd).args(["--quiet", "--wheels-only", "--target-python-version", &XY, "--project"]).arg(&tree).arg("--pip-args").arg(offline()).arg("--python").arg(&host_python().executable));
-    assert_bundler_error(&r, "cannot build the launcher and runtime for macosx_14_0_arm64 on this machine");
-    let r = run(bundler(&cwd).args(["--wheels-only", "--target-python-version", &XY, "--project"]).arg(&tree).arg("--pip-args").arg(offline()).arg("--launcher").arg(launcher_dir()));
-    assert_eq!(r.code, Some(0), "{}", r.stderr());
-    assert!(r.stdout().contains("sanity check: skipped: the bundle targets macosx_14_0_arm64 and cannot run on this machine"), "{}", r.stdout());
-    assert_eq!(manifest(&cwd.join("dist-ext-python/msty-mlx-studio"))["python"]["platform_tag"], "macosx_14_0_arm64");
-    let r = run(bundler(&cwd).args(["--quiet", "--wheels-only", "--project"]).arg(&tree));
+    let mac = |cwd: &Path, tag: &str| {
+        let mut cmd = bundler(cwd);
+        cmd.args(["--quiet", "--wheels-only", "--target-python-version", &*XY, "--target-platform", tag, "--project"]).arg(&tree).arg("--pip-args").arg(offline());
+        cmd
+    };
+    // zig not installable: the test's HOME has an empty tool cache, and pip may reach no index.
+    let cwd = scratch("mac-no-zig");
+    let r = run(mac(&cwd, "macosx_14_0_arm64").env("PIP_NO_INDEX", "1"));
+    assert_bundler_error(&r, "zig is needed to link for macOS and `");
+    let last = r.stderr().lines().last().unwrap_or("").to_string();
+    assert!(last.contains("-m pip install ziglang==0.17.1 cargo-zigbuild==0.24.0` failed: ERROR: ") && last.ends_with("or build them on a Mac (PYO3_PYTHON=… cargo build --release) and pass --launcher DIR"), "{last}");
+    assert_eq!(r.stderr().lines().count(), 1, "{}", r.stderr());
+    assert!(!cwd.join("dist-ext-python/msty-mlx-studio").exists());
+
+    for (tag, needle) in [
+        ("macosx_14_0_universal2", "--target-platform `macosx_14_0_universal2`: universal2 is not supported, use arm64 (macosx_14_0_arm64)"),
+        ("manylinux_2_28_aarch64", "cannot build the launcher and runtime for `manylinux_2_28_aarch64` on this machine: cross builds are for macOS tags"),
+    ] {
+        let r = run(&mut mac(&scratch("mac-tag"), tag));
+        assert_bundler_error(&r, needle);
+        assert_eq!(r.stderr().lines().count(), 1, "{tag}: {}", r.stderr());
+    }
+
+    // --launcher: a macOS bundle takes libmsty_mlx_runtime.dylib, and only Mach-O files for it.
+    let r = run(mac(&scratch("mac-so"), "macosx_14_0_arm64").arg("--launcher").arg(launcher_dir()));
+    assert_bundler_error(&r, "libmsty_mlx_runtime.dylib` does not exist; the launcher and its runtime library are used together");
+    let linux_files = scratch("linux-files-as-mac");
+    fs::copy(LAUNCHER, linux_files.join("msty-mlx-studio")).unwrap();
+    fs::copy(runtime(), linux_files.join("libmsty_mlx_runtime.dylib")).unwrap();
+    let r = run(mac(&scratch("mac-elf"), "macosx_14_0_arm64").arg("--launcher").arg(&linux_files));
+    assert_bundler_error(&r, &format!("msty-mlx-studio` is built for {}-unknown-linux-gnu, the bundle is for macosx_14_0_arm64", std::env::consts::ARCH));
+
+    let r = run(bundler(&scratch("mac-no-xy")).args(["--quiet", "--wheels-only", "--project"]).arg(&tree));
     assert_bundler_error(&r, "--wheels-only needs --target-python-version");
 }
 

@@ -79,5 +79,8 @@ for python in "${pythons[@]}"; do
         fi
     fi
 done
+# The macOS bundle, built here (zig) and checked without a Mac.
+echo "=== macOS gate (macosx_14_0_arm64, CPython 3.12, mlx-knife 2.0.8)"
+bash launcher-tests/macos-gate.sh 2>&1 | tee -a "$log"
 # One closing line over every run (cargo prints one per test binary and version).
-awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+awk '/^test result:/ { p += $4; f += $6 } /^macos-gate: [0-9]+ passed/ { p += $2; f += $4 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

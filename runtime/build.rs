@@ -10,6 +10,9 @@ fn main() {
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("macos") {
         // Room for packagers' install_name_tool edits after the build.
         println!("cargo:rustc-link-arg=-Wl,-headerpad_max_install_names");
+        // The linker's default id is the output path on the build machine; the launcher loads
+        // the runtime by absolute path, so the id only has to be relocatable (and path-free).
+        println!("cargo:rustc-link-arg=-Wl,-install_name,@rpath/libmsty_mlx_runtime.dylib");
     }
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
     println!("cargo:rerun-if-env-changed=PYO3_CONFIG_FILE");

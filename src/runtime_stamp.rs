@@ -14,6 +14,12 @@ use serde::Serialize;
 /// The runtime's file name next to the launcher.
 pub const FILE_NAME: &str = if cfg!(target_os = "macos") { "libmsty_mlx_runtime.dylib" } else { "libmsty_mlx_runtime.so" };
 
+/// The runtime's file name in a bundle for a wheel platform tag (`macosx_…`: `.dylib`), which
+/// need not be this machine's ([`FILE_NAME`]): the bundler builds macOS bundles on Linux.
+pub fn file_name_for(platform_tag: &str) -> &'static str {
+    if platform_tag.starts_with("macosx") { "libmsty_mlx_runtime.dylib" } else { "libmsty_mlx_runtime.so" }
+}
+
 /// What every stamp starts with.
 pub const PREFIX: &str = "msty-mlx-runtime-stamp:";
 
@@ -75,17 +81,49 @@ impl RuntimeStamp {
     }
 
     /// Reads the stamp of the runtime file at `path` (the first one: every slice of a universal
-    /// binary carries the same).
+    /// binary carries the same). Scanned in 64 KiB windows: reading the whole library into
+    /// memory would add its size to every run's peak RSS.
     pub fn read(path: &Path) -> Result<RuntimeStamp, StampError> {
-        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        use std::io::Read;
+        let unreadable = |e: std::io::Error| match e.kind() {
             std::io::ErrorKind::NotFound => StampError::Missing,
             _ => StampError::Unreadable(e.to_string()),
-        })?;
-        let start = memchr::memmem::find(&bytes, PREFIX.as_bytes()).ok_or(StampError::NoStamp)?;
-        let rest = &bytes[start..];
-        let end = rest.iter().take(256).position(|&b| b == 0).ok_or(StampError::NoStamp)?;
-        let line = std::str::from_utf8(&rest[..end]).map_err(|_| StampError::NoStamp)?;
-        RuntimeStamp::parse(line)
+        };
+        let mut file = std::fs::File::open(path).map_err(unreadable)?;
+        if file.metadata().map_err(unreadable)?.is_dir() {
+            return Err(StampError::Unreadable("it is a directory".into()));
+        }
+        const WINDOW: usize = 64 * 1024;
+        const KEEP: usize = 512; // longer than any stamp line, so one never straddles unseen
+        let finder = memchr::memmem::Finder::new(PREFIX.as_bytes());
+        let mut buffer = vec![0u8; WINDOW + KEEP];
+        let mut filled = 0;
+        loop {
+            let n = file.read(&mut buffer[filled..]).map_err(unreadable)?;
+            filled += n;
+            if let Some(start) = finder.find(&buffer[..filled]) {
+                // Move the line to the front and make sure all of it is read before parsing.
+                buffer.copy_within(start..filled, 0);
+                filled -= start;
+                while filled < KEEP && !buffer[..filled].contains(&0) {
+                    let more = file.read(&mut buffer[filled..]).map_err(unreadable)?;
+                    if more == 0 {
+                        break;
+                    }
+                    filled += more;
+                }
+                let end = buffer[..filled].iter().take(256).position(|&b| b == 0).ok_or(StampError::NoStamp)?;
+                let line = std::str::from_utf8(&buffer[..end]).map_err(|_| StampError::NoStamp)?;
+                return RuntimeStamp::parse(line);
+            }
+            if n == 0 {
+                return Err(StampError::NoStamp);
+            }
+            if filled == buffer.len() {
+                buffer.copy_within(filled - KEEP.., 0);
+                filled = KEEP;
+            }
+        }
     }
 }
 
@@ -112,6 +150,23 @@ mod tests {
         bytes.extend(stamp.line().as_bytes());
         bytes.extend(b"\0more");
         std::fs::write(&file, &bytes).unwrap();
+        assert_eq!(RuntimeStamp::read(&file).unwrap(), stamp);
+        // A stamp across the boundary of two read windows, far into a big file.
+        let mut big = vec![b'x'; 64 * 1024 - 7];
+        big.extend(stamp.line().as_bytes());
+        big.push(0);
+        big.extend(vec![b'y'; 200_000]);
+        std::fs::write(&file, &big).unwrap();
+        assert_eq!(RuntimeStamp::read(&file).unwrap(), stamp);
+        let mut edge = vec![b'x'; 64 * 1024 + 512 - 10]; // the prefix starts 10 bytes before a full buffer ends
+        edge.extend(stamp.line().as_bytes());
+        edge.push(0);
+        std::fs::write(&file, &edge).unwrap();
+        assert_eq!(RuntimeStamp::read(&file).unwrap(), stamp);
+        let mut far = vec![b'x'; 300_001];
+        far.extend(stamp.line().as_bytes());
+        far.push(0);
+        std::fs::write(&file, &far).unwrap();
         assert_eq!(RuntimeStamp::read(&file).unwrap(), stamp);
         std::fs::write(&file, b"\x7fELF no stamp").unwrap();
         assert_eq!(RuntimeStamp::read(&file), Err(StampError::NoStamp));

@@ -54,6 +54,10 @@ pub unsafe extern "C" fn msty_mlx_runtime_main(
     crate::main_entry(action, plan_format, plan, &argv, &mut send)
 }
 
+// The exported entry points have exactly the signatures the launcher calls them with.
+const _: msty_mlx_studio::abi::EntryFn = msty_mlx_runtime_main;
+const _: msty_mlx_studio::abi::StampFn = msty_mlx_runtime_stamp;
+
 /// A failed CPython start-up step.
 #[derive(Debug)]
 pub enum StartError {

@@ -73,6 +73,8 @@ impl CustomWheelEntry {
 pub struct LauncherEntry {
     pub name: String,
     pub version: String,
+    #[serde(flatten)]
+    pub build: BuildEntry,
 }
 
 /// The runtime library next to the launcher, as its stamp says.
@@ -82,6 +84,23 @@ pub struct RuntimeEntry {
     pub python: String,
     pub plan_format: u32,
     pub version: String,
+    #[serde(flatten)]
+    pub build: BuildEntry,
+}
+
+/// What a launcher or runtime file was built for, where and with what (flattened into its
+/// entry). `target` and `minimum_os` are read from the file itself; `built_on` and `linker`
+/// say how the bundler made it and are null for prebuilt files (`--launcher DIR`).
+#[derive(Clone, Debug, Serialize)]
+pub struct BuildEntry {
+    /// Rust target triple: `aarch64-apple-darwin`, `x86_64-unknown-linux-gnu`.
+    pub target: String,
+    /// macOS: the oldest release it loads on (`LC_BUILD_VERSION` minos), e.g. `14.0`.
+    pub minimum_os: Option<String>,
+    /// The build machine's triple.
+    pub built_on: Option<String>,
+    /// `cc` (the host's toolchain) or `zig 0.17.1 (cargo-zigbuild 0.24.0)` (cross builds).
+    pub linker: Option<String>,
 }
 
 /// Every distribution in `vendor`, sorted by name; unreadable ones are listed with their error

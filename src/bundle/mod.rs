@@ -7,6 +7,7 @@
 
 pub mod clean;
 pub mod compile;
+pub mod cross;
 pub mod custom;
 pub mod install;
 pub mod launcher;
@@ -214,8 +215,8 @@ pub fn build(opts: &Options) -> Result<Summary> {
         forbidden.extend([opts.repo.as_path(), cargo_home.as_path()]);
     }
     forbidden.retain(|p| p.is_absolute() && p.as_os_str().len() > 1);
-    let stamp = launcher::check(&built, &facts.version, &forbidden)?;
-    for (from, to) in [(&built.launcher, tmp.path.join(&opts.bin_name)), (&built.runtime, tmp.path.join(crate::runtime_stamp::FILE_NAME))] {
+    let launcher::Checked { stamp, launcher: launcher_build, runtime: runtime_build } = launcher::check(&built, &facts.version, &forbidden)?;
+    for (from, to) in [(&built.launcher, tmp.path.join(&opts.bin_name)), (&built.runtime, tmp.path.join(built.runtime_name()))] {
         fs::copy(from, &to)?;
     }
     fs::remove_dir_all(&work)?;
@@ -253,12 +254,13 @@ pub fn build(opts: &Options) -> Result<Summary> {
         python: manifest::PythonEntry { version: facts.version.clone(), full_version: facts.full_version.clone(), platform_tag: facts.platform_tag.clone() },
         distributions,
         custom_wheels: custom.iter().map(|(_, w)| manifest::CustomWheelEntry::of(w)).collect::<Result<_>>()?,
-        launcher: manifest::LauncherEntry { name: opts.bin_name.clone(), version: crate::LAUNCHER_VERSION.into() },
+        launcher: manifest::LauncherEntry { name: opts.bin_name.clone(), version: crate::LAUNCHER_VERSION.into(), build: launcher_build },
         runtime: manifest::RuntimeEntry {
-            file: crate::runtime_stamp::FILE_NAME.into(),
+            file: built.runtime_name().into(),
             python: stamp.python.clone(),
             plan_format: stamp.plan_format,
             version: stamp.version.clone(),
+            build: runtime_build,
         },
         mlxk2_version: site.by_name.keys().find_map(|n| {
             let d = site.distribution(n).ok()?;
@@ -310,23 +312,21 @@ pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
 
 fn build_launcher(opts: &Options, mode: &Mode, facts: &PythonFacts, work: &Path) -> Result<launcher::LauncherFiles> {
     if let Some(prebuilt) = &opts.launcher {
-        return launcher::LauncherFiles::prebuilt(&opts.cwd.join(prebuilt));
+        return launcher::LauncherFiles::prebuilt(&opts.cwd.join(prebuilt), &facts.platform_tag);
     }
     let target_dir = opts.repo.join("target").join(format!("bundle-py{}", facts.version));
     match mode {
         Mode::WheelsOnly { .. } => {
             if !platform::runs_here(&facts.platform_tag) {
-                bail!(
-                    "cannot build the launcher and runtime for {} on this machine; build them there (PYO3_PYTHON=… cargo build --release) and pass --launcher DIR",
-                    facts.platform_tag
-                );
+                // macOS from here: linked with zig (other platforms: one line saying what to do).
+                return cross::build(&opts.repo, &facts.platform_tag, &facts.version, opts.quiet);
             }
             // The runtime links no libpython; pyo3 only needs the X.Y, never running `--python`.
             let config = work.join("pyo3-config.txt");
             fs::write(&config, launcher::pyo3_config(&facts.version, &facts.libdir))?;
-            launcher::build(&opts.repo, &target_dir, launcher::LinkTarget::ConfigFile(&config), opts.quiet)
+            launcher::build(&opts.repo, &target_dir, launcher::LinkTarget::ConfigFile(&config), &facts.platform_tag, opts.quiet)
         }
-        Mode::Embedded { python } => launcher::build(&opts.repo, &target_dir, launcher::LinkTarget::Interpreter(python), opts.quiet),
+        Mode::Embedded { python } => launcher::build(&opts.repo, &target_dir, launcher::LinkTarget::Interpreter(python), &facts.platform_tag, opts.quiet),
     }
 }
 

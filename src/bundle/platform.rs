@@ -32,19 +32,16 @@ pub const ACCEPTED_FORMS: &str = "macosx_X_Y_arm64, macosx_X_Y_x86_64, manylinux
 pub fn uv_target(tag: &str) -> Result<UvTarget> {
     let unknown = || anyhow::anyhow!("--target-platform `{tag}` is not a wheel platform tag this bundler can resolve for; use one of: {ACCEPTED_FORMS}");
     let linux = |triple: String| Ok(UvTarget { triple, macos_deployment_target: None });
-    if let Some(rest) = tag.strip_prefix("macosx_") {
-        let mut parts = rest.splitn(3, '_');
-        let (Some(major), Some(minor), Some(arch)) = (parts.next(), parts.next(), parts.next()) else { return Err(unknown()) };
-        if !is_number(major) || !is_number(minor) {
+    if tag.starts_with("macosx_") {
+        let mac = MacTag::parse(tag).ok_or_else(unknown)?;
+        let Some(triple) = mac.triple() else {
+            if mac.arch == "universal2" {
+                let v = mac.minimum_os.replace('.', "_");
+                bail!("--target-platform `{tag}`: uv resolves for one architecture at a time; build one bundle per architecture (macosx_{v}_arm64 or _x86_64)");
+            }
             return Err(unknown());
-        }
-        let triple = match arch {
-            "arm64" => "aarch64-apple-darwin",
-            "x86_64" => "x86_64-apple-darwin",
-            "universal2" => bail!("--target-platform `{tag}`: uv resolves for one architecture at a time; build one bundle per architecture (macosx_{major}_{minor}_arm64 or _x86_64)"),
-            _ => return Err(unknown()),
         };
-        return Ok(UvTarget { triple: triple.into(), macos_deployment_target: Some(format!("{major}.{minor}")) });
+        return Ok(UvTarget { triple: triple.into(), macos_deployment_target: Some(mac.minimum_os) });
     }
     let (platform, arch) = ["x86_64", "aarch64"]
         .iter()
@@ -63,8 +60,39 @@ pub fn uv_target(tag: &str) -> Result<UvTarget> {
     Err(unknown())
 }
 
-fn is_number(text: &str) -> bool {
-    !text.is_empty() && text.chars().all(|c| c.is_ascii_digit())
+/// A `macosx_<major>_<minor>_<arch>` wheel platform tag, split. The one place that reads macOS
+/// tags: uv's target ([`uv_target`]), the cross build's (`cross::cross_target`) and the
+/// launcher check (`launcher::fits`) all start here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MacTag<'a> {
+    /// `14.0`
+    pub minimum_os: String,
+    /// `arm64`, `x86_64`, `universal2`, …
+    pub arch: &'a str,
+}
+
+impl MacTag<'_> {
+    pub fn parse(tag: &str) -> Option<MacTag<'_>> {
+        let mut parts = tag.strip_prefix("macosx_")?.splitn(3, '_');
+        let (major, minor, arch) = (parts.next()?, parts.next()?, parts.next()?);
+        let number = |p: &str| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit());
+        (number(major) && number(minor) && !arch.is_empty()).then(|| MacTag { minimum_os: format!("{major}.{minor}"), arch })
+    }
+
+    /// The target triple of a single-architecture tag (Rust's and uv's spelling agree);
+    /// `None` for `universal2` and unknown architectures.
+    pub fn triple(&self) -> Option<&'static str> {
+        match self.arch {
+            "arm64" => Some("aarch64-apple-darwin"),
+            "x86_64" => Some("x86_64-apple-darwin"),
+            _ => None,
+        }
+    }
+}
+
+/// `14.0` → `[14, 0]`, for comparing dotted versions.
+pub fn version_key(v: &str) -> Vec<u32> {
+    v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }
 
 /// Whether binaries for a wheel platform tag run on this machine (same OS and architecture).
@@ -107,6 +135,26 @@ mod tests {
         }
         let err = uv_target("macosx_14_0_universal2").unwrap_err().to_string();
         assert!(err.contains("one architecture at a time"), "{err}");
+    }
+
+    #[test]
+    fn mac_tags_split() {
+        assert_eq!(MacTag::parse("macosx_14_0_arm64"), Some(MacTag { minimum_os: "14.0".into(), arch: "arm64" }));
+        assert_eq!(MacTag::parse("macosx_10_9_universal2"), Some(MacTag { minimum_os: "10.9".into(), arch: "universal2" }));
+        assert_eq!(MacTag::parse("macosx_14_0_arm64").and_then(|m| m.triple()), Some("aarch64-apple-darwin"));
+        assert_eq!(MacTag::parse("macosx_10_9_universal2").and_then(|m| m.triple()), None);
+        assert_eq!(MacTag::parse("macosx_14_0_"), None);
+        assert_eq!(MacTag::parse("linux_x86_64"), None);
+        assert!(version_key("10.13") < version_key("11.0") && version_key("14.0") == version_key("14.0") && version_key("13.6") < version_key("14.0"));
+    }
+
+    /// uv and the cross build agree on every macOS tag both accept.
+    #[test]
+    fn uv_and_cross_targets_agree() {
+        for tag in ["macosx_14_0_arm64", "macosx_13_0_x86_64", "macosx_11_0_arm64", "macosx_15_2_arm64"] {
+            let (uv, cross) = (uv_target(tag).unwrap(), super::super::cross::cross_target(tag).unwrap());
+            assert_eq!((uv.triple.as_str(), uv.macos_deployment_target.as_deref()), (cross.triple, Some(cross.minimum_os.as_str())), "{tag}");
+        }
     }
 
     #[test]

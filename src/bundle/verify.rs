@@ -381,18 +381,34 @@ impl Walk {
 
     /// Build-machine paths in a Mach-O file, slice by slice: each problem once, naming the
     /// slices that have it when the file is universal.
+    ///
+    /// Wheels from PyPI carry names of the machines that built them (delocate's
+    /// `/DLC/<pkg>/.dylibs/…` ids, Homebrew LC_RPATHs in opencv and scipy): as for ELF, an
+    /// LC_RPATH that does not exist here is a warning (one failed lookup on users' Macs; one
+    /// of this machine is an error), and so is a library's own absolute id — dyld never finds a
+    /// library by its id, and an image loading it by that name is an error of its own — except
+    /// libpython's, which python3 and extension modules record when they are linked.
     fn check_macho_names(&mut self, path: &Path, info: &NativeInfo) {
-        let mut found: Vec<((Kind, String), Vec<&str>)> = Vec::new();
+        type Problem = (Kind, Severity, String);
+        let mut found: Vec<(Problem, Vec<&str>)> = Vec::new();
         for slice in &info.slices {
             let mut problems = Vec::new();
             for rpath in slice.rpaths.iter().filter(|r| !r.is_empty() && !r.starts_with('@')) {
-                problems.push((Kind::AbsoluteRpath, format!("LC_RPATH `{rpath}` is a build-machine path")));
+                if Path::new(rpath).exists() {
+                    problems.push((Kind::AbsoluteRpath, Severity::Error, format!("LC_RPATH `{rpath}` is a build-machine path")));
+                } else {
+                    problems.push((Kind::AbsoluteRpath, Severity::Warning, format!("LC_RPATH `{rpath}` is a path of the machine that built this wheel (absent here; dyld still searches it)")));
+                }
             }
             if let Some(id) = slice.id.as_deref().filter(|id| build_machine_name(id)) {
-                problems.push((Kind::AbsoluteInstallName, format!("LC_ID_DYLIB `{id}` is a build-machine path (use @rpath/…)")));
+                if dyld::is_libpython(id) || path.file_name().is_some_and(|n| dyld::is_libpython(&n.to_string_lossy())) {
+                    problems.push((Kind::AbsoluteInstallName, Severity::Error, format!("LC_ID_DYLIB `{id}` is a build-machine path (use @rpath/…)")));
+                } else {
+                    problems.push((Kind::AbsoluteInstallName, Severity::Warning, format!("LC_ID_DYLIB `{id}` is a build-machine path (the library's own name: dyld does not look it up)")));
+                }
             }
             for load in slice.loads.iter().filter(|l| build_machine_name(&l.name)) {
-                problems.push((Kind::AbsoluteInstallName, format!("{} `{}` is a build-machine path (use @rpath/…)", load.command.as_str(), load.name)));
+                problems.push((Kind::AbsoluteInstallName, Severity::Error, format!("{} `{}` is a build-machine path (use @rpath/…)", load.command.as_str(), load.name)));
             }
             for problem in problems {
                 match found.iter_mut().find(|(p, _)| *p == problem) {
@@ -401,8 +417,8 @@ impl Walk {
                 }
             }
         }
-        for ((kind, problem), arches) in found {
-            self.finding(kind, Severity::Error, path, problem + &in_slices(info, &arches));
+        for ((kind, severity, problem), arches) in found {
+            self.finding(kind, severity, path, problem + &in_slices(info, &arches));
         }
     }
 

@@ -239,8 +239,8 @@ pub fn synthetic_universal(thins: &[Vec<u8>]) -> Vec<u8> {
     out.extend_from_slice(&(thins.len() as u32).to_be_bytes());
     let mut offset = ALIGN;
     for thin in thins {
-        let cpu = u32::from_le_bytes(thin[4..8].try_into().unwrap());
-        let subtype = u32::from_le_bytes(thin[8..12].try_into().unwrap());
+        let cpu = u32::from_le_bytes([thin[4], thin[5], thin[6], thin[7]]);
+        let subtype = u32::from_le_bytes([thin[8], thin[9], thin[10], thin[11]]);
         for v in [cpu, subtype, offset as u32, thin.len() as u32, 14] {
             out.extend_from_slice(&v.to_be_bytes());
         }

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# The macOS gate without a Mac (issue 11, item 5): build the bundle our users ship — Apple
+# silicon, macOS 14, CPython 3.12, mlx-knife 2.0.8 — on this machine with build-external-python
+# (wheels-only; launcher and runtime linked here with zig), then check what can be checked
+# without running it: the Mach-O launcher and runtime (architecture, file type, minimum macOS,
+# loads, rpaths, header padding, code signature, no build-machine paths), `_vendor`'s macOS
+# contents, the manifest, and `build-external-python verify`.
+#
+# Nothing here names a macOS-only requirement or picks the host's Python: the bundler resolves
+# with uv for the target (markers included: mlx's `mlx-metal; platform_system == "Darwin"`).
+#
+# Needs: cargo, python3 (uv's helper; any X.Y), llvm-14 (installed here as root with apt when
+# missing), PyPI (uv caches the wheels in ~/.cache/uv; the bundler installs its pinned uv, zig
+# and cargo-zigbuild into ~/.cache/msty-mlx-studio/tools, and rustup adds aarch64-apple-darwin's
+# std when missing). Output: target/macos-gate/.
+set -euo pipefail
+shopt -s inherit_errexit 2>/dev/null || true
+cd "$(dirname "$0")/.."
+repo=$PWD
+t0=$SECONDS
+
+XY=3.12
+TAG=macosx_14_0_arm64
+TRIPLE=aarch64-apple-darwin
+MIN_OS=14.0
+PROJECT=mlx-knife==2.0.8
+
+if ! command -v llvm-otool-14 >/dev/null && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "macos-gate: installing llvm-14" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq llvm-14 >/dev/null
+fi
+for tool in cargo python3 llvm-otool-14 llvm-install-name-tool-14; do
+    command -v "$tool" >/dev/null || { echo "macos-gate: '$tool' is missing (llvm-*: apt-get install llvm-14)" >&2; exit 1; }
+done
+
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/msty-mlx-studio
+gate=$repo/target/macos-gate
+mkdir -p "$gate"
+
+t_ready=$SECONDS # tools checked
+
+# --- 2. the bundle ------------------------------------------------------------------------------
+echo "=== building the bundler"
+cargo build --locked --quiet --bin build-external-python
+bundler=$repo/target/debug/build-external-python
+echo "=== build-external-python --wheels-only --target-python-version $XY --target-platform $TAG --project $PROJECT"
+"$bundler" --wheels-only --target-python-version "$XY" --target-platform "$TAG" --project "$PROJECT" \
+    --dist-dir "$gate/dist-ext-python" --clean
+t_bundle=$SECONDS
+out=$gate/dist-ext-python/msty-mlx-studio
+launcher=$out/msty-mlx-studio
+runtime=$out/libmsty_mlx_runtime.dylib
+
+# --- 3. assertions --------------------------------------------------------------------------------
+passed=0
+failed=0
+check() { # check DESCRIPTION COMMAND...: one line per assertion
+    local what=$1
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "ok   $what"
+    else
+        failed=$((failed + 1))
+        echo "FAIL $what"
+    fi
+}
+header() { llvm-otool-14 -hv "$1" | tail -n 1; } # magic cputype cpusubtype caps filetype ncmds sizeofcmds flags
+field() { header "$1" | awk -v n="$2" '{ print $n }'; }
+minos() { llvm-otool-14 -l "$1" | awk '/cmd LC_BUILD_VERSION/ { b = 1 } b && $1 == "minos" { print $2; exit }'; }
+loads() { llvm-otool-14 -l "$1" | awk '/cmd LC_(LOAD|LOAD_WEAK|REEXPORT|LAZY_LOAD)_DYLIB/ { l = 1 } l && $1 == "name" { print $2; l = 0 }'; }
+rpaths() { llvm-otool-14 -l "$1" | awk '/cmd LC_RPATH/ { r = 1 } r && $1 == "path" { print $2; r = 0 }'; }
+has_cmd() { llvm-otool-14 -l "$1" | grep -q "cmd $2\$"; }
+dylib_id() { llvm-otool-14 -l "$1" | awk '/cmd LC_ID_DYLIB/ { i = 1 } i && $1 == "name" { print $2; exit }'; }
+# Free bytes between the load commands and the first section's data (install_name_tool's room).
+headerpad() {
+    local first sizeofcmds
+    first=$(llvm-otool-14 -l "$1" | awk '/^Section/ { s = 1 } s && $1 == "offset" && $2 > 0 { print $2; s = 0 }' | sort -n | head -n 1)
+    sizeofcmds=$(field "$1" 7)
+    echo $((first - 32 - sizeofcmds))
+}
+no_rpath_outside() { ! rpaths "$1" | grep -qv '^@'; }
+no_libpython() { ! loads "$1" | grep -q libpython; }
+padded() { (($(headerpad "$1") >= 1024)); }
+# install_name_tool's edit a packager makes, on a copy: it needs the header padding.
+add_rpath_works() {
+    local copy=$gate/edit-$(basename "$1")
+    cp "$1" "$copy"
+    llvm-install-name-tool-14 -add_rpath @executable_path/../python/lib "$copy" && rpaths "$copy" | grep -qx '@executable_path/../python/lib'
+}
+host_prefix=$(python3 -I -c 'import sys; print(sys.base_prefix)')
+forbidden=("$repo" "${CARGO_HOME:-$HOME/.cargo}" "${RUSTUP_HOME:-$HOME/.rustup}" "$host_prefix" "$cache" "${XDG_CACHE_HOME:-$HOME/.cache}/zig")
+no_build_paths() {
+    local needle
+    for needle in "${forbidden[@]}"; do
+        if grep -qaF "$needle" "$1"; then
+            echo "     $(basename "$1") contains $needle"
+            return 1
+        fi
+    done
+}
+
+echo "=== the launcher and the runtime (Mach-O)"
+check "launcher is arm64" test "$(field "$launcher" 2)" = ARM64
+check "launcher is MH_EXECUTE" test "$(field "$launcher" 5)" = EXECUTE
+check "runtime is arm64" test "$(field "$runtime" 2)" = ARM64
+check "runtime is MH_DYLIB" test "$(field "$runtime" 5)" = DYLIB
+for f in "$launcher" "$runtime"; do
+    n=$(basename "$f")
+    check "$n: LC_BUILD_VERSION minos $MIN_OS" test "$(minos "$f")" = "$MIN_OS"
+    check "$n: no libpython load" no_libpython "$f"
+    check "$n: loads only system libraries (/usr/lib, /System)" bash -c '! grep -qvE "^(/usr/lib/|/System/)" <<<"$1"' _ "$(loads "$f")"
+    check "$n: no LC_RPATH outside @executable_path/@loader_path/@rpath" no_rpath_outside "$f"
+    check "$n: LC_CODE_SIGNATURE present" has_cmd "$f" LC_CODE_SIGNATURE
+    check "$n: header padding >= 1024 bytes ($(headerpad "$f"))" padded "$f"
+    check "$n: install_name_tool -add_rpath succeeds on a copy" add_rpath_works "$f"
+    check "$n: no build-machine paths inside" no_build_paths "$f"
+done
+check "runtime: install name @rpath/libmsty_mlx_runtime.dylib" test "$(dylib_id "$runtime")" = @rpath/libmsty_mlx_runtime.dylib
+check "runtime: stamped for Python $XY" grep -qa "msty-mlx-runtime-stamp:plan=1;python=$XY;" "$runtime"
+
+echo "=== _vendor"
+vendor=$out/_vendor
+dist_info() { compgen -G "$vendor/$1-*.dist-info" >/dev/null; }
+check "mlx dist-info" dist_info mlx
+check "mlx_metal dist-info" dist_info mlx_metal
+check "mlx/lib/libmlx.dylib" test -f "$vendor/mlx/lib/libmlx.dylib"
+check "mlx/lib/mlx.metallib" test -f "$vendor/mlx/lib/mlx.metallib"
+check "mlx/core.cpython-${XY/./}-darwin.so" test -f "$vendor/mlx/core.cpython-${XY/./}-darwin.so"
+check "no mlx_cpu / mlx_cuda distributions" bash -c '! compgen -G "$1/mlx_c[pu][ud]*.dist-info" >/dev/null' _ "$vendor"
+# Every native file is Mach-O; none is ELF (a Linux-only wheel).
+elf_files() {
+    python3 -I - "$vendor" <<'EOF'
+import os, sys
+bad = []
+for root, _, files in os.walk(sys.argv[1]):
+    for name in files:
+        path = os.path.join(root, name)
+        with open(path, "rb") as f:
+            if f.read(4) == b"\x7fELF":
+                bad.append(path)
+print("\n".join(bad))
+EOF
+}
+check "no ELF files" test -z "$(elf_files)"
+check "no *.so for Linux (x86_64-linux-gnu / manylinux names)" bash -c '! find "$1" -name "*linux*.so" | grep -q .' _ "$vendor"
+
+echo "=== bundle-manifest.json"
+manifest_is() { # manifest_is PYTHON-EXPRESSION (m = the manifest)
+    python3 -I -c "import json, sys; m = json.load(open(sys.argv[1])); sys.exit(0 if ($1) else 1)" "$out/bundle-manifest.json"
+}
+built_on=$(rustc -vV | sed -n 's/^host: //p')
+for entry in launcher runtime; do
+    check "$entry: target $TRIPLE, minimum_os $MIN_OS" manifest_is "m['$entry']['target'] == '$TRIPLE' and m['$entry']['minimum_os'] == '$MIN_OS'"
+    check "$entry: built_on $built_on, linker zig" manifest_is "m['$entry']['built_on'] == '$built_on' and m['$entry']['linker'].startswith('zig ')"
+done
+check "runtime file libmsty_mlx_runtime.dylib, python $XY" manifest_is "m['runtime']['file'] == 'libmsty_mlx_runtime.dylib' and m['runtime']['python'] == '$XY'"
+check "python.platform_tag $TAG" manifest_is "m['python']['platform_tag'] == '$TAG'"
+check "installer: uv for aarch64-apple-darwin, MACOSX_DEPLOYMENT_TARGET $MIN_OS" manifest_is "m['installer']['tool'] == 'uv' and m['installer']['python_platform'] == '$TRIPLE' and m['installer']['macosx_deployment_target'] == '$MIN_OS'"
+check "sanity check skipped with the reason (macOS does not run here)" manifest_is "m['sanity_check'].startswith('skipped: ')"
+check "distributions: mlx, mlx-metal, mlx-knife 2.0.8" manifest_is "{(d['name'].lower(), d['version']) for d in m['distributions']} >= {('mlx-metal', '0.32.0'), ('mlx-knife', '2.0.8')} and any(d['name'] == 'mlx' for d in m['distributions'])"
+
+echo "=== build-external-python verify"
+verify_clean() { # the report goes to a file; its summary line is shown
+    local status=0
+    "$bundler" verify "$out" >"$gate/verify.txt" 2>&1 || status=$?
+    echo "     $(tail -n 1 "$gate/verify.txt") (report: $gate/verify.txt)"
+    ((status == 0)) || grep '^error:' "$gate/verify.txt" | head -n 20
+    return "$status"
+}
+check "verify is clean (exit 0)" verify_clean
+sign_list=$("$bundler" verify --sign-list "$out")
+check "sign list holds the runtime before the launcher" bash -c 'r=$(grep -n "libmsty_mlx_runtime.dylib$" <<<"$1" | cut -d: -f1); l=$(grep -n "/msty-mlx-studio$" <<<"$1" | cut -d: -f1); [[ -n $r && -n $l && $r -lt $l ]]' _ "$sign_list"
+
+echo "--- llvm-otool-14 -l excerpts"
+for f in "$launcher" "$runtime"; do
+    echo "$(basename "$f"): $(header "$f" | awk '{ print $2, $5, "ncmds", $6, "sizeofcmds", $7 }'); minos $(minos "$f"); headerpad $(headerpad "$f") bytes"
+    loads "$f" | sed 's/^/    LC_LOAD_DYLIB /'
+    rpaths "$f" | sed 's/^/    LC_RPATH /'
+    has_cmd "$f" LC_CODE_SIGNATURE && echo "    LC_CODE_SIGNATURE"
+done
+echo "time: tools $((t_ready - t0)) s, bundle $((t_bundle - t_ready)) s, checks $((SECONDS - t_bundle)) s, total $((SECONDS - t0)) s"
+echo "macos-gate: $passed passed, $failed failed"
+((failed == 0))
