@@ -2,7 +2,7 @@
 //! on real binaries, Mach-O checks on synthetic Mach-O files), and a clean bundle. Real Mach-O
 //! files (Apple-built mlx wheels, zig-linked fixtures) are in `macho`.
 
-mod macho;
+pub(crate) mod macho;
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};

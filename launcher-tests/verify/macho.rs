@@ -30,7 +30,7 @@ fn llvm(tool: &str) -> PathBuf {
 }
 
 /// `python -m ziglang cc`; installs the ziglang wheel first when it is missing.
-fn zig_cc() -> Command {
+pub(crate) fn zig_cc() -> Command {
     static READY: OnceLock<()> = OnceLock::new();
     let python = &host_python().executable;
     READY.get_or_init(|| {
