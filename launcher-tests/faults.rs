@@ -610,17 +610,6 @@ fn five_thousand_dist_infos() {
     assert_eq!((r.code, r.stdout()), (Some(0), "still runs\n".into()));
 }
 
-/// `count` dist-infos of distinct projects (`filler-dist-N`), as pip writes them.
-pub fn add_dist_infos(vendor: &Path, count: usize) {
-    for i in 0..count {
-        let dir = vendor.join(format!("filler_dist_{i}-1.0.{i}.dist-info"));
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join("METADATA"), format!("Metadata-Version: 2.1\nName: filler-dist-{i}\nVersion: 1.0.{i}\n")).unwrap();
-        fs::write(dir.join("top_level.txt"), format!("filler_dist_{i}\n")).unwrap();
-        fs::write(dir.join("INSTALLER"), "pip\n").unwrap();
-    }
-}
-
 /// The app was updated while it ran: the first launcher still runs from bundle A when the next
 /// start names bundle B in RESOURCES_PATH. Each uses its own home, `_vendor`, runtime and
 /// bytecode cache; nothing of one appears in the other, before or after.
