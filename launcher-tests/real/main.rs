@@ -384,6 +384,14 @@ fn serve_on_a_port_already_bound_exits_3_like_python_m() {
         let listeners = String::from_utf8_lossy(&run_ok(Command::new("ss").args(["-Hltnp", &format!("sport = :{port}")])).stdout).into_owned();
         let ours = format!("pid={},", std::process::id());
         assert!(listeners.lines().all(|l| l.contains(&ours)), "{label} (pid {pid}) left a listener: {listeners}");
+        // The worker uvicorn started (its own session) is gone too.
+        let worker: Option<i32> = stderr.split("Started server process [").nth(1).and_then(|rest| rest.split(']').next()).and_then(|n| n.parse().ok());
+        let worker = worker.unwrap_or_else(|| panic!("{label}: no \"Started server process [PID]\" in:\n{stderr}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pid_alive(worker) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!pid_alive(worker), "{label}: the serve worker {worker} outlived its supervisor");
         // Addresses and times vary between runs; the words and the status must not.
         let message: Vec<String> = stderr
             .lines()
@@ -394,6 +402,7 @@ fn serve_on_a_port_already_bound_exits_3_like_python_m() {
     }
     drop(holder);
     assert_eq!(results[0].1, Some(3), "the launcher: {:?}", results[0]);
+    assert!(results[0].3.iter().any(|l| l.contains("address already in use")), "{:?}", results[0].3);
     assert_eq!((&results[0].1, &results[0].2, &results[0].3), (&results[1].1, &results[1].2, &results[1].3), "launcher vs python3 -m mlxk2.cli");
     timing(format!("serve on a bound port: exit {:?}, message {:?}", results[0].1, results[0].3));
 }
