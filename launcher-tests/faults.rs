@@ -121,8 +121,9 @@ fn pyc_files(dir: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
 }
 
 /// The per-user cache is an optimisation: unusable, it is skipped, and only the debug log says
-/// so. Four ways to break it: a file where its directory should be, a read-only file system, a
-/// full one (tmpfs filled before the start), and one that fills up while pycs are written.
+/// so. Five ways to break it: a file where its directory should be, a directory the user may
+/// not write, a read-only file system, a full one (tmpfs filled before the start), and one that
+/// fills up while pycs are written.
 #[test]
 fn an_unusable_bytecode_cache_changes_nothing_but_a_debug_line() {
     require_root("the bytecode-cache fault test");
@@ -137,7 +138,7 @@ fn an_unusable_bytecode_cache_changes_nothing_but_a_debug_line() {
     assert!(healthy_home.join(".cache/msty-mlx-studio/pycache").is_dir(), "the healthy run caches");
     assert_eq!(healthy[0], (Some(0), "hello ✓\n".into(), String::new()));
 
-    for fault in ["file in the way", "read-only", "full", "fills up"] {
+    for fault in ["file in the way", "no permission", "read-only", "full", "fills up"] {
         let home = scratch("fault-cache-home");
         let cache = home.join(".cache");
         fs::create_dir_all(&cache).unwrap();
@@ -145,6 +146,13 @@ fn an_unusable_bytecode_cache_changes_nothing_but_a_debug_line() {
             "file in the way" => {
                 fs::write(cache.join("msty-mlx-studio"), b"not a directory").unwrap();
                 ("true".to_string(), false)
+            }
+            // Root ignores permission bits: run the launcher as `nobody` (uid 65534) with a
+            // cache directory only root may write.
+            "no permission" => {
+                use std::os::unix::fs::PermissionsExt;
+                fs::set_permissions(&cache, fs::Permissions::from_mode(0o555)).unwrap();
+                ("exec setpriv --reuid=65534 --regid=65534 --clear-groups -- \"$@\"".to_string(), false)
             }
             "read-only" => (format!("mount -t tmpfs -o ro,size=64k tmpfs {c}", c = quote(&cache)), true),
             "full" => (format!("mount -t tmpfs -o size=64k tmpfs {c} && (head -c 1M /dev/zero > {c}/filler 2>/dev/null; true)", c = quote(&cache)), true),
