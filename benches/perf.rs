@@ -1,9 +1,10 @@
-//! The performance suite (issues 6 and 10): P1–P6 on a real bundle (mlx-knife 2.0.8 + mlx[cpu] 0.32.0
+//! The performance suite (issues 6, 10 and 12): P1–P7 on a real bundle (mlx-knife 2.0.8 + mlx[cpu] 0.32.0
 //! vendored from the PyPI wheel cache, the release launcher, a relocated CPython). Every ratio
 //! comes from one run with A and B alternating after warm-up.
 //!
 //! `cargo bench --bench perf [-- --runs N --serve-runs M] [-- --check]`; `--check` exits 1 when
-//! a target is missed (run it on a quiet machine; CI does not).
+//! a target is missed (run it on a quiet machine; CI does not); `-- --only P7` runs just the
+//! 5 000-dist-info row (issue 12).
 
 #[path = "../launcher-tests/harness.rs"]
 mod harness;
@@ -41,6 +42,8 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let runs: usize = args.iter().skip_while(|a| *a != "--runs").nth(1).and_then(|n| n.parse().ok()).unwrap_or(40);
     let check = args.iter().any(|a| a == "--check");
+    // `--only P7`: just the 5 000-dist-info row (issue 12), without the serve rows.
+    let only_p7 = args.windows(2).any(|w| w[0] == "--only" && w[1] == "P7");
     let serve_runs: usize = args.iter().skip_while(|a| *a != "--serve-runs").nth(1).and_then(|n| n.parse().ok()).unwrap_or((runs / 8).max(3));
 
     // A real bundle whose _vendor ships pycs (as the bundler makes it), and one without.
@@ -63,6 +66,20 @@ fn main() {
     let (wall, cpu) = alternate_cpu(runs, &mut b.launcher_in(&home, &["--mlx-info"]), &mut { importlib });
     rows.push(Row { id: "P1", what: "--mlx-info vs importlib.metadata, CPU time".into(), a: cpu.0, b: cpu.1, unit: "ms", target: Some(Target::Ratio(0.03)) });
     rows.push(Row { id: "P1w", what: "--mlx-info vs importlib.metadata, wall time".into(), a: wall.0, b: wall.1, unit: "ms", target: Some(Target::AtMost(1.5)) });
+
+    // P7 (issue 12): the native flags with 5 000 more dist-infos in _vendor must stay under
+    // 10 ms (wall-time median); B is the same flag on the real _vendor alone.
+    let crowded = copy_dir(&real);
+    add_dist_infos(&crowded, 5000);
+    let big = bundle_with_vendor("perf-5000", &crowded);
+    for (id, args) in [("P7", &["--mlx-info"][..]), ("P7p", &["--pkg-info", "mlx_lm"][..])] {
+        let (a, bb) = alternate(runs, &mut big.launcher_in(&home, args), &mut b.launcher_in(&home, args));
+        let what = format!("{}: {} vs {} distributions", args.join(" "), count_dists(&crowded), count_dists(&real));
+        rows.push(Row { id, what, a, b: bb, unit: "ms", target: Some(Target::AtMost(10.0)) });
+    }
+    if only_p7 {
+        std::process::exit(if report(&rows) || !check { 0 } else { 1 });
+    }
 
     // P2/P3: --version through mlxk2.cli.main.
     let python_i = |bundle: &Bundle| py_c(bundle, &format!("import sys; sys.path[:0] = [{v:?}]; from mlxk2.cli import main; sys.exit(main())", v = bundle.vendor().to_str().unwrap()));
@@ -111,9 +128,16 @@ fn main() {
     run_ok(Command::new("strip").arg("--strip-unneeded").arg(&stripped));
     println!("X3 runtime library: {:.2} MiB stripped ({:.2} MiB as built)", mib(fs::metadata(&stripped).unwrap().len()), mib(fs::metadata(b.runtime()).unwrap().len()));
 
+    if !report(&rows) && check {
+        std::process::exit(1);
+    }
+}
+
+/// Prints the table; whether every target was met.
+fn report(rows: &[Row]) -> bool {
     println!("{:<4} {:<62} {:>10} {:>10} {:>8} {:>10}", "id", "A vs B", "A", "B", "A/B", "target");
     let mut ok = true;
-    for r in &rows {
+    for r in rows {
         let (value, shown, limit) = match r.target {
             Some(Target::Difference(t)) => (r.a - r.b, format!("{:+.2}", r.a - r.b), format!("≤+{t}")),
             Some(Target::AtMost(t)) => (r.a, format!("{:.3}", r.a / r.b), format!("A≤{t}")),
@@ -130,9 +154,7 @@ fn main() {
         };
         println!("{:<4} {:<62} {:>8.2}{} {:>8.2}{} {:>8} {:>10}", r.id, r.what, r.a, r.unit_short(), r.b, r.unit_short(), shown, verdict);
     }
-    if check && !ok {
-        std::process::exit(1);
-    }
+    ok
 }
 
 impl Row {

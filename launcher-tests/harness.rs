@@ -538,3 +538,15 @@ pub fn real_vendor() -> PathBuf {
     }
     vendor
 }
+
+/// Adds `count` dist-infos of distinct projects (`filler-dist-N`, version `1.0.N`) to
+/// `vendor`, as pip writes them (issue 12: a `_vendor` with 5 000 dist-infos).
+pub fn add_dist_infos(vendor: &Path, count: usize) {
+    for i in 0..count {
+        let dir = vendor.join(format!("filler_dist_{i}-1.0.{i}.dist-info"));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("METADATA"), format!("Metadata-Version: 2.1\nName: filler-dist-{i}\nVersion: 1.0.{i}\n")).unwrap();
+        fs::write(dir.join("top_level.txt"), format!("filler_dist_{i}\n")).unwrap();
+        fs::write(dir.join("INSTALLER"), "pip\n").unwrap();
+    }
+}

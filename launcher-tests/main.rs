@@ -8,6 +8,7 @@ mod binary;
 mod bundler;
 mod children;
 mod diagnostics;
+mod faults;
 mod interrupt;
 mod isolation;
 mod locate;

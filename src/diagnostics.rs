@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::distinfo::{DistError, SiteDir};
+use crate::distinfo::{self, DistError, SiteDir};
 use crate::exit_code::DIAGNOSTICS_FAILED;
 use crate::failure::Failure;
 use crate::plan::{self, Depth, Inputs, LaunchPlan};
@@ -42,7 +42,15 @@ pub fn answer(flag: Flag, inputs: &Inputs, argv: &[OsString]) -> i32 {
     let (report, healthy) = match flag {
         Flag::PythonInfo => python_info(inputs),
         Flag::PkgInfo(None) => (json!({ "error": "--pkg-info needs a package name, e.g. --pkg-info mlx_lm" }), false),
-        Flag::PkgInfo(Some(name)) => pkg_info(&SiteDir::scan(&vendor), &name.to_string_lossy()),
+        Flag::PkgInfo(Some(name)) => {
+            let name = name.to_string_lossy();
+            // Only the asked project (and mlx's backends) are read, however large _vendor is.
+            let mut wanted = vec![distinfo::normalize(&name)];
+            if wanted[0] == "mlx" {
+                wanted.extend(MLX_BACKENDS.map(distinfo::normalize));
+            }
+            pkg_info(&SiteDir::scan_for(&vendor, &wanted), &name)
+        }
         Flag::CheckMlxStack => check_mlx_stack(inputs, &vendor, argv),
     };
     emit(&report);
@@ -151,7 +159,7 @@ fn predicted_sys_path(plan: &LaunchPlan) -> Vec<PathBuf> {
 }
 
 fn pkg_info(site: &SiteDir, name: &str) -> (Value, bool) {
-    tracing::debug!("{} dist-info directories in `{}`", site.by_name.values().map(Vec::len).sum::<usize>(), site.path.display());
+    tracing::debug!("{} matching dist-info directories in `{}`", site.by_name.values().map(Vec::len).sum::<usize>(), site.path.display());
     match site.distribution(name) {
         Err(e) => (error_json(name, &e), false),
         Ok(dist) => {

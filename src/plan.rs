@@ -116,19 +116,21 @@ pub struct Inputs {
     pub exit_with_parent: Option<OsString>,
     /// The whole environment (for the child environment plan).
     pub vars: Vec<(OsString, OsString)>,
-    /// The user's cache directory, if there is one (`~/.cache`, `~/Library/Caches`).
+    /// The user's cache directory, if the environment names one (`~/.cache`,
+    /// `~/Library/Caches`, `$XDG_CACHE_HOME`; see [`bytecode::user_cache_dir`]).
     pub cache_dir: Option<PathBuf>,
     pub log_filter: Option<String>,
 }
 
 impl Inputs {
     pub fn capture(exe: &Path, log_filter: Option<String>) -> Inputs {
+        let vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
         Inputs {
             exe: exe.to_path_buf(),
             lookup: LookupEnv::from_process(),
             exit_with_parent: std::env::var_os(EXIT_WITH_PARENT),
-            vars: std::env::vars_os().collect(),
-            cache_dir: dirs::cache_dir(),
+            cache_dir: bytecode::user_cache_dir(&vars),
+            vars,
             log_filter,
         }
     }
@@ -137,7 +139,8 @@ impl Inputs {
 /// How closely to look at files that a run would simply try to load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Depth {
-    /// A run: only that libpython exists (loading it tells the rest, in one line).
+    /// A run: only that libpython exists (loading it tells the rest, in one line); the
+    /// bytecode cache is created and tried (an unusable one means no caching).
     Run,
     /// `--python-info`: also read libpython's header and SONAME / install id.
     Describe,
@@ -249,7 +252,7 @@ pub fn survey(inputs: &Inputs, depth: Depth) -> Survey {
     }
 
     if let Some(xy) = &python {
-        let bytecode = bytecode::plan(&layout.vendor, &layout.home, xy, inputs.cache_dir.as_deref());
+        let bytecode = bytecode::plan(&layout.vendor, &layout.home, xy, inputs.cache_dir.as_deref(), depth == Depth::Run);
         let child_environment = child_env::plan(inputs.vars.iter().cloned(), &layout.vendor, bytecode.pycache_prefix.as_deref());
         survey.plan = Some(LaunchPlan {
             format: FORMAT,

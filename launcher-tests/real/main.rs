@@ -358,3 +358,51 @@ fn read_only_bundle_works_and_stays_byte_identical() {
     assert_eq!(before.len(), after.len(), "files appeared or vanished in the read-only bundle");
     assert!(before == after, "the read-only bundle changed");
 }
+
+/// Issue 12 §3: `serve` on a port another process already holds. mlx-knife's own answer (exit
+/// 3, its message) passes through the launcher unchanged, as with `python3 -m mlxk2.cli`, and
+/// no process of either is left behind.
+#[test]
+fn serve_on_a_port_already_bound_exits_3_like_python_m() {
+    let _g = serial();
+    let s = stack();
+    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let mut results = Vec::new();
+    for (label, mut cmd) in [("launcher", s.launcher(&s.app)), ("python3 -m mlxk2.cli", s.python_m(&s.app))] {
+        let mut child = cmd.args(["serve", "--host", "127.0.0.1", "--port", &port]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let pid = child.id() as i32;
+        let status = wait_timeout(&mut child, Duration::from_secs(60));
+        if status.is_none() {
+            let _ = child.kill();
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(status.is_some(), "{label}: still running 60 s after `serve` on a bound port:\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{label}: {stderr}");
+        // Nothing it started listens on the port: only this test's own socket does.
+        let listeners = String::from_utf8_lossy(&run_ok(Command::new("ss").args(["-Hltnp", &format!("sport = :{port}")])).stdout).into_owned();
+        let ours = format!("pid={},", std::process::id());
+        assert!(listeners.lines().all(|l| l.contains(&ours)), "{label} (pid {pid}) left a listener: {listeners}");
+        // The worker uvicorn started (its own session) is gone too.
+        let worker: Option<i32> = stderr.split("Started server process [").nth(1).and_then(|rest| rest.split(']').next()).and_then(|n| n.parse().ok());
+        let worker = worker.unwrap_or_else(|| panic!("{label}: no \"Started server process [PID]\" in:\n{stderr}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pid_alive(worker) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!pid_alive(worker), "{label}: the serve worker {worker} outlived its supervisor");
+        // Addresses and times vary between runs; the words and the status must not.
+        let message: Vec<String> = stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.chars().map(|c| if c.is_ascii_digit() { '0' } else { c }).collect())
+            .collect();
+        results.push((label, out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), message));
+    }
+    drop(holder);
+    assert_eq!(results[0].1, Some(3), "the launcher: {:?}", results[0]);
+    assert!(results[0].3.iter().any(|l| l.contains("address already in use")), "{:?}", results[0].3);
+    assert_eq!((&results[0].1, &results[0].2, &results[0].3), (&results[1].1, &results[1].2, &results[1].3), "launcher vs python3 -m mlxk2.cli");
+    timing(format!("serve on a bound port: exit {:?}, message {:?}", results[0].1, results[0].3));
+}

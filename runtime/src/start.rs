@@ -17,6 +17,15 @@ pub const RUN_MLXK2: &str = "import sys\nfrom mlxk2.cli import main\nsys.exit(ma
 /// processed), ahead of the stdlib and the interpreter's own site-packages — the order
 /// `PYTHONPATH=<_vendor>` gives the children — and lets the launcher write bytecode when (and
 /// only when) a per-user pycache prefix is set.
+///
+/// With the per-user cache, two repairs of CPython's importlib (3.10–3.13), found by the
+/// full-file-system fault test: its `_write_atomic` ignores a short write, so a file system
+/// that fills up mid-write gets a torn pyc renamed into place; and a torn pyc whose header
+/// still matches its source makes every later import of that module fail with `EOFError:
+/// marshal data too short`, i.e. every later start. Here a short write is an `OSError` (the
+/// temporary file is removed; CPython then skips that pyc, as for any write error), and a pyc
+/// that does not unmarshal is removed and the source compiled, as if there were no pyc. The
+/// interpreter writes nothing before this runs (`write_bytecode=0` during start-up).
 const VENDOR_FIRST: &std::ffi::CStr = c"
 import site, sys
 rest = [p for p in sys.path if p != vendor]
@@ -24,6 +33,42 @@ sys.path[:] = rest
 site.addsitedir(vendor)
 sys.path[:] = sys.path[len(rest):] + rest
 sys.dont_write_bytecode = not write_to_prefix
+if write_to_prefix:
+    def _repair(bx):
+        os, io = bx._os, bx._io
+        def _write_atomic(path, data, mode=0o666):
+            tmp = '{}.{}'.format(path, id(path))
+            fd = os.open(tmp, os.O_EXCL | os.O_CREAT | os.O_WRONLY, mode & 0o666)
+            try:
+                with io.FileIO(fd, 'wb') as file:
+                    view = memoryview(data)
+                    while view:
+                        n = file.write(view)
+                        if not n:
+                            raise OSError('short write to ' + tmp)
+                        view = view[n:]
+                os.replace(tmp, path)
+            except OSError:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+        get_code = bx.SourceLoader.get_code
+        def get_code_or_compile(self, fullname):
+            try:
+                return get_code(self, fullname)
+            except (EOFError, ValueError, TypeError):
+                source = self.get_filename(fullname)
+                try:
+                    os.unlink(bx.cache_from_source(source))
+                except (NotImplementedError, OSError):
+                    pass
+                return self.source_to_code(self.get_data(source), source)
+        bx._write_atomic = _write_atomic
+        bx.SourceLoader.get_code = get_code_or_compile
+    _repair(sys.modules['_frozen_importlib_external'])
+    del _repair
 ";
 
 /// Why CPython did not come up.

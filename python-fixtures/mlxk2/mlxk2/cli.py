@@ -80,6 +80,13 @@ def main():
     if command == "report":
         print(json.dumps(report()))
         return 0
+    if command == "report-wait":
+        # A report, then another once a line arrives on stdin: one process seen twice (while
+        # something else happens meanwhile, e.g. another start from another bundle).
+        print(json.dumps(report()), flush=True)
+        sys.stdin.readline()
+        print(json.dumps(report()), flush=True)
+        return 0
     if command == "exit":
         value = rest[0]
         if value == "none":
@@ -103,6 +110,12 @@ def main():
     if command == "args-hex":
         # The exact bytes of each argument after argv[0] (os.fsencode undoes surrogateescape).
         print(" ".join(os.fsencode(a).hex() for a in sys.argv[1:]))
+        return 0
+    if command == "paths-hex":
+        # The interpreter's own paths as bytes (os.fsencode undoes surrogateescape).
+        for name, value in (("executable", sys.executable), ("prefix", sys.prefix), ("path0", sys.path[0]),
+                            ("mlxk2_file", mlxk2.__file__), ("argv0", sys.argv[0])):
+            print(name, os.fsencode(value).hex())
         return 0
     if command == "handshake":
         # Writes "a", waits for a line on stdin, writes "b": proves output is not held back.
