@@ -15,7 +15,9 @@
 //   node chaos.js storm  CONFIG_JSON   → progress on stderr, one JSON summary line on stdout
 //   node chaos.js parent CONFIG_JSON   → (internal) the Electron stand-in for one sequence
 //
-// CONFIG (storm): {resources, model, python, seed, sequences, only?: index, tmpdir}
+// CONFIG (storm): {resources, model, seed, sequences, only?: index, phases?: [..], stops?: [..],
+//                  reference?: false}  (phases/stops narrow the draw: a seed reproduces with the
+//                  same lists)
 // A failure prints the seed, the sequence (index, command, phase, stop), its timeline, the
 // launcher's stderr tail and what was left behind; `only` re-runs that one sequence.
 
@@ -89,9 +91,11 @@ const SIGNO = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 /** Everything about sequence `index` follows from (seed, index) alone. */
 function plan(seed, index) {
   const r = rng((seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
-  const command = r() < 0.15 ? 'run' : 'serve';
-  const phase = pick(r, command === 'run' ? RUN_PHASES : SERVE_PHASES);
-  const stop = pick(r, STOPS);
+  const command = r() < 0.15 && !(config.phases && config.phases.some((x) => !RUN_PHASES.includes(x))) ? 'run' : 'serve';
+  const only = (all, list) => (list && list.length ? all.filter((x) => list.includes(x)) : all);
+  const phases = only(command === 'run' ? RUN_PHASES : SERVE_PHASES, config.phases);
+  const phase = pick(r, phases.length ? phases : SERVE_PHASES);
+  const stop = pick(r, only(STOPS, config.stops));
   const delays = {
     exec: uniform(r, 0, 15),
     imports: uniform(r, 15, 400),
@@ -252,8 +256,21 @@ async function sequence(p, reference) {
   const base = `http://127.0.0.1:${port}`;
   const delivered = [];
   let lastSignal = null;
+  let observed = null; // where the launcher really was when the first stop went out
+  const observe = () => {
+    if (observed !== null) return;
+    let maps = '';
+    try {
+      maps = fs.readFileSync(`/proc/${launcherPid}/maps`, 'utf8');
+    } catch (_) { /* gone */ }
+    const worker = tree.alive().some((q) => q.pid !== launcherPid);
+    observed = exited() ? 'exited' : readyAt !== null ? 'ready' : worker ? 'worker running' : maps.includes('libpython') ? 'python loaded' : 'before python';
+    mark(`observed: ${observed}`);
+  };
+  let readyAt = null;
   const signal = (sig, target = 'launcher') => {
     tree.scan(t0);
+    observe();
     const pid = target === 'launcher' ? launcherPid : parent.pid;
     try {
       process.kill(pid, sig);
@@ -282,6 +299,7 @@ async function sequence(p, reference) {
           const r = await fetch(`${base}/health`);
           if (r.status === 200) {
             mark('ready (/health 200)');
+            readyAt = now();
             // The tracking must see the worker, or "nothing left" would prove nothing.
             tree.scan(t0);
             if (!workerUp()) failures.push('ready, but no worker found in the launcher\'s tree');
@@ -335,6 +353,8 @@ async function sequence(p, reference) {
       } else if (p.stop === 'parent-SIGKILL') {
         signal('SIGKILL', 'parent');
       } else if (p.stop === 'kill-exit') {
+        tree.scan(t0);
+        observe();
         parent.stdin.write('kill-exit\n');
         delivered.push('SIGTERM');
         lastSignal = now();
@@ -381,7 +401,7 @@ async function sequence(p, reference) {
         if (ref.code !== status.code || ref.signal !== status.signal) failures.push(`exit ${JSON.stringify(status)} differs from python3 -m mlxk2.cli's ${JSON.stringify(ref)} for ${p.stop} on an idle server`);
       }
     }
-    return { plan: p, port, delivered, status, cleanMs, failures, timeline, stderr, left: left.map((q) => ({ pid: q.pid, cmd: q.cmd })), portOk, tree: [...tree.procs.values()] };
+    return { plan: p, port, delivered, observed, status, cleanMs, failures, timeline, stderr, left: left.map((q) => ({ pid: q.pid, cmd: q.cmd })), portOk, tree: [...tree.procs.values()] };
   } finally {
     clearInterval(sampler);
     if (streamAbort) streamAbort.abort();
@@ -431,7 +451,7 @@ async function storm() {
   const stamps = dirStamps(config.resources);
   const summary = {
     seed, sequences: 0, reference, byPhase: {}, byStop: {}, byCommand: {}, statuses: {}, failures: [],
-    leftovers: { processes: 0, ports: 0, bundleWrites: 0 }, slowestCleanMs: 0, slowest: null, treeMax: 0,
+    byObserved: {}, leftovers: { processes: 0, ports: 0, bundleWrites: 0 }, slowestCleanMs: 0, slowest: null, treeMax: 0,
   };
   const count = (obj, key) => { obj[key] = (obj[key] || 0) + 1; };
   const started = now();
@@ -448,6 +468,7 @@ async function storm() {
     count(summary.byPhase, `${p.command}:${p.phase}`);
     count(summary.byStop, p.stop === 'double' ? `double ${p.double.first}+${p.double.signal}` : p.stop);
     count(summary.byCommand, p.command);
+    count(summary.byObserved, r.observed || 'exited');
     count(summary.statuses, r.status ? (r.status.signal || `exit ${r.status.code}`) : 'not seen by Node');
     summary.leftovers.processes += r.left.length;
     if (!r.portOk) summary.leftovers.ports += 1;
@@ -457,7 +478,7 @@ async function storm() {
       summary.slowest = { index, command: p.command, phase: p.phase, stop: p.stop, delivered: r.delivered };
     }
     const line = `chaos: #${index} ${p.command} ${p.phase}(${p.delay.toFixed(0)} ms) ${p.stop === 'double' ? `${p.double.first}+${p.double.signal}/${p.double.gap.toFixed(0)}ms` : p.stop}`
-      + ` → ${r.status ? JSON.stringify(r.status) : 'status unseen'}, clean ${r.cleanMs === null ? 'NEVER' : `${r.cleanMs.toFixed(0)} ms`}`;
+      + ` [${r.observed}] → ${r.status ? JSON.stringify(r.status) : 'status unseen'}, clean ${r.cleanMs === null ? 'NEVER' : `${r.cleanMs.toFixed(0)} ms`}`;
     process.stderr.write(line + '\n');
     if (r.failures.length) {
       const report = {

@@ -6,7 +6,8 @@
 //!
 //! `CHAOS_SEQUENCES` (default 60 on CPython 3.11, 15 on any other X.Y: the storm drives the
 //! same launcher and mlx-knife code on each, and 3.11's run keeps CI's real-stack budget),
-//! `CHAOS_SEED` (default: random, printed), `CHAOS_ONLY=<index>` re-runs one sequence of a seed.
+//! `CHAOS_SEED` (default: random, printed), `CHAOS_ONLY=<index>` re-runs one sequence of a seed,
+//! `CHAOS_PHASES` / `CHAOS_STOPS` (comma lists, e.g. `exec,imports` / `double`) narrow the draw.
 
 use super::*;
 
@@ -37,6 +38,12 @@ fn chaos_storm_leaves_nothing_behind() {
     let mut config = json!({ "resources": app.resources(), "model": s.model, "seed": seed, "sequences": sequences });
     if let Some(i) = only {
         config["only"] = json!(i);
+    }
+    for (var, key) in [("CHAOS_PHASES", "phases"), ("CHAOS_STOPS", "stops")] {
+        if let Ok(list) = std::env::var(var) {
+            config[key] = json!(list.split(',').map(str::trim).collect::<Vec<_>>());
+            println!("chaos: {var}={list} (the same list is needed to reproduce this seed)");
+        }
     }
     let mut cmd = clean_command(Path::new("node"));
     s.env(&mut cmd);
