@@ -33,6 +33,20 @@ const config = JSON.parse(configText);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
+/** Where a launcher is, from its memory map: libpython not mapped yet; CPython starting
+ *  (libpython mapped, no extension module or _vendor file yet); importing (lib-dynload or
+ *  _vendor mapped). Callers add "worker running" and "ready", which they see themselves. */
+function launcherStage(pid) {
+  let maps = '';
+  try {
+    maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8');
+  } catch (_) {
+    return 'exited';
+  }
+  if (!maps.includes('libpython')) return 'before python';
+  return maps.includes('lib-dynload') || maps.includes('_vendor') ? 'imports running' : 'python starting';
+}
+
 // ---------------------------------------------------------------------------------------------
 // The parent: spawns the launcher like the app, relays what Node sees as JSON lines, obeys
 // "kill-exit" on stdin (child.kill(), then exit at once: an app quitting).
@@ -49,6 +63,21 @@ if (mode === 'parent') {
     child = spawn(launcher, config.args, { env: { ...process.env, RESOURCES_PATH: config.resources } });
   }
   const say = (o) => process.stdout.write(JSON.stringify(o) + '\n');
+  // The exec phase: the first milliseconds are gone before the storm could hear of the pid,
+  // so the parent sends those signals itself, right after spawn().
+  const sendEarly = (i) => {
+    const sig = config.early.signals[i];
+    const stage = launcherStage(child.pid);
+    try {
+      process.kill(child.pid, sig);
+    } catch (_) { /* already gone */ }
+    say({ sent: sig, at: Number(process.hrtime.bigint()) / 1e6, stage });
+    if (i + 1 < config.early.signals.length) setTimeout(() => sendEarly(i + 1), config.early.gap);
+  };
+  if (config.early) {
+    if (config.early.delay < 1) sendEarly(0);
+    else setTimeout(() => sendEarly(0), config.early.delay);
+  }
   say({ spawned: child.pid });
   child.stdout.on('data', (d) => say({ stdout: String(d) }));
   child.stderr.on('data', (d) => say({ stderr: String(d) }));
@@ -221,13 +250,19 @@ async function sequence(p, reference) {
   const timeline = [];
   const mark = (what) => timeline.push([Math.round(now() - t0), what]);
   const tree = new Tree();
-  const parent = spawn(process.execPath, [__filename, 'parent', JSON.stringify({ resources: config.resources, args, option: p.option || 'A' })], {
+  const early = p.phase === 'exec' && !['parent-SIGKILL', 'kill-exit'].includes(p.stop)
+    ? { delay: p.delay, gap: p.double.gap, signals: p.stop === 'double' ? [p.double.first, p.double.signal] : [p.stop] }
+    : null;
+  const parent = spawn(process.execPath, [__filename, 'parent', JSON.stringify({ resources: config.resources, args, option: p.option || 'A', early })], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   let parentGone = false;
   const parentExit = new Promise((resolve) => parent.on('exit', () => { parentGone = true; resolve(); }));
   let launcherPid = null;
   let seenExit = null;
+  const delivered = [];
+  let lastSignal = null;
+  let observed = null; // where the launcher really was when the first stop went out
   let stderr = '';
   let buffer = '';
   let onSpawn;
@@ -243,6 +278,11 @@ async function sequence(p, reference) {
         tree.root(launcherPid, t0);
         mark(`spawned launcher ${launcherPid}`);
         onSpawn();
+      } else if (msg.sent) {
+        delivered.push(msg.sent);
+        lastSignal = msg.at; // the same monotonic clock in every process
+        if (observed === null) observed = msg.stage;
+        timeline.push([Math.round(msg.at - t0), `${msg.sent} → launcher (sent by the parent) [${msg.stage}]`]);
       } else if (msg.stderr) {
         stderr += msg.stderr;
       } else if (msg.exit) {
@@ -254,17 +294,10 @@ async function sequence(p, reference) {
   const sampler = setInterval(() => tree.scan(t0), 20);
   const exited = () => seenExit !== null;
   const base = `http://127.0.0.1:${port}`;
-  const delivered = [];
-  let lastSignal = null;
-  let observed = null; // where the launcher really was when the first stop went out
   const observe = () => {
     if (observed !== null) return;
-    let maps = '';
-    try {
-      maps = fs.readFileSync(`/proc/${launcherPid}/maps`, 'utf8');
-    } catch (_) { /* gone */ }
     const worker = tree.alive().some((q) => q.pid !== launcherPid);
-    observed = exited() ? 'exited' : readyAt !== null ? 'ready' : worker ? 'worker running' : maps.includes('libpython') ? 'python loaded' : 'before python';
+    observed = exited() ? 'exited' : readyAt !== null ? 'ready' : worker ? 'worker running' : launcherStage(launcherPid);
     mark(`observed: ${observed}`);
   };
   let readyAt = null;
@@ -313,7 +346,7 @@ async function sequence(p, reference) {
     };
     const workerUp = () => tree.alive().some((q) => q.pid !== launcherPid);
     if (p.phase === 'exec' || p.phase === 'imports' || (p.command === 'run' && p.phase === 'load')) {
-      await sleep(p.delay);
+      if (!early) await sleep(p.delay);
     } else if (p.phase === 'worker') {
       if (await waitFor(workerUp, 60_000)) mark('worker seen');
       await sleep(p.delay);
@@ -345,7 +378,11 @@ async function sequence(p, reference) {
       }
     }
     // --- the stop ---
-    if (!exited() && !(p.phase === 'shutdown' && failures.length)) {
+    if (early) {
+      const until = now() + 5_000;
+      while (delivered.length < early.signals.length && now() < until) await sleep(2);
+      if (delivered.length < early.signals.length) failures.push('the parent did not report its signals');
+    } else if (!exited() && !(p.phase === 'shutdown' && failures.length)) {
       if (p.stop === 'double') {
         signal(p.double.first);
         await sleep(p.double.gap);
