@@ -488,7 +488,7 @@ async function storm() {
   const stamps = dirStamps(config.resources);
   const summary = {
     seed, sequences: 0, reference, byPhase: {}, byStop: {}, byCommand: {}, statuses: {}, failures: [],
-    byObserved: {}, leftovers: { processes: 0, ports: 0, bundleWrites: 0 }, slowestCleanMs: 0, slowest: null, treeMax: 0,
+    byObserved: {}, maxCleanMsByStop: {}, maxCleanMsByObserved: {}, leftovers: { processes: 0, ports: 0, bundleWrites: 0 }, slowestCleanMs: 0, slowest: null, treeMax: 0,
   };
   const count = (obj, key) => { obj[key] = (obj[key] || 0) + 1; };
   const started = now();
@@ -510,6 +510,12 @@ async function storm() {
     summary.leftovers.processes += r.left.length;
     if (!r.portOk) summary.leftovers.ports += 1;
     summary.treeMax = Math.max(summary.treeMax, r.tree.length);
+    if (r.cleanMs !== null) {
+      const stopKey = p.stop === 'double' ? 'double' : p.stop;
+      summary.maxCleanMsByStop[stopKey] = Math.max(summary.maxCleanMsByStop[stopKey] || 0, Math.round(r.cleanMs));
+      const at = r.observed || 'exited';
+      summary.maxCleanMsByObserved[at] = Math.max(summary.maxCleanMsByObserved[at] || 0, Math.round(r.cleanMs));
+    }
     if (r.cleanMs !== null && r.cleanMs > summary.slowestCleanMs) {
       summary.slowestCleanMs = Math.round(r.cleanMs);
       summary.slowest = { index, command: p.command, phase: p.phase, stop: p.stop, delivered: r.delivered };
