@@ -53,3 +53,19 @@ fn sigint_at_any_moment_of_the_start_ends_as_an_interruption() {
         assert!(!stderr.contains("msty-mlx-studio: error"), "after {delay:?}: {stderr}");
     }
 }
+
+/// Issue 12 (found by the chaos storm's reasoning, cpython#95959): a SIGINT whose
+/// KeyboardInterrupt CPython drops ("Exception ignored" inside a weakref callback, as while
+/// mlxk2 imports) must still stop the launcher; `python3 -m mlxk2.cli` loses it and carries on.
+#[test]
+fn a_sigint_cpython_drops_in_a_callback_still_stops_the_launcher() {
+    let b = base();
+    let r = run(b.launcher().args(["lost-sigint", "5"]));
+    assert_eq!((r.code, r.signal), (None, Some(libc::SIGINT)), "stdout: {}\nstderr: {}", r.stdout(), r.stderr());
+    assert!(r.stderr().contains("Exception ignored"), "CPython's own report is kept: {}", r.stderr());
+    assert!(!r.stdout().contains("survived"), "{}", r.stdout());
+    // The same under python3: CPython drops the interrupt and the program runs on.
+    let r = run(b.reference().args(["lost-sigint", "0.1"]));
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr());
+    assert!(r.stdout().contains("survived") && r.stderr().contains("Exception ignored"), "{}{}", r.stdout(), r.stderr());
+}

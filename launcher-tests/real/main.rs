@@ -10,6 +10,8 @@
 #[path = "../harness.rs"]
 mod harness;
 
+mod chaos;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

@@ -54,6 +54,13 @@ pub unsafe extern "C" fn msty_mlx_runtime_main(
     crate::main_entry(action, plan_format, plan, &argv, &mut send)
 }
 
+/// Raises SIGINT in this process: CPython's C handler only marks it, and the main thread's
+/// Python handler runs at its next bytecode boundary (`start::redeliver_lost_sigint`).
+pub fn raise_sigint() {
+    // SAFETY: raise(3) has no memory-safety preconditions; SIGINT's disposition decides the effect.
+    unsafe { libc::raise(libc::SIGINT) };
+}
+
 // The exported entry points have exactly the signatures the launcher calls them with.
 const _: msty_mlx_studio::abi::EntryFn = msty_mlx_runtime_main;
 const _: msty_mlx_studio::abi::StampFn = msty_mlx_runtime_stamp;

@@ -6,9 +6,10 @@ use std::ffi::{OsStr, OsString};
 
 use msty_mlx_studio::plan::LaunchPlan;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::exceptions::PyKeyboardInterrupt;
+use pyo3::types::{PyCFunction, PyDict, PyType};
 
-use crate::ffi::{Config, ConfigString, Interpreter, StartError};
+use crate::ffi::{Config, ConfigString, Interpreter, StartError, raise_sigint};
 
 /// What `Py_RunMain` executes for a run: exactly what a console script does with `main`.
 pub const RUN_MLXK2: &str = "import sys\nfrom mlxk2.cli import main\nsys.exit(main())\n";
@@ -71,6 +72,34 @@ if write_to_prefix:
     del _repair
 ";
 
+/// cpython#95959: a KeyboardInterrupt raised where CPython cannot propagate it (a weakref
+/// callback run by importlib while mlxk2 imports, a `__del__`) is printed as "Exception
+/// ignored" and dropped — the Ctrl-C or the app's stop is lost, and `serve` then runs forever
+/// holding its port (~0.4 % of SIGINTs during start-up). This `sys.unraisablehook` keeps
+/// CPython's report (the previous hook) and raises SIGINT again, so whatever handler is
+/// installed by then (the default KeyboardInterrupt, mlx-knife's supervisor teardown) gets it
+/// in the main flow. Native on purpose: a Python hook would take the new KeyboardInterrupt at
+/// its own next bytecode boundary, where it would be dropped again; from C the signal is only
+/// marked, and the interrupted code takes it once the callback has returned.
+fn redeliver_lost_sigint(py: Python<'_>) -> PyResult<()> {
+    let sys = py.import("sys")?;
+    let previous = sys.getattr("unraisablehook")?.unbind();
+    let hook = PyCFunction::new_closure(py, Some(c"redeliver_lost_sigint"), None, move |args, _kwargs| -> PyResult<()> {
+        let py = args.py();
+        let unraisable = args.get_item(0)?;
+        previous.call1(py, (&unraisable,))?;
+        let kind = unraisable.getattr("exc_type")?;
+        if let Ok(kind) = kind.cast::<PyType>()
+            && kind.is_subclass_of::<PyKeyboardInterrupt>()?
+        {
+            tracing::debug!("a KeyboardInterrupt was dropped by CPython (cpython#95959); raising SIGINT again");
+            raise_sigint();
+        }
+        Ok(())
+    })?;
+    sys.setattr("unraisablehook", hook)
+}
+
 /// Why CPython did not come up.
 pub enum StartFailure {
     /// A SIGINT arrived during start-up (Ctrl-C, an app quitting early): not a broken bundle.
@@ -110,6 +139,7 @@ pub fn start(plan: &LaunchPlan, argv: &[OsString], run_command: Option<&str>) ->
             globals.set_item("vendor", plan.vendor.as_os_str())?;
             globals.set_item("write_to_prefix", plan.bytecode.pycache_prefix.is_some())?;
             py.run(VENDOR_FIRST, Some(&globals), None)?;
+            redeliver_lost_sigint(py)?;
             for (i, entry) in py.import("sys")?.getattr("path")?.try_iter()?.enumerate() {
                 tracing::debug!("sys.path[{i}] = {}", entry?);
             }

@@ -129,6 +129,26 @@ def main():
     if command == "stderr":
         print(rest[0], file=sys.stderr)
         return 0
+    if command == "lost-sigint":
+        # cpython#95959 on demand: a SIGINT whose KeyboardInterrupt is raised inside a weakref
+        # callback (as when it lands while importlib runs one) is printed as "Exception
+        # ignored" and dropped; then sleep SECONDS and exit 0 as if nothing had happened.
+        import weakref
+
+        class Thing:
+            pass
+
+        def callback(_ref):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(100000):  # the handler runs at the next bytecode boundary: here
+                pass
+
+        thing = Thing()
+        ref = weakref.ref(thing, callback)
+        del thing
+        time.sleep(float(rest[0]))
+        print("survived", ref)
+        return 0
     if command == "sleep":
         # sleep SECONDS [RECORD_FILE]: with a file, a SIGTERM handler appends each signal
         # received and exits 0 half a second after the first (to catch a duplicate).
