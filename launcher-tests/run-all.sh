@@ -61,18 +61,20 @@ first=1
 for python in "${pythons[@]}"; do
     xy=$("$python" -I -c 'import sys; print("%d.%d" % sys.version_info[:2])')
     echo "=== launcher tests on CPython $xy ($python)"
-    # The unit tests do not depend on the Python: once. The bundler's tests (minutes: uv
-    # installs, cargo builds) and verify's (Mach-O files, no Python) run on the two required
-    # X.Y only; 3.10 and 3.13 run every launcher test.
-    targets=(--test launcher)
-    ((first)) && targets=(--lib --bins --test launcher)
+    # The unit tests do not depend on the Python: once, on their own (no filter below reaches
+    # them). The bundler's tests (minutes: uv installs, cargo builds) and verify's (Mach-O
+    # files, no Python) run on the two required X.Y only; 3.10 and 3.13 run every other
+    # launcher test.
+    if ((first)); then
+        MLXK2_TEST_PYTHON="$python" cargo test --locked -p msty-mlx-studio --lib --bins "$@" 2>&1 | tee -a "$log"
+    fi
     first=0
     only=()
     if [[ "$xy" != 3.11 && "$xy" != 3.12 && $# -eq 0 ]]; then
         only=(-- --skip bundler:: --skip verify::)
         echo "(bundler:: and verify:: tests run on CPython 3.11 and 3.12, not here)"
     fi
-    MLXK2_TEST_PYTHON="$python" cargo test --locked -p msty-mlx-studio "${targets[@]}" "$@" "${only[@]}" 2>&1 | tee -a "$log"
+    MLXK2_TEST_PYTHON="$python" cargo test --locked -p msty-mlx-studio --test launcher "$@" "${only[@]}" 2>&1 | tee -a "$log"
     # The real stack (PyPI mlx-knife + mlx[cpu], Node driving the server) on 3.11 and 3.12,
     # with the chaos storm (README "Chaos suite": 60 sequences on 3.11, 15 on 3.12; CHAOS_*
     # variables pass through).
