@@ -27,13 +27,7 @@ fn chaos_storm_leaves_nothing_behind() {
     let only = env_number("CHAOS_ONLY");
     println!("chaos: seed {seed}, {sequences} sequences (reproduce: CHAOS_SEED={seed} CHAOS_SEQUENCES={sequences}; one: CHAOS_ONLY=<index>)");
 
-    // A real read-only copy (hard links would share the chmod with the other tests' bundle).
-    let root = scratch("chaos").join("MyApp.app/Contents");
-    fs::create_dir_all(&root).unwrap();
-    run_ok(Command::new("cp").arg("-a").arg(s.app.resources()).arg(&root));
-    let app = Bundle { root };
-    run_ok(Command::new("chmod").args(["-R", "a-w"]).arg(app.resources()));
-    let before = fingerprint(&app.resources());
+    let (app, before) = read_only_copy(s, "chaos");
 
     let mut config = json!({ "resources": app.resources(), "model": s.model, "seed": seed, "sequences": sequences });
     if let Some(i) = only {

@@ -332,17 +332,23 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u32, String)> {
     out
 }
 
-#[test]
-fn read_only_bundle_works_and_stays_byte_identical() {
-    let _g = serial();
-    let s = stack();
-    // A real copy (hard links would share the chmod with the other tests' bundle).
-    let root = scratch("readonly").join("MyApp.app/Contents");
+/// A `chmod -R a-w` copy of the stack's app (a real copy: hard links would share the chmod with
+/// the other tests' bundle) and its [`fingerprint`] before anything ran.
+fn read_only_copy(s: &Stack, name: &str) -> (Bundle, Vec<(PathBuf, u32, String)>) {
+    let root = scratch(name).join("MyApp.app/Contents");
     fs::create_dir_all(&root).unwrap();
     run_ok(Command::new("cp").arg("-a").arg(s.app.resources()).arg(&root));
     let app = Bundle { root };
     run_ok(Command::new("chmod").args(["-R", "a-w"]).arg(app.resources()));
     let before = fingerprint(&app.resources());
+    (app, before)
+}
+
+#[test]
+fn read_only_bundle_works_and_stays_byte_identical() {
+    let _g = serial();
+    let s = stack();
+    let (app, before) = read_only_copy(s, "readonly");
 
     check_diagnostics(s, &app);
     check_run(s, &app);
