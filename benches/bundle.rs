@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use harness::*;
 
-const BUNDLER: &str = env!("CARGO_BIN_EXE_build-external-python");
+
 
 /// One build: (whole, install step) in seconds.
 type Times = (f64, f64);
@@ -70,7 +70,7 @@ fn bundler_build(wheels: &Path, launcher: &Path, python: &Path, cold: bool) -> T
     let cargo_bin = Path::new(env!("CARGO")).parent().unwrap().to_path_buf();
     let host_bin = python.parent().unwrap().to_path_buf();
     let home = dirs::home_dir().unwrap();
-    let mut cmd = Command::new(BUNDLER);
+    let mut cmd = Command::new(bundler());
     cmd.current_dir(&cwd)
         .env_clear()
         .env("PATH", format!("{}:{}:{}:/usr/local/bin:/usr/bin:/bin", uv_dir().display(), host_bin.display(), cargo_bin.display()))

@@ -31,8 +31,8 @@ fn the_runtime_is_linked_like_an_extension_module() {
     let exported = String::from_utf8(run_ok(Command::new("nm").args(["-D", "--defined-only"]).arg(runtime)).stdout).unwrap();
     let names: Vec<&str> = exported.lines().filter_map(|l| l.split_whitespace().nth(2)).filter(|n| !n.starts_with('_')).collect();
     assert_eq!(names, ["msty_mlx_runtime_main", "msty_mlx_runtime_stamp"], "{exported}");
-    let stamp = msty_mlx_studio::runtime_stamp::RuntimeStamp::read(runtime).unwrap();
-    assert_eq!((stamp.plan_format, stamp.python.as_str()), (msty_mlx_studio::plan::FORMAT, &*XY));
+    let stamp = msty_mlx_contract::stamp::RuntimeStamp::read(runtime).unwrap();
+    assert_eq!((stamp.plan_format, &*stamp.python.to_string()), (msty_mlx_contract::plan::FORMAT, &*XY));
 }
 
 #[test]

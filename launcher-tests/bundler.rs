@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::harness::*;
 
-pub(crate) const BUNDLER: &str = env!("CARGO_BIN_EXE_build-external-python");
+
 
 struct Wheelhouse {
     /// "PyPI": mlx 0.29.3, mlx-cpu, mlx-metal (macOS only), mlx-lm, pthdemo, mlx-knife (fixture),
@@ -89,7 +89,7 @@ fn contents(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 fn bundler(cwd: &Path) -> Command {
-    let mut cmd = Command::new(BUNDLER);
+    let mut cmd = Command::new(crate::harness::bundler());
     let host_bin = host_python().executable.parent().unwrap().to_path_buf();
     let cargo_bin = Path::new(env!("CARGO")).parent().unwrap().to_path_buf();
     let home = scratch("bundler-home");
@@ -203,8 +203,8 @@ fn cargo_builds_a_clean_launcher_for_the_interpreter() {
             assert!(!bytes.windows(path.len()).any(|w| w == path.as_bytes()), "`{path}` inside {}", file.display());
         }
     }
-    let stamp = msty_mlx_studio::runtime_stamp::RuntimeStamp::read(&dist.join(RUNTIME_FILE)).unwrap();
-    assert_eq!(stamp.python, *XY);
+    let stamp = msty_mlx_contract::stamp::RuntimeStamp::read(&dist.join(RUNTIME_FILE)).unwrap();
+    assert_eq!(stamp.python.to_string(), *XY);
     let b = assemble(&cwd.join("dist-ext-python/msty-mlx-studio"), "msty-mlx-studio");
     assert_eq!(run(b.launcher().arg("report")).json()["version"], XY);
 }
@@ -498,7 +498,7 @@ fn vendor_names(out: &Path) -> Vec<String> {
 /// resolution).
 fn macos_launcher_standins(xy: &str) -> PathBuf {
     let dir = scratch("macos-standins");
-    let stamp = msty_mlx_studio::runtime_stamp::RuntimeStamp { plan_format: msty_mlx_studio::plan::FORMAT, python: xy.into(), version: "0.0.0-standin".into() };
+    let stamp = msty_mlx_contract::stamp::RuntimeStamp { plan_format: msty_mlx_contract::plan::FORMAT, python: xy.parse().unwrap(), version: "0.0.0-standin".into() };
     fs::write(dir.join("main.c"), "int main(void) { return 0; }\n").unwrap();
     fs::write(dir.join("stamp.c"), format!("__attribute__((used)) const char stamp[] = \"{}\";\n", stamp.line())).unwrap();
     for (out, args) in [("msty-mlx-studio", &["main.c"][..]), ("libmsty_mlx_runtime.dylib", &["-shared", "stamp.c"][..])] {
@@ -656,7 +656,7 @@ fn uv_missing_and_not_installable_is_one_line() {
     let mut cmd = bundler(&cwd);
     cmd.env("PATH", &bin).args(["--quiet", "--wheels-only", "--target-python-version", &XY, "--project"]).arg(project("no-uv-tree")).arg("--launcher").arg(launcher_dir());
     let r = run(&mut cmd);
-    assert_bundler_error(&r, &format!("uv {} is needed: none found (PATH: no `uv`; python3 -m uv: no `uv` module)", msty_mlx_studio::bundle::uv::UV_PIN));
+    assert_bundler_error(&r, &format!("uv {} is needed: none found (PATH: no `uv`; python3 -m uv: no `uv` module)", msty_mlx_bundler::uv::UV_PIN));
     assert!(r.stderr().contains("-m pip install uv==") && r.stderr().contains("ERROR: No matching distribution found for uv") && r.stderr().contains("put uv"), "{}", r.stderr());
     assert_eq!(r.stderr().lines().count(), 1, "{}", r.stderr());
     assert!(!cwd.join("dist-ext-python").exists());

@@ -138,9 +138,29 @@ pub fn runtime() -> &'static Path {
         let kept = Path::new(SCRATCH).join(format!("py{}-{}-runtime", host.xy, std::process::id())).join(RUNTIME_FILE);
         fs::create_dir_all(kept.parent().unwrap()).unwrap();
         fs::copy(&built, &kept).unwrap();
-        let stamp = msty_mlx_studio::runtime_stamp::RuntimeStamp::read(&kept).unwrap();
-        assert_eq!(stamp.python, host.xy, "a concurrent build replaced the runtime; run again");
+        let stamp = msty_mlx_contract::stamp::RuntimeStamp::read(&kept).unwrap();
+        assert_eq!(stamp.python.to_string(), host.xy, "a concurrent build replaced the runtime; run again");
         kept
+    })
+}
+
+/// The bundler's executable (`build-external-python`, its own crate: the launcher package
+/// never depends on it), built once per test run with the test's profile into
+/// `target/test-runtime/`, beside the runtime builds.
+pub fn bundler() -> &'static Path {
+    static BUNDLER: OnceLock<PathBuf> = OnceLock::new();
+    BUNDLER.get_or_init(|| {
+        let target = Path::new(REPO).join("target/test-runtime");
+        let release = !cfg!(debug_assertions);
+        let out = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+            .current_dir(REPO)
+            .args(["build", "--locked", "--quiet", "-p", "msty-mlx-bundler", "--bin", "build-external-python", "--target-dir"])
+            .arg(&target)
+            .args(release.then_some("--release"))
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run cargo to build the bundler: {e}"));
+        assert!(out.status.success(), "building build-external-python failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        target.join(if release { "release" } else { "debug" }).join("build-external-python")
     })
 }
 
@@ -172,7 +192,7 @@ pub fn launcher_dir() -> &'static Path {
 pub fn uv_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        use msty_mlx_studio::bundle::uv;
+        use msty_mlx_bundler::uv;
         let found = uv::find_or_install(uv::tools_dir().as_deref(), &|line| eprintln!("harness: {line}"))
             .unwrap_or_else(|e| panic!("the bundler tests need uv {}: {e:#}", uv::UV_PIN));
         let dir = scratch("uv-bin");

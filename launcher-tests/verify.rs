@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use msty_mlx_studio::bundle::verify::synthetic_macho;
+use msty_mlx_testkit::synthetic_macho;
 use serde_json::Value;
 
-use crate::bundler::{BUNDLER, assemble, project, quick};
+use crate::bundler::{assemble, project, quick};
 use crate::harness::*;
 
 /// A clean app bundle: the bundler's output next to the relocated test Python.
@@ -35,7 +35,7 @@ fn app_copy(name: &str) -> Bundle {
 }
 
 fn verify(dir: &Path, extra: &[&str]) -> Run {
-    run(Command::new(BUNDLER).arg("verify").arg(dir).args(extra))
+    run(Command::new(bundler()).arg("verify").arg(dir).args(extra))
 }
 
 fn findings(dir: &Path) -> (Option<i32>, Vec<Value>) {

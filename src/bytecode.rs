@@ -20,31 +20,16 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use msty_mlx_contract::plan::BytecodePlan;
+use msty_mlx_contract::python::PyVersion;
 use sha2::{Digest, Sha256};
-
-/// The decision for one run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BytecodePlan {
-    /// `_vendor` carries pycs for this X.Y.
-    pub shipped_pycs: bool,
-    /// Where new pycs are written (never inside the bundle); `None` = write none.
-    #[serde(with = "crate::os_serde::opt_path")]
-    pub pycache_prefix: Option<PathBuf>,
-}
-
-impl BytecodePlan {
-    pub fn write_bytecode(&self) -> bool {
-        self.pycache_prefix.is_some()
-    }
-}
 
 /// Decides from `_vendor` (mlxk2's own pyc as the witness: the bundler compiles everything or
 /// nothing) and the user's cache directory (`None` when there is none). With `prepare` (a run,
 /// not a description) the prefix is created and a write is tried; when that fails the plan
 /// writes no bytecode.
-pub fn plan(vendor: &Path, home: &Path, python_xy: &str, cache_dir: Option<&Path>, prepare: bool) -> BytecodePlan {
-    let tag = format!("cpython-{}", python_xy.replace('.', ""));
+pub fn plan(vendor: &Path, home: &Path, python_xy: PyVersion, cache_dir: Option<&Path>, prepare: bool) -> BytecodePlan {
+    let tag = python_xy.cache_tag();
     let shipped_pycs = vendor.join("mlxk2/__pycache__").join(format!("__init__.{tag}.pyc")).is_file();
     let mut pycache_prefix = match (shipped_pycs, cache_dir) {
         (false, Some(cache)) => Some(cache.join("msty-mlx-studio/pycache").join(format!("{}-py{python_xy}", bundle_id(vendor, home)))),
@@ -112,19 +97,19 @@ mod tests {
         let vendor = dir.join("_vendor");
         std::fs::create_dir_all(vendor.join("mlxk2/__pycache__")).unwrap();
         let cache = dir.join("cache");
-        let p = plan(&vendor, &dir, "3.11", Some(&cache), false);
+        let p = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&cache), false);
         assert!(!p.shipped_pycs && p.write_bytecode());
         let prefix = p.pycache_prefix.unwrap();
         assert!(prefix.starts_with(cache.join("msty-mlx-studio/pycache")) && prefix.to_string_lossy().ends_with("-py3.11"));
-        assert_eq!(plan(&vendor, &dir, "3.11", Some(&cache), false).pycache_prefix.unwrap(), prefix, "stable");
-        assert_ne!(plan(&dir.join("other"), &dir, "3.11", Some(&cache), false).pycache_prefix.unwrap(), prefix);
+        assert_eq!(plan(&vendor, &dir, PyVersion::new(3, 11), Some(&cache), false).pycache_prefix.unwrap(), prefix, "stable");
+        assert_ne!(plan(&dir.join("other"), &dir, PyVersion::new(3, 11), Some(&cache), false).pycache_prefix.unwrap(), prefix);
         // Fixed across builds and Rust releases: the cache of an installed app stays valid.
         assert_eq!(bundle_id(Path::new("/A/Resources/mlxk2/_vendor"), Path::new("/A/Resources/python")), "1e62e6e62a7ea497");
-        assert_eq!(plan(&vendor, &dir, "3.11", None, false).pycache_prefix, None);
+        assert_eq!(plan(&vendor, &dir, PyVersion::new(3, 11), None, false).pycache_prefix, None);
         std::fs::write(vendor.join("mlxk2/__pycache__/__init__.cpython-311.pyc"), b"").unwrap();
-        let p = plan(&vendor, &dir, "3.11", Some(&cache), false);
+        let p = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&cache), false);
         assert!(p.shipped_pycs && !p.write_bytecode());
-        assert!(!plan(&vendor, &dir, "3.12", Some(&cache), false).shipped_pycs, "pycs of another X.Y do not count");
+        assert!(!plan(&vendor, &dir, PyVersion::new(3, 12), Some(&cache), false).shipped_pycs, "pycs of another X.Y do not count");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -135,12 +120,12 @@ mod tests {
         std::fs::create_dir_all(vendor.join("mlxk2")).unwrap();
         // A file where the cache's directory should be.
         std::fs::write(dir.join("cache"), b"").unwrap();
-        let p = plan(&vendor, &dir, "3.11", Some(&dir.join("cache")), true);
+        let p = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("cache")), true);
         assert_eq!(p.pycache_prefix, None);
         assert!(!p.write_bytecode());
         // Described only (--python-info): nothing is created or probed.
-        assert!(plan(&vendor, &dir, "3.11", Some(&dir.join("cache")), false).pycache_prefix.is_some());
-        let good = plan(&vendor, &dir, "3.11", Some(&dir.join("good")), true).pycache_prefix.unwrap();
+        assert!(plan(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("cache")), false).pycache_prefix.is_some());
+        let good = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("good")), true).pycache_prefix.unwrap();
         assert!(good.is_dir());
         assert_eq!(std::fs::read_dir(&good).unwrap().count(), 0, "the probe is removed");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -12,18 +12,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-/// What to change in the process environment.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChildEnv {
-    /// Variables set (replacing any previous value).
-    #[serde(with = "crate::os_serde::pairs")]
-    pub set: Vec<(OsString, OsString)>,
-    /// Variables of the caller that are removed.
-    #[serde(rename = "removed", with = "crate::os_serde::strings")]
-    pub remove: Vec<OsString>,
-}
+pub use msty_mlx_contract::plan::ChildEnv;
 
 /// Plans the environment for children, given the current one. `pycache_prefix` is where
 /// bytecode may be written (outside the bundle); `None` means none is written.

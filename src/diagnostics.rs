@@ -9,12 +9,16 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::distinfo::{self, DistError, SiteDir};
-use crate::exit_code::DIAGNOSTICS_FAILED;
+use msty_mlx_distinfo::{self, DistError, SiteDir};
+use msty_mlx_contract::exit_code::DIAGNOSTICS_FAILED;
 use crate::failure::Failure;
 use crate::plan::{self, Depth, Inputs, LaunchPlan};
 use crate::stack::{self, Check, MLX_BACKENDS, TargetPython};
-use crate::{LAUNCHER_VERSION, os_serde, python_home, stage2, sys};
+use msty_mlx_contract::os_serde;
+use msty_mlx_contract::python::PyVersion;
+use msty_mlx_distinfo as distinfo;
+
+use crate::{LAUNCHER_VERSION, python_home, stage2, sys};
 
 /// A recognised launcher flag.
 #[derive(Debug, PartialEq, Eq)]
@@ -80,8 +84,8 @@ fn python_info(inputs: &Inputs) -> (Value, bool) {
         "platform": if cfg!(target_os = "macos") { "darwin" } else { "linux" },
         "vendor": path_json(&vendor),
         "runtime": match &survey.runtime {
-            Ok(stamp) => json!({ "path": path_json(&inputs.exe.with_file_name(crate::runtime_stamp::FILE_NAME)), "python": stamp.python, "plan_format": stamp.plan_format, "version": stamp.version }),
-            Err(failure) => json!({ "path": path_json(&inputs.exe.with_file_name(crate::runtime_stamp::FILE_NAME)), "error": failure.message }),
+            Ok(stamp) => json!({ "path": path_json(&inputs.exe.with_file_name(msty_mlx_contract::stamp::FILE_NAME)), "python": stamp.python, "plan_format": stamp.plan_format, "version": stamp.version }),
+            Err(failure) => json!({ "path": path_json(&inputs.exe.with_file_name(msty_mlx_contract::stamp::FILE_NAME)), "error": failure.message }),
         },
         "plan": survey.plan,
     });
@@ -95,15 +99,15 @@ fn python_info(inputs: &Inputs) -> (Value, bool) {
             report["candidates"] = json!([]);
         }
         Ok(layout) => {
-            report["executable"] = path_json(&layout.executable);
-            report["prefix"] = path_json(&layout.home);
-            report["base_prefix"] = path_json(&layout.home);
-            report["home"] = path_json(&layout.home);
-            report["home_rule"] = json!(layout.home_rule);
+            report["executable"] = path_json(&layout.paths.executable);
+            report["prefix"] = path_json(&layout.paths.home);
+            report["base_prefix"] = path_json(&layout.paths.home);
+            report["home"] = path_json(&layout.paths.home);
+            report["home_rule"] = json!(layout.paths.home_rule);
             report["candidates"] = json!(layout.candidates);
             report["libpython"] = match (&survey.python, &survey.libpython) {
                 (Some(_), Some(file)) => json!(file),
-                (Some(xy), None) => json!({ "path": path_json(&python_home::libpython_path(&layout.home, xy)), "version": null, "soname": null }),
+                (Some(xy), None) => json!({ "path": path_json(&python_home::libpython_path(&layout.paths.home, *xy)), "version": null, "soname": null }),
                 (None, _) => Value::Null,
             };
         }
@@ -126,8 +130,8 @@ fn python_info(inputs: &Inputs) -> (Value, bool) {
 /// The `sys.path` the interpreter will have: `_vendor`, its `.pth` path lines (as `site`
 /// adds them: sorted files, existing directories only), then CPython's own entries.
 fn predicted_sys_path(plan: &LaunchPlan) -> Vec<PathBuf> {
-    let mut path = vec![plan.vendor.clone()];
-    let mut pth_files: Vec<PathBuf> = std::fs::read_dir(&plan.vendor)
+    let mut path = vec![plan.paths.vendor.clone()];
+    let mut pth_files: Vec<PathBuf> = std::fs::read_dir(&plan.paths.vendor)
         .into_iter()
         .flatten()
         .flatten()
@@ -141,15 +145,15 @@ fn predicted_sys_path(plan: &LaunchPlan) -> Vec<PathBuf> {
             if line.is_empty() || line.starts_with('#') || line.starts_with("import ") || line.starts_with("import\t") {
                 continue;
             }
-            let dir = plan.vendor.join(line);
+            let dir = plan.paths.vendor.join(line);
             if dir.exists() && !path.contains(&dir) {
                 path.push(dir);
             }
         }
     }
-    let lib = plan.home.join("lib");
-    let stdlib = python_home::stdlib_dir(&plan.home, &plan.python);
-    path.push(lib.join(format!("python{}.zip", plan.python.replace('.', ""))));
+    let lib = plan.paths.home.join("lib");
+    let stdlib = python_home::stdlib_dir(&plan.paths.home, plan.python);
+    path.push(lib.join(format!("python{}{}.zip", plan.python.major, plan.python.minor)));
     path.push(stdlib.clone());
     path.push(stdlib.join("lib-dynload"));
     if stdlib.join("site-packages").is_dir() {
@@ -188,10 +192,10 @@ fn error_json(name: &str, error: &DistError) -> Value {
     value
 }
 
-fn target_python(xy: &str, full_version: Option<&str>) -> TargetPython {
+fn target_python(xy: PyVersion, full_version: Option<&str>) -> TargetPython {
     let (machine, release, kernel_version) = sys::uname();
     let full = full_version.map(|v| v.split_whitespace().next().unwrap_or(v).trim_end_matches('+').to_string()).unwrap_or_else(|| xy.to_string());
-    TargetPython { python_version: xy.into(), python_full_version: full, machine, release, kernel_version }
+    TargetPython { python_version: xy.to_string(), python_full_version: full, machine, release, kernel_version }
 }
 
 /// Native compatibility checks, then `import mlx.core, mlx_lm` in the embedded interpreter,
@@ -200,7 +204,7 @@ fn check_mlx_stack(inputs: &Inputs, vendor: &Path, argv: &[OsString]) -> (Value,
     const IMPORTS: &str = "import mlx.core, mlx_lm";
     let site = SiteDir::scan(vendor);
     let survey = plan::survey(inputs, Depth::Run);
-    let xy = survey.python.clone().or_else(|| survey.runtime.as_ref().ok().map(|s| s.python.clone()));
+    let xy = survey.python.or_else(|| survey.runtime.as_ref().ok().map(|s| s.python));
     let mut import_checks = Vec::new();
     let mut full_version = None;
     let mut report = json!({ "ok": false, "mlx": null, "mlx_lm": null, "error": null });
@@ -234,7 +238,7 @@ fn check_mlx_stack(inputs: &Inputs, vendor: &Path, argv: &[OsString]) -> (Value,
             }
         }
     }
-    let target = xy.as_deref().map(|xy| target_python(xy, full_version.as_deref()));
+    let target = xy.map(|xy| target_python(xy, full_version.as_deref()));
     let mut checks = stack::native_checks(&site, target.as_ref());
     checks.extend(import_checks);
     let failed: Vec<String> = checks.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.name, c.detail)).collect();

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::exit_code::LauncherExit;
+use msty_mlx_contract::exit_code::LauncherExit;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Failure {

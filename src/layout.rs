@@ -9,47 +9,21 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::exit_code::LauncherExit;
+pub use msty_mlx_contract::plan::{BundlePaths, HomeRule};
+
+use msty_mlx_contract::exit_code::LauncherExit;
 use crate::failure::Failure;
-use crate::runtime_stamp;
+use msty_mlx_contract::stamp;
 use crate::settings::{MLXK_PYTHON, RESOURCES_PATH};
-
-/// The rule that produced a Python home candidate, in the order they are tried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum HomeRule {
-    /// `MLXK_PYTHON`: an interpreter binary; the home is its prefix (`<home>/bin/python3`).
-    #[serde(rename = "MLXK_PYTHON")]
-    MlxkPython,
-    /// `$RESOURCES_PATH/python`, what Electron passes as `process.resourcesPath`.
-    #[serde(rename = "RESOURCES_PATH")]
-    ResourcesPath,
-    /// `<exe dir>/python`.
-    #[serde(rename = "exe-dir")]
-    ExeDir,
-    /// `<exe dir>/../python`: the shipped layout `Resources/{python, mlxk2/<launcher>}`.
-    #[serde(rename = "exe-parent")]
-    ExeParent,
-}
-
-impl fmt::Display for HomeRule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            HomeRule::MlxkPython => "MLXK_PYTHON",
-            HomeRule::ResourcesPath => "$RESOURCES_PATH/python",
-            HomeRule::ExeDir => "<exe dir>/python",
-            HomeRule::ExeParent => "<exe dir>/../python",
-        })
-    }
-}
 
 /// One rule's outcome.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Candidate {
     pub rule: HomeRule,
     /// The directory the rule pointed at (absent when its variable is unset).
-    #[serde(with = "crate::os_serde::opt_path")]
+    #[serde(with = "msty_mlx_contract::os_serde::opt_path")]
     pub path: Option<PathBuf>,
     /// Why it was not taken; `None` for the chosen one.
     pub rejected: Option<String>,
@@ -74,23 +48,8 @@ impl LookupEnv {
 /// The located bundle.
 #[derive(Clone, Debug, Serialize)]
 pub struct Layout {
-    /// The launcher binary, symlinks resolved.
-    #[serde(with = "crate::os_serde::path")]
-    pub exe: PathBuf,
-    /// Python home (`sys.prefix`), symlinks resolved.
-    #[serde(with = "crate::os_serde::path")]
-    pub home: PathBuf,
-    pub home_rule: HomeRule,
-    /// What `sys.executable` will be, and what children are started with.
-    #[serde(with = "crate::os_serde::path")]
-    pub executable: PathBuf,
-    /// `<exe dir>/_vendor`.
-    #[serde(with = "crate::os_serde::path")]
-    pub vendor: PathBuf,
-    /// `<exe dir>/libmsty_mlx_runtime.{so,dylib}`: the second stage, next to the launcher's real
-    /// path (never looked up through the loader's search path).
-    #[serde(with = "crate::os_serde::path")]
-    pub runtime: PathBuf,
+    #[serde(flatten)]
+    pub paths: BundlePaths,
     /// Every rule tried, in order, the chosen one included.
     pub candidates: Vec<Candidate>,
 }
@@ -166,15 +125,15 @@ pub fn locate(exe: &Path, env: &LookupEnv) -> Result<Layout, Failure> {
     // Canonical, so `sys.prefix` reads `…/Resources/python` rather than `…/mlxk2/../python`.
     let home = home.canonicalize().unwrap_or(home);
     let executable = interpreter.unwrap_or_else(|| home.join("bin").join("python3"));
-    Ok(Layout {
-        exe: exe.to_path_buf(),
+    let paths = BundlePaths {
+        launcher: exe.to_path_buf(),
         vendor: exe_dir.join("_vendor"),
-        runtime: exe_dir.join(runtime_stamp::FILE_NAME),
+        runtime: exe_dir.join(stamp::FILE_NAME),
         home,
         home_rule,
         executable,
-        candidates,
-    })
+    };
+    Ok(Layout { paths, candidates })
 }
 
 fn unset(rule: HomeRule) -> Candidate {
@@ -255,12 +214,12 @@ mod tests {
     fn shipped_layout_is_found_exe_relative() {
         let t = Tree::new("shipped");
         let l = locate(&t.exe(), &env(None, None)).unwrap();
-        assert_eq!(l.home_rule, HomeRule::ExeParent);
-        assert_eq!(l.home, t.0.join("Resources/python"));
-        assert_eq!(l.executable, t.0.join("Resources/python/bin/python3"));
-        assert_eq!(l.vendor, t.0.join("Resources/mlxk2/_vendor"));
+        assert_eq!(l.paths.home_rule, HomeRule::ExeParent);
+        assert_eq!(l.paths.home, t.0.join("Resources/python"));
+        assert_eq!(l.paths.executable, t.0.join("Resources/python/bin/python3"));
+        assert_eq!(l.paths.vendor, t.0.join("Resources/mlxk2/_vendor"));
         assert_eq!(l.candidates.len(), 4);
-        assert_eq!(l.runtime, t.0.join("Resources/mlxk2").join(runtime_stamp::FILE_NAME));
+        assert_eq!(l.paths.runtime, t.0.join("Resources/mlxk2").join(stamp::FILE_NAME));
     }
 
     #[test]
@@ -269,15 +228,15 @@ mod tests {
         let other = t.0.join("Other");
         fs::create_dir_all(other.join("python")).unwrap();
         let l = locate(&t.exe(), &env(None, Some(other.to_str().unwrap()))).unwrap();
-        assert_eq!(l.home_rule, HomeRule::ResourcesPath);
-        assert_eq!(l.home, other.join("python"));
+        assert_eq!(l.paths.home_rule, HomeRule::ResourcesPath);
+        assert_eq!(l.paths.home, other.join("python"));
     }
 
     #[test]
     fn resources_path_without_python_falls_through_and_is_recorded() {
         let t = Tree::new("resfall");
         let l = locate(&t.exe(), &env(None, Some(t.0.to_str().unwrap()))).unwrap();
-        assert_eq!(l.home_rule, HomeRule::ExeParent);
+        assert_eq!(l.paths.home_rule, HomeRule::ExeParent);
         assert_eq!(l.candidates[1].rejected.as_deref(), Some("does not exist"));
     }
 
@@ -307,9 +266,9 @@ mod tests {
         let t = Tree::new("mlxk");
         let py = t.0.join("Resources/python/bin/python3");
         let l = locate(&t.exe(), &env(Some(py.to_str().unwrap()), None)).unwrap();
-        assert_eq!(l.home_rule, HomeRule::MlxkPython);
-        assert_eq!(l.home, t.0.join("Resources/python"));
-        assert_eq!(l.executable, py);
+        assert_eq!(l.paths.home_rule, HomeRule::MlxkPython);
+        assert_eq!(l.paths.home, t.0.join("Resources/python"));
+        assert_eq!(l.paths.executable, py);
     }
 
     #[test]

@@ -1,35 +1,26 @@
-//! msty-mlx-studio: locate an app bundle's Python and vendored packages, plan the embedded
-//! interpreter's start, load it in two stages, and describe it all.
+//! msty-mlx-studio, stage 1: locate an app bundle's Python and vendored packages, plan the
+//! embedded interpreter's start, answer the diagnostics natively, and load stage 2 (libpython
+//! and the runtime library) only when Python must run. Nothing here links CPython.
 //!
-//! Shared by the launcher (`src/main.rs`), its runtime library (`runtime/`, which reads the
-//! launch plan) and the bundler. Nothing here links CPython.
+//! What launcher and runtime agree on lives in `msty-mlx-contract`; dist-info reading in
+//! `msty-mlx-distinfo`; the bundler and verify are crates of their own that this one never
+//! depends on.
 
 #![deny(unsafe_code)]
 
-pub mod abi;
-pub mod bundle;
 pub mod bytecode;
 pub mod child_env;
 pub mod diagnostics;
-pub mod distinfo;
-pub mod exit_code;
 pub mod failure;
 pub mod layout;
-pub mod loadable;
-pub mod logging;
-pub mod os_serde;
+pub mod library_file;
 pub mod parent;
 pub mod plan;
 pub mod python_home;
-pub mod runtime_stamp;
 pub mod settings;
 pub mod stack;
 pub mod stage2;
 #[allow(unsafe_code)]
 pub mod sys;
 
-/// The launcher's own version.
-pub const LAUNCHER_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// The name the launcher uses on stderr.
-pub const LAUNCHER_NAME: &str = "msty-mlx-studio";
+pub use msty_mlx_contract::{LAUNCHER_NAME, VERSION as LAUNCHER_VERSION};

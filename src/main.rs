@@ -9,10 +9,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use msty_mlx_studio::exit_code::LauncherExit;
+use msty_mlx_contract::exit_code::LauncherExit;
+use msty_mlx_logging as logging;
 use msty_mlx_studio::failure::Failure;
 use msty_mlx_studio::plan::{self, Depth, Inputs};
-use msty_mlx_studio::{LAUNCHER_NAME, diagnostics, logging, parent, stage2, sys};
+use msty_mlx_studio::{LAUNCHER_NAME, diagnostics, parent, stage2, sys};
 
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
@@ -40,7 +41,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Failure> {
         return Ok(diagnostics::answer(flag, &inputs, &argv));
     }
     let plan = plan::survey(&inputs, Depth::Run).into_runnable()?;
-    tracing::debug!(home = %plan.home.display(), rule = %plan.home_rule, python = %plan.python, "launch plan");
+    tracing::debug!(home = %plan.paths.home.display(), rule = %plan.paths.home_rule, python = %plan.python, "launch plan");
     // Rewritten while this is the only thread (the macOS parent watch starts one).
     sys::apply_child_env(&plan.child_environment);
     parent::arm(plan.exit_with_parent);

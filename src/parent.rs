@@ -2,23 +2,9 @@
 //! itself exactly one SIGTERM, so mlx-knife stops its worker and frees the port. One, because
 //! mlx-knife treats a second signal as "kill the worker now".
 
-use serde::{Deserialize, Serialize};
+pub use msty_mlx_contract::plan::ParentWatch;
 
 use crate::sys;
-
-/// What the launcher does about its parent's death.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "state")]
-pub enum ParentWatch {
-    /// SIGTERM follows the death of `parent_pid`.
-    Armed { parent_pid: i32 },
-    /// Turned off by `MLXK2_EXIT_WITH_PARENT=0`.
-    Disabled,
-    /// The parent is already init/launchd (nothing to follow: daemonized or orphaned).
-    ParentIsInit,
-    /// The OS refused, or has no mechanism here.
-    Unavailable,
-}
 
 /// What [`arm`] would do, without doing it (for `--python-info`).
 pub fn planned(enabled: bool) -> ParentWatch {

@@ -2,15 +2,15 @@
 
 use std::ffi::OsStr;
 
-use crate::exit_code::LauncherExit;
+use msty_mlx_contract::exit_code::LauncherExit;
 use crate::failure::Failure;
 
 /// Interpreter binary to use instead of the bundled one (its prefix becomes the home).
 pub const MLXK_PYTHON: &str = "MLXK_PYTHON";
 /// The app's Resources directory (Electron: `process.resourcesPath`).
 pub const RESOURCES_PATH: &str = "RESOURCES_PATH";
-/// tracing EnvFilter for the launcher's own logs (stderr); unset = silent.
-pub const LAUNCHER_LOG: &str = "MLXK2_LAUNCHER_LOG";
+/// tracing filter for the launcher's own logs (stderr); unset = silent.
+pub use msty_mlx_logging::LAUNCHER_LOG;
 /// `0`/`false`/`no`/`off` keeps the launcher running when its parent dies.
 pub const EXIT_WITH_PARENT: &str = "MLXK2_EXIT_WITH_PARENT";
 

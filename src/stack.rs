@@ -8,7 +8,7 @@ use pep508_rs::pep440_rs::Version;
 use pep508_rs::{MarkerEnvironment, MarkerEnvironmentBuilder, Requirement, VersionOrUrl};
 use serde::Serialize;
 
-use crate::distinfo::{SiteDir, normalize};
+use msty_mlx_distinfo::{SiteDir, normalize};
 
 /// MLX's backend distributions: Metal on macOS, `mlx[cpu]`, `mlx[cuda12]`/`mlx[cuda13]`
 /// (and the older single `mlx-cuda`).
@@ -107,7 +107,7 @@ pub fn native_checks(site: &SiteDir, target: Option<&TargetPython>) -> Vec<Check
         let name = format!("{dependent} requirements on mlx");
         let dist = match site.distribution(dependent) {
             Ok(dist) => dist,
-            Err(crate::distinfo::DistError::NotFound { .. }) if dependent == "mlx-knife" => continue,
+            Err(msty_mlx_distinfo::DistError::NotFound { .. }) if dependent == "mlx-knife" => continue,
             Err(e) => {
                 checks.push(Check::new(name, false, e.to_string()));
                 continue;
@@ -133,7 +133,7 @@ pub fn native_checks(site: &SiteDir, target: Option<&TargetPython>) -> Vec<Check
                     format!("{backend} {} {} mlx {}", dist.version, if same { "==" } else { "!=" }, mlx.version),
                 ));
             }
-            Err(crate::distinfo::DistError::NotFound { .. }) => {}
+            Err(msty_mlx_distinfo::DistError::NotFound { .. }) => {}
             Err(e) => checks.push(Check::new(format!("{backend} matches mlx"), false, e.to_string())),
         }
     }

@@ -12,12 +12,12 @@ use std::ffi::OsString;
 
 use serde_json::Value;
 
-use crate::abi;
-use crate::exit_code::{INTERRUPTED, LauncherExit};
+use msty_mlx_contract::abi;
+use msty_mlx_contract::exit_code::{INTERRUPTED, LauncherExit};
 use crate::failure::Failure;
 use crate::plan::{self, FORMAT, LaunchPlan};
 use crate::python_home;
-use crate::runtime_stamp::RuntimeStamp;
+use msty_mlx_contract::stamp::RuntimeStamp;
 use crate::sys::{self, Library, RuntimeEntry};
 
 /// libpython and the runtime, loaded and matched.
@@ -36,10 +36,10 @@ pub fn load(plan: &LaunchPlan) -> Result<Python, Failure> {
             format!("restore the shared libpython of the bundled Python {} there", plan.python),
         )
     };
-    crate::loadable::check(&plan.libpython).map_err(|e| libpython_failure(format!("it {e}")))?;
+    crate::library_file::check_loadable(&plan.libpython).map_err(|e| libpython_failure(format!("it {e}")))?;
     let libpython = Library::open(&plan.libpython, true).map_err(libpython_failure)?;
     let version = libpython.python_version().map_err(|e| libpython_failure(format!("not a libpython ({e})")))?;
-    if !python_home::is_same_minor(&version, &plan.python) {
+    if python_home::version_xy(&version) != Some(plan.python) {
         return Err(libpython_failure(format!(
             "it is Python {}, but the home's standard library is Python {}",
             version.split_whitespace().next().unwrap_or(&version),
@@ -48,20 +48,20 @@ pub fn load(plan: &LaunchPlan) -> Result<Python, Failure> {
     }
     tracing::debug!(path = %plan.libpython.display(), %version, "libpython loaded");
 
-    crate::loadable::check(&plan.runtime).map_err(|e| plan::runtime_failure(&plan.runtime, &e))?;
-    let runtime = Library::open(&plan.runtime, false).map_err(|e| plan::runtime_failure(&plan.runtime, &format!("cannot be loaded ({e})")))?;
+    crate::library_file::check_loadable(&plan.paths.runtime).map_err(|e| plan::runtime_failure(&plan.paths.runtime, &e))?;
+    let runtime = Library::open(&plan.paths.runtime, false).map_err(|e| plan::runtime_failure(&plan.paths.runtime, &format!("cannot be loaded ({e})")))?;
     let stamp = runtime
         .runtime_stamp()
-        .map_err(|e| plan::runtime_failure(&plan.runtime, &format!("is not a runtime library ({e})")))
-        .and_then(|line| RuntimeStamp::parse(&line).map_err(|e| plan::runtime_failure(&plan.runtime, &e.to_string())))?;
+        .map_err(|e| plan::runtime_failure(&plan.paths.runtime, &format!("is not a runtime library ({e})")))
+        .and_then(|line| RuntimeStamp::parse(&line).map_err(|e| plan::runtime_failure(&plan.paths.runtime, &e.to_string())))?;
     if stamp.plan_format != FORMAT || stamp.python != plan.python {
         return Err(plan::runtime_failure(
-            &plan.runtime,
+            &plan.paths.runtime,
             &format!("is stamped plan format {} for Python {}; this launcher needs format {FORMAT} for Python {}", stamp.plan_format, stamp.python, plan.python),
         ));
     }
-    let entry = runtime.runtime_entry().map_err(|e| plan::runtime_failure(&plan.runtime, &format!("has no entry point ({e})")))?;
-    tracing::debug!(path = %plan.runtime.display(), runtime = %stamp.line(), "runtime loaded");
+    let entry = runtime.runtime_entry().map_err(|e| plan::runtime_failure(&plan.paths.runtime, &format!("has no entry point ({e})")))?;
+    tracing::debug!(path = %plan.paths.runtime.display(), runtime = %stamp.line(), "runtime loaded");
     Ok(Python { version, entry })
 }
 
@@ -94,7 +94,7 @@ impl Python {
         for (kind, data) in &replies.0 {
             let text = String::from_utf8_lossy(data);
             match *kind {
-                abi::REPLY_PLAN_REJECTED => return Err(plan::runtime_failure(&plan.runtime, &format!("refused the launch plan: {text}"))),
+                abi::REPLY_PLAN_REJECTED => return Err(plan::runtime_failure(&plan.paths.runtime, &format!("refused the launch plan: {text}"))),
                 abi::REPLY_START_FAILED => {
                     return Err(Failure::new(
                         LauncherExit::InterpreterStart,

@@ -8,7 +8,7 @@ use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::abi;
+use msty_mlx_contract::abi;
 use crate::child_env::ChildEnv;
 
 /// A shared library loaded with `dlopen`. Never closed: CPython's code and data live in it for

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use msty_mlx_studio::distinfo::normalize;
+use msty_mlx_distinfo::normalize;
 
 fuzz_target!(|name: &str| {
     let once = normalize(name);

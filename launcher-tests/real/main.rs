@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use harness::*;
 use serde_json::{Value, json};
 
-const BUNDLER: &str = env!("CARGO_BIN_EXE_build-external-python");
+
 
 struct Stack {
     /// The assembled app bundle (hard links into `dist`).
@@ -62,7 +62,7 @@ fn stack() -> &'static Stack {
         let start = Instant::now();
         let cargo_bin = Path::new(env!("CARGO")).parent().unwrap().to_path_buf();
         let host_bin = host_python().executable.parent().unwrap().to_path_buf();
-        let out = Command::new(BUNDLER)
+        let out = Command::new(bundler())
             .current_dir(&work)
             .env_clear()
             .env("PATH", format!("{}:{}:/usr/local/bin:/usr/bin:/bin", host_bin.display(), cargo_bin.display()))

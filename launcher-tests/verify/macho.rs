@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use msty_mlx_studio::bundle::verify::{InstallNameFix, fix_install_names_with};
+use msty_mlx_verify::{InstallNameFix, fix_install_names_with};
 use serde_json::{Value, json};
 
 use super::{findings, verify};

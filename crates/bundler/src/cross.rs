@@ -1,0 +1,226 @@
+//! Linking the launcher and its runtime for macOS on another machine: `cargo zigbuild` with a
+//! pinned zig (both PyPI wheels, installed on demand into a tool cache outside the repository),
+//! the target's Rust std added with rustup when missing, pyo3 told only the Python X.Y.
+//!
+//! Why it works: the launcher links no libpython and the runtime is linked like an extension
+//! module (`-undefined dynamic_lookup`), so neither needs anything of the target's Python; zig
+//! brings the macOS libc stubs and writes the ad-hoc code signature arm64 requires.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use super::launcher::{self, LauncherFiles, Made};
+use super::platform::{MacTag, version_key};
+use msty_mlx_contract::stamp;
+
+/// The zig that links (the `ziglang` wheel).
+pub const ZIG_PIN: &str = "0.17.1";
+/// The cargo subcommand that makes zig rustc's linker (the `cargo-zigbuild` wheel).
+pub const CARGO_ZIGBUILD_PIN: &str = "0.24.0";
+
+/// What to do when the cross build cannot happen here.
+const ELSEWHERE: &str = "or build them on a Mac (PYO3_PYTHON=… cargo build --release) and pass --launcher DIR";
+
+/// The Rust target and `MACOSX_DEPLOYMENT_TARGET` of a cross build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrossTarget {
+    pub triple: &'static str,
+    pub minimum_os: String,
+}
+
+/// Maps a wheel platform tag to the cross build's target:
+///
+/// | tag | triple | `MACOSX_DEPLOYMENT_TARGET` |
+/// |---|---|---|
+/// | `macosx_14_0_arm64` | `aarch64-apple-darwin` | `14.0` |
+/// | `macosx_13_0_x86_64` | `x86_64-apple-darwin` | `13.0` |
+///
+/// Anything else is an error that says what to do: universal2 (one bundle resolves wheels for
+/// one architecture), a macOS older than Rust's std supports, any other platform.
+pub fn cross_target(tag: &str) -> Result<CrossTarget> {
+    let Some(mac) = MacTag::parse(tag) else {
+        bail!(
+            "cannot build the launcher and runtime for `{tag}` on this machine: cross builds are for macOS tags (macosx_X_Y_arm64, macosx_X_Y_x86_64); build them on a {tag} machine (PYO3_PYTHON=… cargo build --release) and pass --launcher DIR"
+        );
+    };
+    let (triple, oldest) = match (mac.triple(), mac.arch) {
+        (Some(triple), "arm64") => (triple, "11.0"),
+        (Some(triple), _) => (triple, "10.12"),
+        (None, "universal2") => bail!("--target-platform `{tag}`: universal2 is not supported, use arm64 (macosx_{}_arm64)", mac.minimum_os.replace('.', "_")),
+        (None, other) => bail!("--target-platform `{tag}`: unknown macOS architecture `{other}`; use macosx_X_Y_arm64 or macosx_X_Y_x86_64"),
+    };
+    if version_key(&mac.minimum_os) < version_key(oldest) {
+        bail!("--target-platform `{tag}`: Rust's standard library for {triple} needs macOS {oldest} or newer; use macosx_{}_{}", oldest.replace('.', "_"), mac.arch);
+    }
+    Ok(CrossTarget { triple, minimum_os: mac.minimum_os })
+}
+
+/// `cargo zigbuild --release` of the launcher and the runtime for `platform_tag` (a macOS tag)
+/// and Python `xy`, into `<repo>/target/bundle-<triple>-py<xy>/<triple>/release/`.
+pub fn build(repo: &Path, platform_tag: &str, xy: &str, quiet: bool) -> Result<LauncherFiles> {
+    let target = cross_target(platform_tag)?;
+    let note = |text: String| {
+        if !quiet {
+            eprintln!("    {text}");
+        }
+    };
+    let built_on = launcher::host_triple()?;
+    ensure_std(target.triple, quiet)?;
+    let tools = zig_tools(&note)?;
+    note(format!("linking for {} (macOS {}) with zig {ZIG_PIN}, cargo-zigbuild {CARGO_ZIGBUILD_PIN}", target.triple, target.minimum_os));
+    let target_dir = repo.join("target").join(format!("bundle-{}-py{xy}", target.triple));
+    let mut cmd = Command::new(&tools.cargo_zigbuild);
+    cmd.current_dir(repo)
+        .args(["zigbuild", "--release", "--locked", "-p", "msty-mlx-studio", "-p", "msty-mlx-runtime", "--lib", "--bin", msty_mlx_contract::LAUNCHER_NAME, "--target", target.triple, "--target-dir"])
+        .arg(&target_dir)
+        .env("RUSTFLAGS", launcher::remap_rustflags(repo))
+        // Without it zig stamps the newest macOS into LC_BUILD_VERSION.
+        .env("MACOSX_DEPLOYMENT_TARGET", &target.minimum_os)
+        // The runtime links no libpython (extension-module): pyo3 needs only the X.Y.
+        .env("PYO3_CROSS_PYTHON_VERSION", xy)
+        .env("CARGO_ZIGBUILD_ZIG_PATH", &tools.zig)
+        // cargo-zigbuild tries `python3 -m ziglang` before CARGO_ZIGBUILD_ZIG_PATH: a ziglang of
+        // any version in the host's Python would win over the pin. A path that is no program
+        // rules it out.
+        .env("CARGO_ZIGBUILD_PYTHON_PATH", tools.dir.join("no-python"))
+        .env("CARGO_ZIGBUILD_CACHE_DIR", tools.dir.join("cache"));
+    for var in [
+        "PYO3_PYTHON",
+        "PYO3_CONFIG_FILE",
+        "PYO3_CROSS",
+        "PYO3_CROSS_LIB_DIR",
+        "PYO3_CROSS_PYTHON_IMPLEMENTATION",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_ZIGBUILD_ZIG_COMMAND",
+        "CARGO_ZIGBUILD_ZIG_COMMAND_ARGS",
+        "CARGO_ZIGBUILD_ZIG_VERSION",
+        "SDKROOT",
+    ] {
+        cmd.env_remove(var);
+    }
+    if quiet {
+        cmd.arg("--quiet");
+    }
+    let status = cmd.stdin(Stdio::null()).status().with_context(|| format!("cannot run `{}`", tools.cargo_zigbuild.display()))?;
+    if !status.success() {
+        bail!("cargo zigbuild failed to build the launcher and its runtime for {} ({status}); see its output above", target.triple);
+    }
+    let release = target_dir.join(target.triple).join("release");
+    Ok(LauncherFiles {
+        launcher: release.join(msty_mlx_contract::LAUNCHER_NAME),
+        runtime: release.join(stamp::file_name_for(platform_tag)),
+        platform_tag: platform_tag.into(),
+        made: Some(Made { built_on, linker: format!("zig {ZIG_PIN} (cargo-zigbuild {CARGO_ZIGBUILD_PIN})") }),
+    })
+}
+
+/// The pinned zig and cargo-zigbuild.
+struct ZigTools {
+    dir: PathBuf,
+    cargo_zigbuild: PathBuf,
+    zig: PathBuf,
+}
+
+/// `<cache dir>/msty-mlx-studio/tools/zig-<pin>-cargo-zigbuild-<pin>/`, installed there with the
+/// host's pip when missing (`pip install --target`, renamed into place when complete). Pip's own
+/// settings (`PIP_INDEX_URL`, a proxy) apply.
+fn zig_tools(note: &dyn Fn(String)) -> Result<ZigTools> {
+    let wheels = format!("ziglang=={ZIG_PIN} cargo-zigbuild=={CARGO_ZIGBUILD_PIN}");
+    let tools = dirs::cache_dir()
+        .map(|c| c.join("msty-mlx-studio/tools"))
+        .ok_or_else(|| anyhow!("zig is needed to link for macOS and there is no cache directory to install it into (HOME unset?); set HOME, {ELSEWHERE}"))?;
+    let dir = tools.join(format!("zig-{ZIG_PIN}-cargo-zigbuild-{CARGO_ZIGBUILD_PIN}"));
+    let found = ZigTools { cargo_zigbuild: dir.join("bin/cargo-zigbuild"), zig: dir.join("ziglang/zig"), dir: dir.clone() };
+    if !(found.cargo_zigbuild.is_file() && found.zig.is_file()) {
+        let host = super::find_on_path("python3")
+            .ok_or_else(|| anyhow!("zig is needed to link for macOS: `{}` is empty and there is no python3 on PATH to install {wheels} with; install python3 with pip, {ELSEWHERE}", dir.display()))?;
+        note(format!("installing {wheels} into `{}` (once)", dir.display()));
+        std::fs::create_dir_all(&tools).with_context(|| format!("cannot create the tool cache `{}`", tools.display()))?;
+        let tmp = tools.join(format!(".{}.tmp-{}", dir.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let out = Command::new(&host)
+            .args(["-I", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-script-location", "--no-compile", "--target"])
+            .arg(&tmp)
+            .args(wheels.split(' '))
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run `{}`", host.display()))?;
+        if !out.status.success() {
+            let _ = std::fs::remove_dir_all(&tmp);
+            let text = String::from_utf8_lossy(&out.stderr);
+            let last = text.lines().rev().find(|l| l.starts_with("ERROR")).or_else(|| text.lines().rev().find(|l| !l.trim().is_empty())).unwrap_or("");
+            bail!("zig is needed to link for macOS and `{} -m pip install {wheels}` failed: {}; let pip reach PyPI, {ELSEWHERE}", host.display(), last.trim());
+        }
+        if let Err(e) = std::fs::rename(&tmp, &dir) {
+            let _ = std::fs::remove_dir_all(&tmp);
+            // A concurrent build that got there first wins.
+            if !found.zig.is_file() {
+                return Err(e).with_context(|| format!("cannot move the zig install into `{}`", dir.display()));
+            }
+        }
+    }
+    let version = Command::new(&found.zig).arg("version").stdin(Stdio::null()).output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if version.as_deref() != Some(ZIG_PIN) {
+        bail!("`{} version` does not answer {ZIG_PIN}; remove `{}` to have it installed again", found.zig.display(), dir.display());
+    }
+    Ok(found)
+}
+
+/// Rust's std for `triple` (`rustup target add` when it is missing).
+fn ensure_std(triple: &str, quiet: bool) -> Result<()> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = Command::new(&rustc).args(["--print", "target-libdir", "--target", triple]).output().with_context(|| format!("cannot run `{}`", Path::new(&rustc).display()))?;
+    let libdir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let has_std = std::fs::read_dir(&libdir).into_iter().flatten().flatten().any(|e| e.file_name().to_string_lossy().starts_with("libstd-"));
+    if out.status.success() && has_std {
+        return Ok(());
+    }
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add", triple]).stdin(Stdio::null());
+    if quiet {
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    }
+    match cmd.status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => bail!("Rust's standard library for {triple} is missing and `rustup target add {triple}` failed ({status}); add it by hand, {ELSEWHERE}"),
+        Err(e) => bail!("Rust's standard library for {triple} is missing and rustup cannot run ({e}); install the target (rustup target add {triple}), {ELSEWHERE}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(tag: &str) -> (&'static str, String) {
+        let t = cross_target(tag).unwrap_or_else(|e| panic!("{tag}: {e}"));
+        (t.triple, t.minimum_os)
+    }
+
+    #[test]
+    fn macos_tags_map_to_rust_targets_and_deployment_targets() {
+        assert_eq!(target("macosx_14_0_arm64"), ("aarch64-apple-darwin", "14.0".into()));
+        assert_eq!(target("macosx_13_0_x86_64"), ("x86_64-apple-darwin", "13.0".into()));
+        assert_eq!(target("macosx_11_0_arm64"), ("aarch64-apple-darwin", "11.0".into()));
+        assert_eq!(target("macosx_10_13_x86_64"), ("x86_64-apple-darwin", "10.13".into()));
+        assert_eq!(target("macosx_15_2_arm64"), ("aarch64-apple-darwin", "15.2".into()));
+    }
+
+    #[test]
+    fn other_tags_are_one_line_errors_that_say_what_to_do() {
+        let err = |tag: &str| cross_target(tag).unwrap_err().to_string();
+        assert!(err("macosx_14_0_universal2").contains("universal2 is not supported, use arm64 (macosx_14_0_arm64)"));
+        assert!(err("macosx_14_0_ppc").contains("unknown macOS architecture `ppc`"));
+        assert!(err("macosx_10_9_arm64").contains("needs macOS 11.0 or newer; use macosx_11_0_arm64"));
+        assert!(err("macosx_10_9_x86_64").contains("use macosx_10_12_x86_64"));
+        for tag in ["manylinux_2_28_aarch64", "linux_x86_64", "win_amd64", "macosx_14_arm64", "macosx_x_0_arm64", "", "aarch64-apple-darwin"] {
+            let e = err(tag);
+            assert!(e.contains(&format!("`{tag}`")) && e.contains("--launcher DIR"), "{tag}: {e}");
+        }
+        for tag in ["macosx_14_0_universal2", "macosx_14_0_ppc", "manylinux_2_28_aarch64"] {
+            assert_eq!(err(tag).lines().count(), 1, "{tag}");
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! build-external-python: produce `dist-ext-python/<BIN_NAME>/` (the vendored packages, the
+//! launcher built for the embedded interpreter, and a manifest). Replaces the bash
+//! `scripts/build_external_python.sh` and `scripts/clear_quarantine_python.sh`.
+
+#![deny(unsafe_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::builder::BoolishValueParser;
+use clap::{Parser, Subcommand};
+use msty_mlx_bundler::{self as bundle, DEFAULT_TARGET_PLATFORM, Options};
+
+#[derive(Parser, Debug)]
+#[command(name = "build-external-python", version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Sub>,
+    #[command(flatten)]
+    build: BuildArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Sub {
+    /// Remove macOS's com.apple.quarantine attribute recursively (nothing to do elsewhere).
+    ClearQuarantine { path: PathBuf },
+    /// Check a finished bundle (dist-ext-python/<BIN_NAME> or a Resources folder) before signing.
+    Verify {
+        dir: PathBuf,
+        /// The report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print only the native binaries to sign, inside-out, one per line.
+        #[arg(long, conflicts_with = "json")]
+        sign_list: bool,
+        /// macOS: rewrite absolute libpython install names to @rpath/… (then re-sign).
+        #[arg(long, conflicts_with_all = ["json", "sign_list"])]
+        fix_install_names: bool,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct BuildArgs {
+    /// Interpreter to install with [default: ./python/bin/python3, then python3 on PATH]
+    #[arg(long, env = "EMBEDDED_PYTHON", value_name = "PATH")]
+    python: Option<PathBuf>,
+    /// What to vendor as mlxk2: a source tree [default: cwd] or a requirement (mlx-knife==2.0.8)
+    #[arg(long, value_name = "PATH_OR_REQ")]
+    project: Option<String>,
+    /// Extra requirements file
+    #[arg(long, value_name = "FILE")]
+    requirements: Option<PathBuf>,
+    /// Custom mlx wheel, installed last [default: scripts/mlx-custom.whl if present]
+    #[arg(long, env = "MLX_WHEEL", value_name = "WHEEL")]
+    mlx_wheel: Option<PathBuf>,
+    /// Custom mlx-lm wheel, installed last [default: scripts/mlx-lm-custom.whl if present]
+    #[arg(long, env = "MLX_LM_WHEEL", value_name = "WHEEL")]
+    mlx_lm_wheel: Option<PathBuf>,
+    /// Stamp mlxk2.__version__ (and its dist-info) in the vendored copy only
+    #[arg(long, env = "VERSION", value_name = "V")]
+    version_stamp: Option<String>,
+    /// Output location
+    #[arg(long, env = "DIST_DIR", default_value = "dist-ext-python", value_name = "DIR")]
+    dist_dir: PathBuf,
+    /// Launcher (and output folder) name
+    #[arg(long, env = "BIN_NAME", default_value = "msty-mlx-studio", value_name = "NAME")]
+    bin_name: String,
+    /// Delete the output directory first (refused for /, $HOME, the project root, outside the dist dir)
+    #[arg(long, env = "CLEAN", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
+    clean: bool,
+    /// Extra installer flags for every install, e.g. "--no-index --find-links DIR" (those uv's pip interface shares with pip)
+    #[arg(long, env = "PIP_ARGS", value_name = "ARGS", allow_hyphen_values = true)]
+    pip_args: Option<String>,
+    /// Never execute the embedded interpreter: uv resolves wheels and markers for a target platform
+    #[arg(long, env = "VENDOR_VIA_WHEELS", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
+    wheels_only: bool,
+    /// Target Python X.Y (wheels-only; required there)
+    #[arg(long, env = "TARGET_PY_VERSION", value_name = "X.Y")]
+    target_python_version: Option<String>,
+    /// Target wheel platform tag (wheels-only)
+    #[arg(long, env = "TARGET_PLATFORM", default_value = DEFAULT_TARGET_PLATFORM, value_name = "TAG")]
+    target_platform: String,
+    /// Target ABI tag (wheels-only) [default: cpXY]
+    #[arg(long, env = "TARGET_ABI", value_name = "ABI")]
+    target_abi: Option<String>,
+    /// Use this prebuilt launcher instead of building one (it is checked all the same)
+    #[arg(long, value_name = "PATH")]
+    launcher: Option<PathBuf>,
+    /// Only errors and the final summary
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Sub::ClearQuarantine { path }) => clear_quarantine(&path).map(|()| ExitCode::SUCCESS),
+        Some(Sub::Verify { dir, json, sign_list, fix_install_names }) => verify(&dir, json, sign_list, fix_install_names),
+        None => build(cli.build).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("build-external-python: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn build(args: BuildArgs) -> anyhow::Result<()> {
+    let cwd = std::env::current_dir()?;
+    let pip_args = match &args.pip_args {
+        Some(text) => bundle::pip_args::split(text)?,
+        None => Vec::new(),
+    };
+    let opts = Options {
+        python: args.python,
+        project: args.project,
+        requirements: args.requirements.map(|r| cwd.join(r)),
+        mlx_wheel: args.mlx_wheel,
+        mlx_lm_wheel: args.mlx_lm_wheel,
+        version_stamp: args.version_stamp,
+        dist_dir: cwd.join(args.dist_dir),
+        bin_name: args.bin_name,
+        clean: args.clean,
+        pip_args,
+        wheels_only: args.wheels_only,
+        target_python_version: args.target_python_version,
+        target_platform: args.target_platform,
+        target_abi: args.target_abi,
+        launcher: args.launcher,
+        quiet: args.quiet,
+        cwd,
+        // The workspace root: the launcher and the runtime are built from there.
+        repo: workspace_root(),
+    };
+    let s = bundle::build(&opts)?;
+    println!(
+        "bundle: {}\n  distributions: {}\n  size: {:.1} MiB\n  python: {}\n  launcher: {} {}\n  installer: {}\n  bytecode: {}\n  sanity check: {}",
+        s.output.display(),
+        s.distributions,
+        s.bytes as f64 / (1024.0 * 1024.0),
+        s.python,
+        opts.bin_name,
+        s.launcher_version,
+        s.installer,
+        s.bytecode,
+        s.sanity
+    );
+    Ok(())
+}
+
+/// `verify`: one line per finding, the signing order, a summary; exit 1 when anything must be
+/// fixed before signing.
+fn verify(dir: &std::path::Path, json: bool, sign_list: bool, fix: bool) -> anyhow::Result<ExitCode> {
+    use msty_mlx_verify as verify;
+    let mut out = std::io::stdout().lock();
+    if fix {
+        let fixes = verify::fix_install_names(dir)?;
+        for f in &fixes {
+            quiet_pipe(writeln!(out, "install_name_tool {} {}", f.args.join(" "), f.file.display()))?;
+        }
+        quiet_pipe(writeln!(out, "{} install name(s) rewritten; re-sign these files (codesign --force …) before shipping", fixes.len()))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = verify::verify(dir)?;
+    let code = if report.errors() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    if json {
+        quiet_pipe(writeln!(out, "{}", serde_json::to_string_pretty(&report)?))?;
+    } else if sign_list {
+        for path in &report.sign_list {
+            quiet_pipe(writeln!(out, "{}", path.display()))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    } else {
+        for f in &report.findings {
+            let level = match f.severity {
+                verify::Severity::Error => "error",
+                verify::Severity::Warning => "warning",
+            };
+            quiet_pipe(writeln!(out, "{level}: {}: {}: {}", f.kind, f.path.display(), f.detail))?;
+        }
+        quiet_pipe(writeln!(out, "sign inside-out ({} native binaries):", report.sign_list.len()))?;
+        for path in &report.sign_list {
+            quiet_pipe(writeln!(out, "  {}", path.display()))?;
+        }
+        quiet_pipe(writeln!(
+            out,
+            "{}: {} error(s), {} warning(s) in {} ({} layout, Python {}, {})",
+            if report.errors() == 0 { "clean" } else { "must be fixed" },
+            report.errors(),
+            report.warnings(),
+            report.bundle.display(),
+            report.layout,
+            report.python.as_deref().unwrap_or("?"),
+            report.platform.as_deref().unwrap_or("platform unknown")
+        ))?;
+    }
+    Ok(code)
+}
+
+/// A reader that stopped reading (`| head`) is not an error worth a message.
+fn quiet_pipe(result: std::io::Result<()>) -> anyhow::Result<()> {
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        other => Ok(other?),
+    }
+}
+
+#[cfg(target_os = "macos")]
+fn clear_quarantine(path: &std::path::Path) -> anyhow::Result<()> {
+    let status = std::process::Command::new("xattr").args(["-r", "-d", "com.apple.quarantine"]).arg(path).status()?;
+    // xattr exits 1 when no file had the attribute; that is success for us.
+    if !status.success() && status.code() != Some(1) {
+        anyhow::bail!("xattr failed on `{}` ({status})", path.display());
+    }
+    println!("removed com.apple.quarantine under {}", path.display());
+    Ok(())
+}
+
+#[cfg(not(target_os = "macos"))]
+fn clear_quarantine(path: &std::path::Path) -> anyhow::Result<()> {
+    println!("nothing to do: com.apple.quarantine exists only on macOS ({} left unchanged)", path.display());
+    Ok(())
+}
+
+/// The workspace this bundler was built from (the launcher and the runtime are built there),
+/// without `..` components: its path is remapped out of the binaries it builds.
+fn workspace_root() -> PathBuf {
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    root.canonicalize().unwrap_or(root)
+}

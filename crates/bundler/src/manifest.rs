@@ -1,0 +1,117 @@
+//! `bundle-manifest.json`: what was bundled, for people and for `--check-mlx-stack` users.
+
+use std::path::Path;
+
+use anyhow::Result;
+use fs_err as fs;
+use serde::Serialize;
+
+use super::wheel::WheelInfo;
+use msty_mlx_distinfo::SiteDir;
+
+#[derive(Debug, Serialize)]
+pub struct Manifest {
+    pub python: PythonEntry,
+    pub distributions: Vec<DistributionEntry>,
+    pub custom_wheels: Vec<CustomWheelEntry>,
+    pub launcher: LauncherEntry,
+    pub runtime: RuntimeEntry,
+    pub mlxk2_version: Option<String>,
+    /// `unchecked-hash`, or `none` (left to the launcher's per-user cache).
+    pub bytecode: String,
+    pub installer: InstallerEntry,
+    /// `ok: …` or `skipped: <why>`.
+    pub sanity_check: String,
+}
+
+/// What resolved and installed `_vendor`, for which target.
+#[derive(Debug, Serialize)]
+pub struct InstallerEntry {
+    pub tool: String,
+    pub version: String,
+    /// `--python-platform` (wheels-only), else the interpreter decided.
+    pub python_platform: Option<String>,
+    pub macosx_deployment_target: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PythonEntry {
+    pub version: String,
+    pub full_version: String,
+    pub platform_tag: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DistributionEntry {
+    pub name: String,
+    pub version: String,
+    pub installer: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CustomWheelEntry {
+    pub project: String,
+    pub version: String,
+    pub file: String,
+    pub sha256: String,
+}
+
+impl CustomWheelEntry {
+    pub fn of(wheel: &WheelInfo) -> Result<CustomWheelEntry> {
+        use sha2::Digest;
+        let bytes = fs::read(&wheel.path)?;
+        Ok(CustomWheelEntry {
+            project: wheel.name.clone(),
+            version: wheel.version.clone(),
+            file: wheel.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            sha256: sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect(),
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct LauncherEntry {
+    pub name: String,
+    pub version: String,
+    #[serde(flatten)]
+    pub build: BuildEntry,
+}
+
+/// The runtime library next to the launcher, as its stamp says.
+#[derive(Debug, Serialize)]
+pub struct RuntimeEntry {
+    pub file: String,
+    pub python: String,
+    pub plan_format: u32,
+    pub version: String,
+    #[serde(flatten)]
+    pub build: BuildEntry,
+}
+
+/// What a launcher or runtime file was built for, where and with what (flattened into its
+/// entry). `target` and `minimum_os` are read from the file itself; `built_on` and `linker`
+/// say how the bundler made it and are null for prebuilt files (`--launcher DIR`).
+#[derive(Clone, Debug, Serialize)]
+pub struct BuildEntry {
+    /// Rust target triple: `aarch64-apple-darwin`, `x86_64-unknown-linux-gnu`.
+    pub target: String,
+    /// macOS: the oldest release it loads on (`LC_BUILD_VERSION` minos), e.g. `14.0`.
+    pub minimum_os: Option<String>,
+    /// The build machine's triple.
+    pub built_on: Option<String>,
+    /// `cc` (the host's toolchain) or `zig 0.17.1 (cargo-zigbuild 0.24.0)` (cross builds).
+    pub linker: Option<String>,
+}
+
+/// Every distribution in `vendor`, sorted by name; unreadable ones are listed with their error
+/// as version so the manifest never hides them.
+pub fn distributions(vendor: &Path) -> Vec<DistributionEntry> {
+    let site = SiteDir::scan(vendor);
+    site.by_name
+        .keys()
+        .map(|name| match site.distribution(name) {
+            Ok(d) => DistributionEntry { name: d.package, version: d.version, installer: d.installer },
+            Err(e) => DistributionEntry { name: name.clone(), version: format!("<{e}>"), installer: None },
+        })
+        .collect()
+}

@@ -1,0 +1,384 @@
+//! Installed distributions in `_vendor`: `*.dist-info` directories as pip writes them, read
+//! without starting Python (PEP 503 names, core metadata, top_level.txt/RECORD, INSTALLER).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use pep508_rs::PackageName;
+use serde::Serialize;
+
+/// The PEP 503 name of `name` as a string (`pep508_rs::PackageName`: lowercase, runs of `-`,
+/// `_`, `.` as one `-`). A string that is no valid distribution name is returned unchanged:
+/// it can then equal no normalised name.
+pub fn normalize(name: &str) -> String {
+    match PackageName::from_str(name) {
+        Ok(valid) => valid.to_string(),
+        Err(_) => name.to_string(),
+    }
+}
+
+/// The paths (first column) of a RECORD file, read as the CSV it is (RFC 4180 as Python's
+/// `csv` module writes it: a field with a comma, quote or line break is quoted, `""` is a
+/// quote). Only the first field of each row is kept, so a hand reader is enough (the `csv`
+/// crate would be the launcher's only use of it); a test compares it with that crate.
+pub fn record_paths(text: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (field, after) = first_field(rest);
+        if !field.is_empty() {
+            paths.push(field);
+        }
+        // Skip the rest of the row (later fields are never quoted across lines in a RECORD's
+        // hash and size columns).
+        rest = match after.find('\n') {
+            Some(end) => &after[end + 1..],
+            None => "",
+        };
+    }
+    paths
+}
+
+/// The first CSV field of `row` and what follows it.
+fn first_field(row: &str) -> (String, &str) {
+    let Some(quoted) = row.strip_prefix('"') else {
+        let end = row.find([',', '\n', '\r']).unwrap_or(row.len());
+        return (row[..end].to_string(), &row[end..]);
+    };
+    let mut field = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c != '"' {
+            field.push(c);
+        } else if quoted[i + 1..].starts_with('"') {
+            field.push('"');
+            chars.next();
+        } else {
+            return (field, &quoted[i + 1..]);
+        }
+    }
+    (field, "")
+}
+
+/// Core metadata (the `METADATA` file): RFC 822-style headers, folded lines allowed, then an
+/// optional body. Only the fields the diagnostics need are kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Metadata {
+    pub name: String,
+    pub version: String,
+    pub requires_python: Option<String>,
+    pub requires_dist: Vec<String>,
+}
+
+/// Why a METADATA could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MetadataError {
+    /// A header line that is neither `Key: value` nor a continuation.
+    BadLine { line: usize },
+    /// A required field is absent or empty.
+    Missing(&'static str),
+}
+
+impl fmt::Display for MetadataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetadataError::BadLine { line } => write!(f, "line {line} is not a `Name: value` header"),
+            MetadataError::Missing(field) => write!(f, "no `{field}` field"),
+        }
+    }
+}
+
+impl Metadata {
+    pub fn parse(text: &str) -> Result<Metadata, MetadataError> {
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for (index, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                break; // the body (description) follows
+            }
+            if line.starts_with([' ', '\t']) {
+                match headers.last_mut() {
+                    Some((_, value)) => {
+                        value.push('\n');
+                        value.push_str(line.trim());
+                    }
+                    None => return Err(MetadataError::BadLine { line: index + 1 }),
+                }
+                continue;
+            }
+            let Some((key, value)) = line.split_once(':') else {
+                return Err(MetadataError::BadLine { line: index + 1 });
+            };
+            let key = key.trim();
+            if key.is_empty() || key.contains(char::is_whitespace) {
+                return Err(MetadataError::BadLine { line: index + 1 });
+            }
+            headers.push((key.to_ascii_lowercase(), value.trim().to_string()));
+        }
+        let first = |field: &str| headers.iter().find(|(k, _)| k == field).map(|(_, v)| v.clone());
+        let required = |field: &'static str, key: &str| first(key).filter(|v| !v.is_empty()).ok_or(MetadataError::Missing(field));
+        Ok(Metadata {
+            name: required("Name", "name")?,
+            version: required("Version", "version")?,
+            requires_python: first("requires-python").filter(|v| !v.is_empty()),
+            requires_dist: headers.iter().filter(|(k, _)| k == "requires-dist").map(|(_, v)| v.clone()).collect(),
+        })
+    }
+}
+
+/// One `*.dist-info` directory.
+#[derive(Clone, Debug, Serialize)]
+pub struct DistInfo {
+    /// PEP 503 name, from the directory name (`mlx_lm-0.28.1.dist-info` → `mlx-lm`).
+    pub normalized: String,
+    #[serde(with = "msty_mlx_contract::os_serde::path")]
+    pub path: PathBuf,
+}
+
+/// A readable distribution.
+#[derive(Clone, Debug, Serialize)]
+pub struct Distribution {
+    pub package: String,
+    pub version: String,
+    /// The top-level module's package directory or file (from top_level.txt, else RECORD).
+    #[serde(with = "msty_mlx_contract::os_serde::opt_path")]
+    pub module_file: Option<PathBuf>,
+    #[serde(with = "msty_mlx_contract::os_serde::path")]
+    pub dist_info: PathBuf,
+    pub requires_python: Option<String>,
+    pub requires_dist: Vec<String>,
+    pub installer: Option<String>,
+}
+
+/// Why a distribution could not be described.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DistError {
+    NotFound {
+        package: String,
+        #[serde(with = "msty_mlx_contract::os_serde::path")]
+        searched: PathBuf,
+    },
+    Duplicate {
+        package: String,
+        #[serde(serialize_with = "paths")]
+        dist_infos: Vec<PathBuf>,
+    },
+    Unreadable {
+        package: String,
+        #[serde(with = "msty_mlx_contract::os_serde::path")]
+        file: PathBuf,
+        reason: String,
+    },
+    Malformed {
+        package: String,
+        #[serde(with = "msty_mlx_contract::os_serde::path")]
+        file: PathBuf,
+        reason: String,
+    },
+}
+
+fn paths<S: serde::Serializer>(value: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
+    let names: Vec<std::ffi::OsString> = value.iter().map(|p| p.clone().into_os_string()).collect();
+    msty_mlx_contract::os_serde::strings::serialize(&names, s)
+}
+
+impl fmt::Display for DistError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DistError::NotFound { package, searched } => {
+                write!(f, "package `{package}` is not installed in `{}`", searched.display())
+            }
+            DistError::Duplicate { package, dist_infos } => {
+                let list: Vec<String> = dist_infos.iter().map(|p| format!("`{}`", p.display())).collect();
+                write!(f, "package `{package}` is installed more than once: {}", list.join(" and "))
+            }
+            DistError::Unreadable { file, reason, .. } => write!(f, "cannot read `{}`: {reason}", file.display()),
+            DistError::Malformed { file, reason, .. } => write!(f, "malformed `{}`: {reason}", file.display()),
+        }
+    }
+}
+
+/// All dist-info directories of a site directory, grouped by normalised name.
+#[derive(Clone, Debug, Default)]
+pub struct SiteDir {
+    pub path: PathBuf,
+    pub by_name: BTreeMap<String, Vec<PathBuf>>,
+}
+
+impl SiteDir {
+    /// Lists `dir` once; a missing directory is an empty site.
+    pub fn scan(dir: &Path) -> SiteDir {
+        Self::scan_where(dir, |_| true)
+    }
+
+    /// Lists `dir` once, keeping only the projects whose normalised name is in `wanted`: one
+    /// `--pkg-info` answer needs no map of every distribution (a `_vendor` with 5 000
+    /// dist-infos: 13.3 ms that way, 8.2 ms this way, mostly the kernel hashing the directory;
+    /// `cargo bench --bench perf -- --only P7`).
+    pub fn scan_for(dir: &Path, wanted: &[String]) -> SiteDir {
+        Self::scan_where(dir, |name| wanted.iter().any(|w| w == name))
+    }
+
+    fn scan_where(dir: &Path, keep: impl Fn(&str) -> bool) -> SiteDir {
+        let mut by_name: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+        for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let file_name = entry.file_name();
+            let Some(stem) = file_name.to_str().and_then(|n| n.strip_suffix(".dist-info")) else { continue };
+            // `{name}-{version}`: names are escaped with `_`, so the first `-` ends the name.
+            let name = stem.split_once('-').map_or(stem, |(name, _)| name);
+            let normalized = normalize(name);
+            if keep(&normalized) {
+                by_name.entry(normalized).or_default().push(entry.path());
+            }
+        }
+        for paths in by_name.values_mut() {
+            paths.sort();
+        }
+        SiteDir { path: dir.to_path_buf(), by_name }
+    }
+
+    /// Projects with more than one dist-info.
+    pub fn duplicates(&self) -> impl Iterator<Item = (&String, &Vec<PathBuf>)> {
+        self.by_name.iter().filter(|(_, paths)| paths.len() > 1)
+    }
+
+    /// Reads one distribution by any spelling of its name.
+    pub fn distribution(&self, name: &str) -> Result<Distribution, DistError> {
+        let package = normalize(name);
+        let paths = self.by_name.get(&package).ok_or_else(|| DistError::NotFound {
+            package: name.to_string(),
+            searched: self.path.clone(),
+        })?;
+        if paths.len() > 1 {
+            return Err(DistError::Duplicate { package, dist_infos: paths.clone() });
+        }
+        read_distribution(&self.path, &paths[0], &package)
+    }
+}
+
+fn read_distribution(site: &Path, dist_info: &Path, package: &str) -> Result<Distribution, DistError> {
+    let file = dist_info.join("METADATA");
+    let bytes = fs::read(&file).map_err(|e| DistError::Unreadable {
+        package: package.to_string(),
+        file: file.clone(),
+        reason: e.to_string(),
+    })?;
+    let malformed = |reason: String| DistError::Malformed { package: package.to_string(), file: file.clone(), reason };
+    let text = std::str::from_utf8(&bytes).map_err(|e| malformed(format!("not UTF-8 ({e})")))?;
+    let metadata = Metadata::parse(text).map_err(|e| malformed(e.to_string()))?;
+    let installer = fs::read_to_string(dist_info.join("INSTALLER")).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    Ok(Distribution {
+        module_file: module_file(site, dist_info, &metadata.name),
+        package: metadata.name,
+        version: metadata.version,
+        dist_info: dist_info.to_path_buf(),
+        requires_python: metadata.requires_python,
+        requires_dist: metadata.requires_dist,
+        installer,
+    })
+}
+
+/// The installed top-level module: a package directory, a module file or an extension.
+fn module_file(site: &Path, dist_info: &Path, name: &str) -> Option<PathBuf> {
+    let mut tops: Vec<String> = fs::read_to_string(dist_info.join("top_level.txt"))
+        .map(|t| t.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+        .unwrap_or_default();
+    if tops.is_empty() {
+        let record = fs::read_to_string(dist_info.join("RECORD")).unwrap_or_default();
+        for path in record_paths(&record) {
+            let path = path.as_str();
+            let Some(first) = path.split('/').next() else { continue };
+            if first.is_empty() || first.ends_with(".dist-info") || first.ends_with(".data") || first == ".." || first == "bin" {
+                continue;
+            }
+            let top = first.split('.').next().unwrap_or(first).to_string();
+            if !tops.contains(&top) && (path.contains('/') || path.ends_with(".py") || path.contains(".so") || path.ends_with(".pyd")) {
+                tops.push(top);
+            }
+        }
+    }
+    // Prefer the module named like the project (mlx_lm for mlx-lm), else the first listed.
+    let wanted = normalize(name).replace('-', "_");
+    tops.sort_by_key(|t| normalize(t).replace('-', "_") != wanted);
+    tops.iter().find_map(|top| locate_module(site, top))
+}
+
+fn locate_module(site: &Path, top: &str) -> Option<PathBuf> {
+    let dir = site.join(top);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let file = site.join(format!("{top}.py"));
+    if file.is_file() {
+        return Some(file);
+    }
+    // Extension modules: `top.cpython-311-x86_64-linux-gnu.so`, `top.abi3.so`, `top.so`.
+    fs::read_dir(site).ok()?.flatten().map(|e| e.path()).find(|p| {
+        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+            n.strip_prefix(top).is_some_and(|rest| rest.starts_with('.') && (rest.ends_with(".so") || rest.ends_with(".pyd")))
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_paths_agree_with_a_csv_reader() {
+        let text = "a/b.py,sha256=x,10\n\"c,d.py\",sha256=y,2\r\n\"say \"\"hi\"\".txt\",,\n\n,,\nlast.dist-info/RECORD,,";
+        let expected: Vec<String> = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text.as_bytes())
+            .records()
+            .filter_map(|row| row.ok()?.get(0).map(String::from))
+            .filter(|path| !path.is_empty())
+            .collect();
+        assert_eq!(record_paths(text), expected);
+        assert_eq!(record_paths(text), ["a/b.py", "c,d.py", "say \"hi\".txt", "last.dist-info/RECORD"]);
+        assert_eq!(record_paths("\"unterminated"), ["unterminated"]);
+    }
+
+    #[test]
+    fn pep503_names() {
+        for spelling in ["mlx_lm", "mlx-lm", "MLX.LM", "mlx__-.lm", "Mlx-Lm"] {
+            assert_eq!(normalize(spelling), "mlx-lm", "{spelling}");
+        }
+        assert_eq!(normalize("mlx"), "mlx");
+        assert_eq!(normalize("Jinja2"), "jinja2");
+        // Not distribution names: kept as they are, so they match no normalised name.
+        for invalid in ["-leading_", "ÄB.c", "has space", ""] {
+            assert_eq!(normalize(invalid), invalid);
+        }
+    }
+
+    #[test]
+    fn record_is_csv() {
+        let text = "mlxk2/__init__.py,sha256=abc,12\n\"odd,name.py\",sha256=def,3\nmlx_knife-1.dist-info/RECORD,,\n\n";
+        assert_eq!(record_paths(text), ["mlxk2/__init__.py", "odd,name.py", "mlx_knife-1.dist-info/RECORD"]);
+    }
+
+    #[test]
+    fn metadata_fields_and_folding() {
+        let text = "Metadata-Version: 2.1\nName: mlx-lm\nVersion: 0.28.1\nRequires-Python: >=3.9\nRequires-Dist: mlx>=0.29.0; platform_system == \"Darwin\"\nRequires-Dist: numpy\nSummary: a\n  folded summary\n\nRequires-Dist: not-a-header-in-body\n";
+        let m = Metadata::parse(text).unwrap();
+        assert_eq!(m.name, "mlx-lm");
+        assert_eq!(m.version, "0.28.1");
+        assert_eq!(m.requires_python.as_deref(), Some(">=3.9"));
+        assert_eq!(m.requires_dist, ["mlx>=0.29.0; platform_system == \"Darwin\"", "numpy"]);
+    }
+
+    #[test]
+    fn malformed_metadata_is_an_error() {
+        assert_eq!(Metadata::parse("garbage without colon\n"), Err(MetadataError::BadLine { line: 1 }));
+        assert_eq!(Metadata::parse(" continuation first\n"), Err(MetadataError::BadLine { line: 1 }));
+        assert_eq!(Metadata::parse("Name: x\n"), Err(MetadataError::Missing("Version")));
+        assert_eq!(Metadata::parse("Version: 1\nName:\n"), Err(MetadataError::Missing("Name")));
+        assert_eq!(Metadata::parse(""), Err(MetadataError::Missing("Name")));
+        assert_eq!(Metadata::parse("Na me: x\n"), Err(MetadataError::BadLine { line: 1 }));
+    }
+}

@@ -1,0 +1,220 @@
+//! What a native file declares about its loading: ELF, thin and universal (fat) Mach-O, read
+//! with goblin; and a writer of minimal synthetic Mach-O files for tests on Linux.
+
+use goblin::Object;
+use goblin::mach::{Mach, MachO, SingleArch, constants::cputype, header, load_command::CommandVariant};
+
+/// What a native file declares about its loading.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NativeInfo {
+    pub macho: bool,
+    /// ELF: an executable; Mach-O: some slice is `MH_EXECUTE`.
+    pub executable: bool,
+    /// ELF: DT_NEEDED; Mach-O: the dylib load commands of all slices (each name once).
+    pub libs: Vec<String>,
+    /// ELF: DT_RPATH + DT_RUNPATH; Mach-O: the LC_RPATHs of all slices (each once).
+    pub rpaths: Vec<String>,
+    /// Mach-O: LC_ID_DYLIB (of the first slice that has one); ELF: DT_SONAME.
+    pub id: Option<String>,
+    /// `x86_64`, `aarch64` (ELF), `arm64` (Mach-O), `universal(arm64,x86_64)`.
+    pub arch: String,
+    /// Mach-O: one entry per architecture (one for a thin file); empty for ELF.
+    pub slices: Vec<MachSlice>,
+}
+
+/// One architecture of a Mach-O file: what dyld reads when it maps that slice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MachSlice {
+    /// `arm64`, `x86_64`, `macho-cpu-N`.
+    pub arch: String,
+    pub filetype: FileType,
+    pub id: Option<String>,
+    pub loads: Vec<Load>,
+    pub rpaths: Vec<String>,
+}
+
+/// The Mach-O file types `verify` tells apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileType {
+    /// `MH_EXECUTE`: a main executable (`python3`, the launcher).
+    Execute,
+    /// `MH_DYLIB`: a shared library (`libpython3.X.dylib`, `libmlx.dylib`).
+    Dylib,
+    /// `MH_BUNDLE`: a plug-in, such as a Python extension module.
+    Bundle,
+    Other(u32),
+}
+
+/// One dylib load command.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Load {
+    pub command: LoadCommand,
+    pub name: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LoadCommand {
+    Load,
+    /// A missing weak library is tolerated by dyld.
+    Weak,
+    Reexport,
+    Upward,
+    Lazy,
+}
+
+impl LoadCommand {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadCommand::Load => "LC_LOAD_DYLIB",
+            LoadCommand::Weak => "LC_LOAD_WEAK_DYLIB",
+            LoadCommand::Reexport => "LC_REEXPORT_DYLIB",
+            LoadCommand::Upward => "LC_LOAD_UPWARD_DYLIB",
+            LoadCommand::Lazy => "LC_LAZY_LOAD_DYLIB",
+        }
+    }
+}
+
+impl NativeInfo {
+    /// Whether the file is a universal (fat) Mach-O.
+    pub fn universal(&self) -> bool {
+        self.arch.starts_with("universal(")
+    }
+}
+
+/// Parses an ELF or Mach-O file, thin or universal (`None` for anything else, e.g. a Java class
+/// file, which shares the fat magic, or a universal static archive).
+pub fn native_info(bytes: &[u8]) -> Option<NativeInfo> {
+    match Object::parse(bytes).ok()? {
+        Object::Elf(elf) => Some(NativeInfo {
+            macho: false,
+            executable: !elf.is_lib || elf.interpreter.is_some(),
+            libs: elf.libraries.iter().map(|s| s.to_string()).collect(),
+            rpaths: elf.rpaths.iter().chain(elf.runpaths.iter()).flat_map(|r| r.split(':')).map(String::from).collect(),
+            id: elf.soname.map(String::from),
+            arch: match elf.header.e_machine {
+                goblin::elf::header::EM_X86_64 => "x86_64".into(),
+                goblin::elf::header::EM_AARCH64 => "aarch64".into(),
+                other => format!("elf-machine-{other}"),
+            },
+            slices: Vec::new(),
+        }),
+        Object::Mach(Mach::Binary(m)) => Some(from_slices(vec![slice(&m)], false)),
+        Object::Mach(Mach::Fat(fat)) => {
+            let slices: Vec<MachSlice> = fat
+                .into_iter()
+                .filter_map(|entry| match entry {
+                    Ok(SingleArch::MachO(m)) => Some(slice(&m)),
+                    _ => None,
+                })
+                .collect();
+            (!slices.is_empty()).then(|| from_slices(slices, true))
+        }
+        _ => None,
+    }
+}
+
+fn slice(m: &MachO) -> MachSlice {
+    // goblin lists the dylib load commands' names in `libs` after a first entry that is "self"
+    // or the file's own LC_ID_DYLIB, in load-command order; the kinds come from the commands.
+    let commands = m.load_commands.iter().filter_map(|c| match c.command {
+        CommandVariant::LoadDylib(_) => Some(LoadCommand::Load),
+        CommandVariant::LoadWeakDylib(_) => Some(LoadCommand::Weak),
+        CommandVariant::ReexportDylib(_) => Some(LoadCommand::Reexport),
+        CommandVariant::LoadUpwardDylib(_) => Some(LoadCommand::Upward),
+        CommandVariant::LazyLoadDylib(_) => Some(LoadCommand::Lazy),
+        _ => None,
+    });
+    MachSlice {
+        arch: match m.header.cputype {
+            cputype::CPU_TYPE_ARM64 => "arm64".into(),
+            cputype::CPU_TYPE_X86_64 => "x86_64".into(),
+            other => format!("macho-cpu-{other}"),
+        },
+        filetype: match m.header.filetype {
+            header::MH_EXECUTE => FileType::Execute,
+            header::MH_DYLIB => FileType::Dylib,
+            header::MH_BUNDLE => FileType::Bundle,
+            other => FileType::Other(other),
+        },
+        id: m.name.map(String::from),
+        loads: commands.zip(m.libs.iter().skip(1)).map(|(command, name)| Load { command, name: name.to_string() }).collect(),
+        rpaths: m.rpaths.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn from_slices(mut slices: Vec<MachSlice>, fat: bool) -> NativeInfo {
+    slices.sort_by(|a, b| a.arch.cmp(&b.arch));
+    let mut libs: Vec<String> = Vec::new();
+    let mut rpaths: Vec<String> = Vec::new();
+    for s in &slices {
+        for l in &s.loads {
+            if !libs.contains(&l.name) {
+                libs.push(l.name.clone());
+            }
+        }
+        for r in &s.rpaths {
+            if !rpaths.contains(r) {
+                rpaths.push(r.clone());
+            }
+        }
+    }
+    let arch = if fat {
+        format!("universal({})", slices.iter().map(|s| s.arch.as_str()).collect::<Vec<_>>().join(","))
+    } else {
+        slices[0].arch.clone()
+    };
+    NativeInfo {
+        macho: true,
+        executable: slices.iter().any(|s| s.filetype == FileType::Execute),
+        libs,
+        rpaths,
+        id: slices.iter().find_map(|s| s.id.clone()),
+        arch,
+        slices,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use msty_mlx_testkit::{synthetic_macho, synthetic_retarget, synthetic_universal};
+
+    #[test]
+    fn synthetic_macho_parses() {
+        let lib = native_info(&synthetic_macho(false, Some("/install/lib/libpython3.11.dylib"), &["/usr/lib/libSystem.B.dylib"], &[])).unwrap();
+        assert!(lib.macho && !lib.executable && !lib.universal());
+        assert_eq!(lib.id.as_deref(), Some("/install/lib/libpython3.11.dylib"));
+        assert_eq!(lib.arch, "arm64");
+        assert_eq!(lib.libs, ["/usr/lib/libSystem.B.dylib"]);
+        assert_eq!(lib.slices[0].filetype, FileType::Dylib);
+        assert_eq!(lib.slices[0].loads, [Load { command: LoadCommand::Load, name: "/usr/lib/libSystem.B.dylib".into() }]);
+        let exe = native_info(&synthetic_macho(true, None, &["/install/lib/libpython3.11.dylib"], &["@executable_path/../lib", "/install/lib"])).unwrap();
+        assert!(exe.executable);
+        assert_eq!(exe.libs, ["/install/lib/libpython3.11.dylib"]);
+        assert_eq!(exe.rpaths, ["@executable_path/../lib", "/install/lib"]);
+    }
+
+    #[test]
+    fn universal_files_are_read_slice_by_slice() {
+        let arm = synthetic_macho(false, Some("/install/lib/libpython3.12.dylib"), &["/usr/lib/libSystem.B.dylib"], &["@loader_path"]);
+        let intel = synthetic_retarget(synthetic_macho(false, Some("/install/lib/libpython3.12.dylib"), &["/usr/lib/libc++.1.dylib"], &[]), cputype::CPU_TYPE_X86_64);
+        let info = native_info(&synthetic_universal(&[intel, arm])).unwrap();
+        assert!(info.macho && info.universal() && !info.executable);
+        assert_eq!(info.arch, "universal(arm64,x86_64)");
+        assert_eq!(info.slices.iter().map(|s| s.arch.as_str()).collect::<Vec<_>>(), ["arm64", "x86_64"]);
+        assert_eq!(info.slices[1].loads[0].name, "/usr/lib/libc++.1.dylib");
+        assert!(info.slices[1].rpaths.is_empty());
+        // The union, for the checks that look at the file as a whole.
+        assert_eq!(info.libs, ["/usr/lib/libSystem.B.dylib", "/usr/lib/libc++.1.dylib"]);
+        assert_eq!(info.rpaths, ["@loader_path"]);
+        assert_eq!(info.id.as_deref(), Some("/install/lib/libpython3.12.dylib"));
+    }
+
+    #[test]
+    fn a_java_class_file_is_not_a_universal_binary() {
+        let mut class = 0xcafe_babe_u32.to_be_bytes().to_vec();
+        class.extend_from_slice(&[0, 0, 0, 65]);
+        class.resize(4096, 0);
+        assert_eq!(native_info(&class), None);
+    }
+}
