@@ -19,8 +19,6 @@ use std::time::Instant;
 
 use harness::*;
 
-
-
 /// One build: (whole, install step) in seconds.
 type Times = (f64, f64);
 
@@ -30,7 +28,11 @@ fn main() {
     let wheels = real_wheel_cache();
     let launcher = launcher_dir();
     let python = &host_python().executable;
-    println!("bundle bench, CPython {XY}, {} wheels from `{}`, {runs} alternating runs after one warm-up each", count_wheels(&wheels), wheels.display());
+    println!(
+        "bundle bench, CPython {XY}, {} wheels from `{}`, {runs} alternating runs after one warm-up each",
+        count_wheels(&wheels),
+        wheels.display()
+    );
 
     let mut ours: Vec<Times> = Vec::new();
     let mut cold: Vec<Times> = Vec::new();
@@ -53,9 +55,21 @@ fn main() {
     let (whole_a, install_a) = (median(ours.iter().map(|t| t.0)), median(ours.iter().map(|t| t.1)));
     let whole_c = median(cold.iter().map(|t| t.0));
     let (whole_b, install_b) = (median(seed.iter().map(|t| t.0)), median(seed.iter().map(|t| t.1)));
-    println!("whole build: bundler {whole_a:.1} s, seed's way (pip install --target + compileall) {whole_b:.1} s, ratio {:.2} (target ≤ 0.60: {})", whole_a / whole_b, verdict(whole_a / whole_b <= 0.6));
-    println!("whole build with an empty bytecode cache: bundler {whole_c:.1} s, ratio {:.2} (target ≤ 0.60: {})", whole_c / whole_b, verdict(whole_c / whole_b <= 0.6));
-    println!("install step: bundler (uv) {install_a:.1} s (target ≤ 5 s: {}), seed's pip install {install_b:.1} s, ratio {:.2}", verdict(install_a <= 5.0), install_a / install_b);
+    println!(
+        "whole build: bundler {whole_a:.1} s, seed's way (pip install --target + compileall) {whole_b:.1} s, ratio {:.2} (target ≤ 0.60: {})",
+        whole_a / whole_b,
+        verdict(whole_a / whole_b <= 0.6)
+    );
+    println!(
+        "whole build with an empty bytecode cache: bundler {whole_c:.1} s, ratio {:.2} (target ≤ 0.60: {})",
+        whole_c / whole_b,
+        verdict(whole_c / whole_b <= 0.6)
+    );
+    println!(
+        "install step: bundler (uv) {install_a:.1} s (target ≤ 5 s: {}), seed's pip install {install_b:.1} s, ratio {:.2}",
+        verdict(install_a <= 5.0),
+        install_a / install_b
+    );
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -73,7 +87,15 @@ fn bundler_build(wheels: &Path, launcher: &Path, python: &Path, cold: bool) -> T
     let mut cmd = Command::new(bundler());
     cmd.current_dir(&cwd)
         .env_clear()
-        .env("PATH", format!("{}:{}:{}:/usr/local/bin:/usr/bin:/bin", uv_dir().display(), host_bin.display(), cargo_bin.display()))
+        .env(
+            "PATH",
+            format!(
+                "{}:{}:{}:/usr/local/bin:/usr/bin:/bin",
+                uv_dir().display(),
+                host_bin.display(),
+                cargo_bin.display()
+            ),
+        )
         .env("HOME", &home)
         .env("LANG", "C.UTF-8");
     if cold {
@@ -106,7 +128,10 @@ fn step_time(stderr: &str, name: &str) -> f64 {
         .filter_map(|l| l.split_once("s] "))
         .filter_map(|(t, rest)| Some((t.trim().parse().ok()?, rest)))
         .collect();
-    let at = headers.iter().position(|(_, h)| h.starts_with(name)).unwrap_or_else(|| panic!("no step {name:?} in:\n{stderr}"));
+    let at = headers
+        .iter()
+        .position(|(_, h)| h.starts_with(name))
+        .unwrap_or_else(|| panic!("no step {name:?} in:\n{stderr}"));
     headers.get(at + 1).map(|next| next.0).unwrap_or(f64::NAN) - headers[at].0
 }
 
@@ -115,23 +140,43 @@ fn seed_build(wheels: &Path, python: &Path) -> Times {
     let dir = scratch("bench-seed");
     let vendor = dir.join("_vendor");
     let start = Instant::now();
-    run_ok(Command::new(python)
-        .args(["-I", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-script-location", "--no-compile", "--no-index", "--find-links"])
-        .arg(wheels)
-        .arg("--target")
-        .arg(&vendor)
-        .args(REAL_REQUIREMENTS)
-        .env("PYTHONDONTWRITEBYTECODE", "1"));
+    run_ok(
+        Command::new(python)
+            .args([
+                "-I",
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-warn-script-location",
+                "--no-compile",
+                "--no-index",
+                "--find-links",
+            ])
+            .arg(wheels)
+            .arg("--target")
+            .arg(&vendor)
+            .args(REAL_REQUIREMENTS)
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+    );
     let install = start.elapsed().as_secs_f64();
     // compileall exits 1 for the odd file that does not compile; the bundler ignores that too.
-    let _ = Command::new(python).args(["-I", "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]).arg(&vendor).output().unwrap();
+    let _ = Command::new(python)
+        .args(["-I", "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"])
+        .arg(&vendor)
+        .output()
+        .unwrap();
     let whole = start.elapsed().as_secs_f64();
     let _ = fs::remove_dir_all(&dir);
     (whole, install)
 }
 
 fn count_wheels(dir: &Path) -> usize {
-    fs::read_dir(dir).unwrap().filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "whl"))).count()
+    fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "whl")))
+        .count()
 }
 
 fn median(values: impl Iterator<Item = f64>) -> f64 {

@@ -19,7 +19,10 @@ fn main() {
     let runs: usize = args.iter().skip_while(|a| *a != "--runs").nth(1).and_then(|n| n.parse().ok()).unwrap_or(200);
     let check = args.iter().any(|a| a == "--check");
     let vendor = real_vendor();
-    let dists = std::fs::read_dir(&vendor).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".dist-info")).count();
+    let dists = std::fs::read_dir(&vendor)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".dist-info"))
+        .count();
     let b = Bundle::copy("bench-diag");
     std::fs::remove_dir_all(b.vendor()).unwrap();
     std::os::unix::fs::symlink(&vendor, b.vendor()).unwrap();
@@ -42,7 +45,9 @@ fn main() {
         ("--mlx-info", launcher(&["--mlx-info"]), python_answer("mlx")),
         ("--pkg-info mlx_lm", launcher(&["--pkg-info", "mlx_lm"]), python_answer("mlx_lm")),
     ];
-    println!("native diagnostics vs importlib.metadata, real _vendor ({dists} distributions), CPython {XY}, {runs} alternating runs after 20 warm-up");
+    println!(
+        "native diagnostics vs importlib.metadata, real _vendor ({dists} distributions), CPython {XY}, {runs} alternating runs after 20 warm-up"
+    );
     println!("{:<20} {:>14} {:>14} {:>8}", "flag", "launcher ms", "python ms", "ratio");
     let mut ok = true;
     for (name, mut a, mut bcmd) in pairs {
@@ -61,7 +66,10 @@ fn main() {
         let ratio = ma / mb;
         let pass = ma <= 3.0 && ratio <= 1.0 / 25.0;
         ok &= pass;
-        println!("{name:<20} {ma:>14.2} {mb:>14.2} {ratio:>8.3}  target ≤ 3 ms and ≤ 0.040: {}", if pass { "met" } else { "MISSED" });
+        println!(
+            "{name:<20} {ma:>14.2} {mb:>14.2} {ratio:>8.3}  target ≤ 3 ms and ≤ 0.040: {}",
+            if pass { "met" } else { "MISSED" }
+        );
     }
     // What spawning alone costs from this process, for reading the figures above.
     let mut t = Command::new("/bin/true");

@@ -4,7 +4,9 @@
 //!
 //! `cargo bench --bench perf [-- --runs N --serve-runs M] [-- --check]`; `--check` exits 1 when
 //! a target is missed (run it on a quiet machine; CI does not); `-- --only P7` runs just the
-//! 5 000-dist-info row (issue 12).
+//! 5 000-dist-info row (issue 12); `-- --only S` just the start-up rows against the physical
+//! floor (issue 17: `/bin/true` and a Rust hello world), with `--baseline DIR` (a directory
+//! holding another build's `msty-mlx-studio` and runtime) measured beside them in the same run.
 
 #[path = "../launcher-tests/harness.rs"]
 mod harness;
@@ -18,18 +20,21 @@ use std::time::{Duration, Instant};
 
 use harness::*;
 
-struct Row {
-    id: &'static str,
-    what: String,
-    a: f64,
-    b: f64,
-    unit: &'static str,
-    target: Option<Target>,
+#[path = "perf/startup.rs"]
+mod startup;
+
+pub(crate) struct Row {
+    pub id: &'static str,
+    pub what: String,
+    pub a: f64,
+    pub b: f64,
+    pub unit: &'static str,
+    pub target: Option<Target>,
 }
 
 /// What a row must meet.
 #[derive(Clone, Copy)]
-enum Target {
+pub(crate) enum Target {
     /// A/B ≤ x
     Ratio(f64),
     /// A−B ≤ x
@@ -44,17 +49,31 @@ fn main() {
     let check = args.iter().any(|a| a == "--check");
     // `--only P7`: just the 5 000-dist-info row (issue 12), without the serve rows.
     let only_p7 = args.windows(2).any(|w| w[0] == "--only" && w[1] == "P7");
-    let serve_runs: usize = args.iter().skip_while(|a| *a != "--serve-runs").nth(1).and_then(|n| n.parse().ok()).unwrap_or((runs / 8).max(3));
+    let serve_runs: usize = args
+        .iter()
+        .skip_while(|a| *a != "--serve-runs")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or((runs / 8).max(3));
 
     // A real bundle whose _vendor ships pycs (as the bundler makes it), and one without.
     let real = real_vendor();
     let with_pycs = compiled_copy(&real);
     let b = bundle_with_vendor("perf-pyc", &with_pycs);
     let fixture = base();
-    run_ok(clean_command(&fixture.python3()).args(["-I", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash"]).arg(fixture.vendor()));
+    run_ok(
+        clean_command(&fixture.python3())
+            .args(["-I", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash"])
+            .arg(fixture.vendor()),
+    );
     let home = scratch("perf-home");
 
     let mut rows = Vec::new();
+    if args.windows(2).any(|w| w[0] == "--only" && w[1] == "S") {
+        let baseline = args.iter().skip_while(|a| *a != "--baseline").nth(1).map(PathBuf::from);
+        startup::rows(&mut rows, runs.max(200), &b, &with_pycs, &home, baseline.as_deref());
+        std::process::exit(if report(&rows) || !check { 0 } else { 1 });
+    }
     println!(
         "performance suite, CPython {XY}, real _vendor with {} distributions, {runs} alternating runs ({serve_runs} for serve) after warm-up",
         count_dists(&real)
@@ -62,10 +81,30 @@ fn main() {
 
     // P1: native answer vs importlib.metadata, in CPU time (issue 10: ≤ 0.03) and wall time
     // (≤ 1.5 ms median): libpython and the runtime are never loaded for it.
-    let importlib = py_c(&b, &format!("import sys, json; sys.path.insert(0, {v:?}); import importlib.metadata as m; d = m.distribution('mlx'); print(json.dumps({{'package': d.metadata['Name'], 'version': d.version}}))", v = b.vendor().to_str().unwrap()));
+    let importlib = py_c(
+        &b,
+        &format!(
+            "import sys, json; sys.path.insert(0, {v:?}); import importlib.metadata as m; d = m.distribution('mlx'); print(json.dumps({{'package': d.metadata['Name'], 'version': d.version}}))",
+            v = b.vendor().to_str().unwrap()
+        ),
+    );
     let (wall, cpu) = alternate_cpu(runs, &mut b.launcher_in(&home, &["--mlx-info"]), &mut { importlib });
-    rows.push(Row { id: "P1", what: "--mlx-info vs importlib.metadata, CPU time".into(), a: cpu.0, b: cpu.1, unit: "ms", target: Some(Target::Ratio(0.03)) });
-    rows.push(Row { id: "P1w", what: "--mlx-info vs importlib.metadata, wall time".into(), a: wall.0, b: wall.1, unit: "ms", target: Some(Target::AtMost(1.5)) });
+    rows.push(Row {
+        id: "P1",
+        what: "--mlx-info vs importlib.metadata, CPU time".into(),
+        a: cpu.0,
+        b: cpu.1,
+        unit: "ms",
+        target: Some(Target::Ratio(0.03)),
+    });
+    rows.push(Row {
+        id: "P1w",
+        what: "--mlx-info vs importlib.metadata, wall time".into(),
+        a: wall.0,
+        b: wall.1,
+        unit: "ms",
+        target: Some(Target::AtMost(1.5)),
+    });
 
     // P7 (issue 12): the native flags with 5 000 more dist-infos in _vendor must stay under
     // 10 ms (wall-time median); B is the same flag on the real _vendor alone.
@@ -82,22 +121,63 @@ fn main() {
     }
 
     // P2/P3: --version through mlxk2.cli.main.
-    let python_i = |bundle: &Bundle| py_c(bundle, &format!("import sys; sys.path[:0] = [{v:?}]; from mlxk2.cli import main; sys.exit(main())", v = bundle.vendor().to_str().unwrap()));
+    let python_i = |bundle: &Bundle| {
+        py_c(
+            bundle,
+            &format!(
+                "import sys; sys.path[:0] = [{v:?}]; from mlxk2.cli import main; sys.exit(main())",
+                v = bundle.vendor().to_str().unwrap()
+            ),
+        )
+    };
     let (a, bb) = alternate(runs, &mut b.launcher_in(&home, &["--version"]), &mut with_arg(python_i(&b), "--version"));
-    rows.push(Row { id: "P2", what: "--version: launcher vs python3 -I (real _vendor)".into(), a, b: bb, unit: "ms", target: Some(Target::Ratio(1.03)) });
+    rows.push(Row {
+        id: "P2",
+        what: "--version: launcher vs python3 -I (real _vendor)".into(),
+        a,
+        b: bb,
+        unit: "ms",
+        target: Some(Target::Ratio(1.03)),
+    });
     let bash = bash_launcher(&b);
     let (a, bb) = alternate(runs, &mut b.launcher_in(&home, &["--version"]), &mut with_arg(bash, "--version"));
-    rows.push(Row { id: "P3", what: "--version: launcher vs bash launcher".into(), a, b: bb, unit: "ms", target: Some(Target::Ratio(0.90)) });
-    let (a, bb) = alternate(runs, &mut fixture.launcher_in(&home, &["--version"]), &mut with_arg(python_i(fixture), "--version"));
-    rows.push(Row { id: "P2f", what: "--version: launcher vs python3 -I (fixture _vendor)".into(), a, b: bb, unit: "ms", target: None });
+    rows.push(Row {
+        id: "P3",
+        what: "--version: launcher vs bash launcher".into(),
+        a,
+        b: bb,
+        unit: "ms",
+        target: Some(Target::Ratio(0.90)),
+    });
+    let (a, bb) =
+        alternate(runs, &mut fixture.launcher_in(&home, &["--version"]), &mut with_arg(python_i(fixture), "--version"));
+    rows.push(Row {
+        id: "P2f",
+        what: "--version: launcher vs python3 -I (fixture _vendor)".into(),
+        a,
+        b: bb,
+        unit: "ms",
+        target: None,
+    });
 
     // P4: serve time-to-ready.
-    let (a, bb) = alternate_serve(serve_runs, || b.launcher_in(&home, &[]), || {
-        let mut c = clean_command(&b.python3());
-        c.args(["-m", "mlxk2.cli"]).env("PYTHONPATH", b.vendor()).env("PYTHONNOUSERSITE", "1").env("HOME", &home);
-        c
+    let (a, bb) = alternate_serve(
+        serve_runs,
+        || b.launcher_in(&home, &[]),
+        || {
+            let mut c = clean_command(&b.python3());
+            c.args(["-m", "mlxk2.cli"]).env("PYTHONPATH", b.vendor()).env("PYTHONNOUSERSITE", "1").env("HOME", &home);
+            c
+        },
+    );
+    rows.push(Row {
+        id: "P4",
+        what: "serve ready: launcher vs python3 -m mlxk2.cli".into(),
+        a,
+        b: bb,
+        unit: "ms",
+        target: Some(Target::Ratio(1.00)),
     });
-    rows.push(Row { id: "P4", what: "serve ready: launcher vs python3 -m mlxk2.cli".into(), a, b: bb, unit: "ms", target: Some(Target::Ratio(1.00)) });
 
     // P5: read-only bundle vs the same bundle writable, second start.
     for (label, source) in [("shipped pycs", &with_pycs), ("no pycs: per-user cache", &real)] {
@@ -109,24 +189,61 @@ fn main() {
         let _ = serve_ready(rw.launcher_in(&home, &[]));
         let (a, bb) = alternate_serve(serve_runs, || ro.launcher_in(&home, &[]), || rw.launcher_in(&home, &[]));
         run_ok(Command::new("chmod").args(["-R", "u+w"]).arg(ro.resources()));
-        rows.push(Row { id: "P5", what: format!("serve ready, read-only vs writable 2nd start ({label})"), a, b: bb, unit: "ms", target: Some(Target::Ratio(1.05)) });
+        rows.push(Row {
+            id: "P5",
+            what: format!("serve ready, read-only vs writable 2nd start ({label})"),
+            a,
+            b: bb,
+            unit: "ms",
+            target: Some(Target::Ratio(1.05)),
+        });
     }
 
     // P6: peak RSS of --version.
-    let (a, bb) = (peak_rss(&b, b.launcher_in(&home, &["--version"])), peak_rss(&b, with_arg(python_i(&b), "--version")));
-    rows.push(Row { id: "P6", what: "peak RSS of --version: launcher vs python3 -I".into(), a, b: bb, unit: "MiB", target: Some(Target::Difference(3.0)) });
+    let (a, bb) =
+        (peak_rss(&b, b.launcher_in(&home, &["--version"])), peak_rss(&b, with_arg(python_i(&b), "--version")));
+    rows.push(Row {
+        id: "P6",
+        what: "peak RSS of --version: launcher vs python3 -I".into(),
+        a,
+        b: bb,
+        unit: "MiB",
+        target: Some(Target::Difference(3.0)),
+    });
 
     // Extras (no target): import of the MLX stack, launcher size.
-    let (a, bb) = alternate(runs / 4 + 3, &mut b.launcher_in(&home, &["--check-mlx-stack"]), &mut py_c(&b, &format!("import sys; sys.path[:0] = [{v:?}]; import mlx.core, mlx_lm", v = b.vendor().to_str().unwrap())));
-    rows.push(Row { id: "X1", what: "import mlx.core+mlx_lm: --check-mlx-stack vs python3 -I".into(), a, b: bb, unit: "ms", target: None });
+    let (a, bb) = alternate(
+        runs / 4 + 3,
+        &mut b.launcher_in(&home, &["--check-mlx-stack"]),
+        &mut py_c(
+            &b,
+            &format!("import sys; sys.path[:0] = [{v:?}]; import mlx.core, mlx_lm", v = b.vendor().to_str().unwrap()),
+        ),
+    );
+    rows.push(Row {
+        id: "X1",
+        what: "import mlx.core+mlx_lm: --check-mlx-stack vs python3 -I".into(),
+        a,
+        b: bb,
+        unit: "ms",
+        target: None,
+    });
     let stripped = scratch("strip").join("launcher");
     fs::copy(b.exe(), &stripped).unwrap();
     run_ok(Command::new("strip").arg(&stripped));
-    println!("X2 launcher binary: {:.2} MiB stripped ({:.2} MiB as built)", mib(fs::metadata(&stripped).unwrap().len()), mib(fs::metadata(b.exe()).unwrap().len()));
+    println!(
+        "X2 launcher binary: {:.2} MiB stripped ({:.2} MiB as built)",
+        mib(fs::metadata(&stripped).unwrap().len()),
+        mib(fs::metadata(b.exe()).unwrap().len())
+    );
     let stripped = scratch("strip").join(RUNTIME_FILE);
     fs::copy(b.runtime(), &stripped).unwrap();
     run_ok(Command::new("strip").arg("--strip-unneeded").arg(&stripped));
-    println!("X3 runtime library: {:.2} MiB stripped ({:.2} MiB as built)", mib(fs::metadata(&stripped).unwrap().len()), mib(fs::metadata(b.runtime()).unwrap().len()));
+    println!(
+        "X3 runtime library: {:.2} MiB stripped ({:.2} MiB as built)",
+        mib(fs::metadata(&stripped).unwrap().len()),
+        mib(fs::metadata(b.runtime()).unwrap().len())
+    );
 
     if !report(&rows) && check {
         std::process::exit(1);
@@ -152,7 +269,17 @@ fn report(rows: &[Row]) -> bool {
             }
             None => "-".into(),
         };
-        println!("{:<4} {:<62} {:>8.2}{} {:>8.2}{} {:>8} {:>10}", r.id, r.what, r.a, r.unit_short(), r.b, r.unit_short(), shown, verdict);
+        println!(
+            "{:<4} {:<62} {:>8.2}{} {:>8.2}{} {:>8} {:>10}",
+            r.id,
+            r.what,
+            r.a,
+            r.unit_short(),
+            r.b,
+            r.unit_short(),
+            shown,
+            verdict
+        );
     }
     ok
 }
@@ -167,7 +294,7 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-trait LauncherIn {
+pub(crate) trait LauncherIn {
     fn launcher_in(&self, home: &Path, args: &[&str]) -> Command;
 }
 
@@ -181,7 +308,10 @@ impl LauncherIn for Bundle {
 }
 
 fn count_dists(vendor: &Path) -> usize {
-    fs::read_dir(vendor).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".dist-info")).count()
+    fs::read_dir(vendor)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".dist-info"))
+        .count()
 }
 
 fn copy_dir(from: &Path) -> PathBuf {
@@ -196,14 +326,17 @@ fn compiled_copy(real: &Path) -> PathBuf {
     if !to.join(".complete").exists() {
         let _ = fs::remove_dir_all(&to);
         run_ok(Command::new("cp").arg("-a").arg(real).arg(&to));
-        let _ = Command::new(&host_python().executable).args(["-I", "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]).arg(&to).output();
+        let _ = Command::new(&host_python().executable)
+            .args(["-I", "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"])
+            .arg(&to)
+            .output();
         fs::write(to.join(".complete"), "").unwrap();
     }
     to
 }
 
 /// A copy of the fixture bundle whose `_vendor` is a symlink to `vendor`.
-fn bundle_with_vendor(name: &str, vendor: &Path) -> Bundle {
+pub(crate) fn bundle_with_vendor(name: &str, vendor: &Path) -> Bundle {
     let b = Bundle::copy(name);
     fs::remove_dir_all(b.vendor()).unwrap();
     std::os::unix::fs::symlink(vendor, b.vendor()).unwrap();
@@ -212,13 +345,13 @@ fn bundle_with_vendor(name: &str, vendor: &Path) -> Bundle {
     b
 }
 
-fn py_c(b: &Bundle, code: &str) -> Command {
+pub(crate) fn py_c(b: &Bundle, code: &str) -> Command {
     let mut c = clean_command(&b.python3());
     c.args(["-I", "-c", code]);
     c
 }
 
-fn with_arg(mut c: Command, arg: &str) -> Command {
+pub(crate) fn with_arg(mut c: Command, arg: &str) -> Command {
     c.arg(arg);
     c
 }
@@ -227,7 +360,11 @@ fn bash_launcher(b: &Bundle) -> Command {
     let script = scratch("bash-launcher").join("msty-mlx-studio.sh");
     fs::write(
         &script,
-        format!("#!/bin/bash\nexport PYTHONPATH={:?}\nexport PYTHONNOUSERSITE=1\nexec {:?} -m mlxk2.cli \"$@\"\n", b.vendor(), b.python3()),
+        format!(
+            "#!/bin/bash\nexport PYTHONPATH={:?}\nexport PYTHONNOUSERSITE=1\nexec {:?} -m mlxk2.cli \"$@\"\n",
+            b.vendor(),
+            b.python3()
+        ),
     )
     .unwrap();
     let mut c = clean_command(Path::new("/bin/bash"));
@@ -243,7 +380,7 @@ fn time_once(cmd: &mut Command) -> f64 {
     start.elapsed().as_secs_f64() * 1e3
 }
 
-fn alternate(runs: usize, a: &mut Command, b: &mut Command) -> (f64, f64) {
+pub(crate) fn alternate(runs: usize, a: &mut Command, b: &mut Command) -> (f64, f64) {
     for _ in 0..5 {
         time_once(a);
         time_once(b);
@@ -329,7 +466,7 @@ fn alternate_serve(runs: usize, a: impl Fn() -> Command, b: impl Fn() -> Command
 
 /// Peak RSS (MiB) of `cmd`, as `getrusage(RUSAGE_CHILDREN)` reports it to a Python wrapper
 /// whose only child it is; median of 7.
-fn peak_rss(b: &Bundle, cmd: Command) -> f64 {
+pub(crate) fn peak_rss(b: &Bundle, cmd: Command) -> f64 {
     let program = cmd.get_program().to_owned();
     let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
     let envs: Vec<_> = cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))).collect();

@@ -26,23 +26,39 @@ fn resources_path_empty() {
 
 #[test]
 fn resources_path_relative() {
-    launcher_error(base().launcher().arg("report").env("RESOURCES_PATH", "Resources"), BAD_ENV, "RESOURCES_PATH is a relative path: `Resources`");
+    launcher_error(
+        base().launcher().arg("report").env("RESOURCES_PATH", "Resources"),
+        BAD_ENV,
+        "RESOURCES_PATH is a relative path: `Resources`",
+    );
 }
 
 #[test]
 fn resources_path_missing() {
-    launcher_error(base().launcher().arg("report").env("RESOURCES_PATH", "/nonexistent/Res"), BAD_ENV, "`/nonexistent/Res`");
+    launcher_error(
+        base().launcher().arg("report").env("RESOURCES_PATH", "/nonexistent/Res"),
+        BAD_ENV,
+        "`/nonexistent/Res`",
+    );
 }
 
 #[test]
 fn resources_path_is_a_file() {
     let b = base();
-    launcher_error(b.launcher().arg("report").env("RESOURCES_PATH", b.exe()), BAD_ENV, "RESOURCES_PATH is not a directory");
+    launcher_error(
+        b.launcher().arg("report").env("RESOURCES_PATH", b.exe()),
+        BAD_ENV,
+        "RESOURCES_PATH is not a directory",
+    );
 }
 
 #[test]
 fn resources_path_non_ascii_missing_is_named_exactly() {
-    launcher_error(base().launcher().arg("report").env("RESOURCES_PATH", "/tmp/Mäx Res ✓"), BAD_ENV, "`/tmp/Mäx Res ✓`");
+    launcher_error(
+        base().launcher().arg("report").env("RESOURCES_PATH", "/tmp/Mäx Res ✓"),
+        BAD_ENV,
+        "`/tmp/Mäx Res ✓`",
+    );
 }
 
 #[test]
@@ -70,7 +86,11 @@ fn mlxk_python_empty() {
 
 #[test]
 fn mlxk_python_relative() {
-    launcher_error(base().launcher().arg("report").env("MLXK_PYTHON", "python3"), BAD_ENV, "MLXK_PYTHON is a relative path: `python3`");
+    launcher_error(
+        base().launcher().arg("report").env("MLXK_PYTHON", "python3"),
+        BAD_ENV,
+        "MLXK_PYTHON is a relative path: `python3`",
+    );
 }
 
 #[test]
@@ -97,7 +117,11 @@ fn mlxk_python_without_stdlib() {
 fn stdlib_missing() {
     let b = Bundle::copy("nostdlib");
     fs::remove_dir_all(b.home().join(format!("lib/python{XY}"))).unwrap();
-    launcher_error(b.launcher().arg("report"), STDLIB, &format!("no Python standard library at `{}`", b.home().join(format!("lib/python{XY}")).display()));
+    launcher_error(
+        b.launcher().arg("report"),
+        STDLIB,
+        &format!("no Python standard library at `{}`", b.home().join(format!("lib/python{XY}")).display()),
+    );
 }
 
 /// Another pyenv-style shared-library CPython of a different X.Y on this machine: its prefix.
@@ -112,25 +136,36 @@ fn other_python() -> PathBuf {
             let lib = e.path().join(format!("lib/libpython{xy}.so.1.0"));
             (xy != *XY && ["3.10", "3.11", "3.12", "3.13"].contains(&xy.as_str()) && lib.exists()).then(|| e.path())
         })
-        .unwrap_or_else(|| panic!("this test needs a second shared CPython 3.10–3.13 next to {:?} (pyenv)", host_python().prefix))
+        .unwrap_or_else(|| {
+            panic!("this test needs a second shared CPython 3.10–3.13 next to {:?} (pyenv)", host_python().prefix)
+        })
 }
 
 fn other_libpython() -> PathBuf {
     let prefix = other_python();
-    fs::read_dir(prefix.join("lib")).unwrap().filter_map(Result::ok).map(|e| e.path()).find(|p| {
-        let n = p.file_name().unwrap().to_string_lossy();
-        n.starts_with("libpython3.") && n.ends_with(".so.1.0")
-    }).unwrap()
+    fs::read_dir(prefix.join("lib"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with("libpython3.") && n.ends_with(".so.1.0")
+        })
+        .unwrap()
 }
 
 #[test]
 fn a_home_of_another_python_needs_another_runtime() {
     // MLXK_PYTHON may choose any home; this runtime is built for one X.Y.
     let prefix = other_python();
-    let other_xy = fs::read_dir(prefix.join("lib")).unwrap().filter_map(Result::ok).find_map(|e| {
-        let n = e.file_name().to_string_lossy().into_owned();
-        n.strip_prefix("libpython").and_then(|r| r.strip_suffix(".so.1.0")).map(String::from)
-    }).unwrap();
+    let other_xy = fs::read_dir(prefix.join("lib"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .find_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.strip_prefix("libpython").and_then(|r| r.strip_suffix(".so.1.0")).map(String::from)
+        })
+        .unwrap();
     let python = prefix.join(format!("bin/python{other_xy}"));
     let r = run(base().launcher().arg("report").env("MLXK_PYTHON", &python));
     r.assert_launcher_error(RUNTIME, &format!("the runtime `{}` is built for Python {XY}, but the home `{}` (chosen by MLXK_PYTHON) holds Python {other_xy}", base().runtime().display(), prefix.display()));
@@ -229,7 +264,11 @@ fn ld_library_path_cannot_swap_libpython() {
 fn vendor_missing() {
     let b = Bundle::copy("novendor");
     fs::remove_dir_all(b.vendor()).unwrap();
-    launcher_error(b.launcher().arg("report"), VENDOR, &format!("no `_vendor` directory at `{}`", b.vendor().display()));
+    launcher_error(
+        b.launcher().arg("report"),
+        VENDOR,
+        &format!("no `_vendor` directory at `{}`", b.vendor().display()),
+    );
 }
 
 #[test]
@@ -241,7 +280,11 @@ fn mlxk2_missing() {
 
 #[test]
 fn exit_with_parent_unknown_value() {
-    launcher_error(base().launcher().arg("report").env("MLXK2_EXIT_WITH_PARENT", "sometimes"), BAD_ENV, "MLXK2_EXIT_WITH_PARENT has an unknown value `sometimes`");
+    launcher_error(
+        base().launcher().arg("report").env("MLXK2_EXIT_WITH_PARENT", "sometimes"),
+        BAD_ENV,
+        "MLXK2_EXIT_WITH_PARENT has an unknown value `sometimes`",
+    );
 }
 
 /// A debugging aid never stops a run or spoils a diagnostics answer: one warning line.
@@ -252,7 +295,10 @@ fn launcher_log_bad_filter_is_a_warning() {
         assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr());
         let err = r.stderr();
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(err.starts_with("msty-mlx-studio: warning: MLXK2_LAUNCHER_LOG is not a valid filter `debug,mlx=loud`"), "{err}");
+        assert!(
+            err.starts_with("msty-mlx-studio: warning: MLXK2_LAUNCHER_LOG is not a valid filter `debug,mlx=loud`"),
+            "{err}"
+        );
         if args[0] == "--python-info" {
             assert_eq!(r.json()["ok"], true);
         }
@@ -281,7 +327,7 @@ fn hostile_cwd_is_never_imported() {
     let j = r.json();
     assert!(j["path"].as_array().unwrap().iter().all(|p| p != "" && p != cwd.to_str().unwrap()), "{}", j["path"]);
     assert!(j["mlxk2_file"].as_str().unwrap().starts_with(base().vendor().to_str().unwrap()));
-    assert_eq!(j["modules"], serde_json::json!([ "vendor_pth_marker" ]));
+    assert_eq!(j["modules"], serde_json::json!(["vendor_pth_marker"]));
 }
 
 #[test]
@@ -319,7 +365,17 @@ fn poisoned_python_variables_change_nothing() {
     assert!(r.stderr.is_empty(), "{}", r.stderr());
     assert!(!marker.exists(), "foreign code ran");
     let j = r.json();
-    for key in ["path", "executable", "prefix", "flags", "stdout_encoding", "dont_write_bytecode", "pycache_prefix", "modules", "user_site_enabled"] {
+    for key in [
+        "path",
+        "executable",
+        "prefix",
+        "flags",
+        "stdout_encoding",
+        "dont_write_bytecode",
+        "pycache_prefix",
+        "modules",
+        "user_site_enabled",
+    ] {
         assert_eq!(j[key], clean[key], "{key} changed under poisoned PYTHON* variables");
     }
 }

@@ -53,7 +53,10 @@ struct Observed {
 }
 
 fn normalize_stderr(text: &str) -> String {
-    text.lines().filter(|l| !l.starts_with("  ") && !l.trim().chars().all(|c| "^~ ".contains(c))).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .filter(|l| !l.starts_with("  ") && !l.trim().chars().all(|c| "^~ ".contains(c)))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn observe(mut cmd: Command, args: &[OsString], situation: Situation) -> Observed {

@@ -16,8 +16,12 @@ fn the_launcher_links_no_libpython_and_has_no_rpath() {
     let dynamic = dynamic_section(std::path::Path::new(LAUNCHER));
     assert!(!dynamic.contains("libpython"), "{dynamic}");
     assert!(!dynamic.contains("(RPATH)") && !dynamic.contains("(RUNPATH)"), "{dynamic}");
-    let symbols = String::from_utf8(run_ok(Command::new("nm").args(["-D", "--undefined-only", LAUNCHER])).stdout).unwrap();
-    assert!(!symbols.lines().any(|l| l.contains(" Py") || l.contains(" _Py")), "Python symbols in the launcher: {symbols}");
+    let symbols =
+        String::from_utf8(run_ok(Command::new("nm").args(["-D", "--undefined-only", LAUNCHER])).stdout).unwrap();
+    assert!(
+        !symbols.lines().any(|l| l.contains(" Py") || l.contains(" _Py")),
+        "Python symbols in the launcher: {symbols}"
+    );
 }
 
 #[test]
@@ -26,10 +30,13 @@ fn the_runtime_is_linked_like_an_extension_module() {
     let dynamic = dynamic_section(runtime);
     assert!(!dynamic.contains("libpython"), "{dynamic}");
     assert!(!dynamic.contains("(RPATH)") && !dynamic.contains("(RUNPATH)"), "{dynamic}");
-    let undefined = String::from_utf8(run_ok(Command::new("nm").args(["-D", "--undefined-only"]).arg(runtime)).stdout).unwrap();
+    let undefined =
+        String::from_utf8(run_ok(Command::new("nm").args(["-D", "--undefined-only"]).arg(runtime)).stdout).unwrap();
     assert!(undefined.contains(" Py_InitializeFromConfig") && undefined.contains(" Py_RunMain"), "{undefined}");
-    let exported = String::from_utf8(run_ok(Command::new("nm").args(["-D", "--defined-only"]).arg(runtime)).stdout).unwrap();
-    let names: Vec<&str> = exported.lines().filter_map(|l| l.split_whitespace().nth(2)).filter(|n| !n.starts_with('_')).collect();
+    let exported =
+        String::from_utf8(run_ok(Command::new("nm").args(["-D", "--defined-only"]).arg(runtime)).stdout).unwrap();
+    let names: Vec<&str> =
+        exported.lines().filter_map(|l| l.split_whitespace().nth(2)).filter(|n| !n.starts_with('_')).collect();
     assert_eq!(names, ["msty_mlx_runtime_main", "msty_mlx_runtime_stamp"], "{exported}");
     let stamp = msty_mlx_contract::stamp::RuntimeStamp::read(runtime).unwrap();
     assert_eq!((stamp.plan_format, &*stamp.python.to_string()), (msty_mlx_contract::plan::FORMAT, &*XY));

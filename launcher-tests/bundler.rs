@@ -10,8 +10,6 @@ use serde_json::Value;
 
 use crate::harness::*;
 
-
-
 struct Wheelhouse {
     /// "PyPI": mlx 0.29.3, mlx-cpu, mlx-metal (macOS only), mlx-lm, pthdemo, mlx-knife (fixture),
     /// markerdemo with its marker-selected dependencies.
@@ -28,7 +26,22 @@ fn wheelhouse() -> &'static Wheelhouse {
     WH.get_or_init(|| {
         let root = scratch("wheelhouse");
         let dir = root.join("pypi");
-        make_wheels(&dir, &["mlx", "mlx-cpu", "mlx-metal", "mlx-lm", "pthdemo", "mlxk2", "markerdemo", "mdep-darwin", "mdep-linux", "mdep-py311", "mdep-py312"]);
+        make_wheels(
+            &dir,
+            &[
+                "mlx",
+                "mlx-cpu",
+                "mlx-metal",
+                "mlx-lm",
+                "pthdemo",
+                "mlxk2",
+                "markerdemo",
+                "mdep-darwin",
+                "mdep-linux",
+                "mdep-py311",
+                "mdep-py312",
+            ],
+        );
         let custom = root.join("custom");
         let built = make_wheels(&custom, &["mlx-new", "mlx-raises", "mlx-macos", "mlx-lm-new"]);
         let rename = |wheel: &PathBuf, name: &str| {
@@ -82,10 +95,14 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// Every file under `dir` with its contents.
 fn contents(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    tree(dir).into_iter().filter(|p| !p.is_dir()).map(|p| {
-        let bytes = fs::read(&p).unwrap_or_default();
-        (p, bytes)
-    }).collect()
+    tree(dir)
+        .into_iter()
+        .filter(|p| !p.is_dir())
+        .map(|p| {
+            let bytes = fs::read(&p).unwrap_or_default();
+            (p, bytes)
+        })
+        .collect()
 }
 
 fn bundler(cwd: &Path) -> Command {
@@ -94,12 +111,26 @@ fn bundler(cwd: &Path) -> Command {
     let cargo_bin = Path::new(env!("CARGO")).parent().unwrap().to_path_buf();
     let home = scratch("bundler-home");
     cmd.env_clear()
-        .env("PATH", format!("{}:{}:{}:/usr/local/bin:/usr/bin:/bin", uv_dir().display(), host_bin.display(), cargo_bin.display()))
+        .env(
+            "PATH",
+            format!(
+                "{}:{}:{}:/usr/local/bin:/usr/bin:/bin",
+                uv_dir().display(),
+                host_bin.display(),
+                cargo_bin.display()
+            ),
+        )
         .env("HOME", &home)
         .env("LANG", "C.UTF-8")
         .env("CARGO", env!("CARGO"))
-        .env("CARGO_HOME", std::env::var_os("CARGO_HOME").unwrap_or_else(|| dirs::home_dir().unwrap().join(".cargo").into()))
-        .env("RUSTUP_HOME", std::env::var_os("RUSTUP_HOME").unwrap_or_else(|| dirs::home_dir().unwrap().join(".rustup").into()))
+        .env(
+            "CARGO_HOME",
+            std::env::var_os("CARGO_HOME").unwrap_or_else(|| dirs::home_dir().unwrap().join(".cargo").into()),
+        )
+        .env(
+            "RUSTUP_HOME",
+            std::env::var_os("RUSTUP_HOME").unwrap_or_else(|| dirs::home_dir().unwrap().join(".rustup").into()),
+        )
         .current_dir(cwd);
     cmd
 }
@@ -112,7 +143,13 @@ fn offline() -> String {
 /// cargo build.
 pub(crate) fn quick(cwd: &Path) -> Command {
     let mut cmd = bundler(cwd);
-    cmd.arg("--quiet").arg("--python").arg(&host_python().executable).arg("--pip-args").arg(offline()).arg("--launcher").arg(launcher_dir());
+    cmd.arg("--quiet")
+        .arg("--python")
+        .arg(&host_python().executable)
+        .arg("--pip-args")
+        .arg(offline())
+        .arg("--launcher")
+        .arg(launcher_dir());
     cmd
 }
 
@@ -149,11 +186,16 @@ fn builds_from_a_source_tree_and_the_bundle_runs() {
     assert_eq!(r.code, Some(0), "{}", r.stderr());
     assert!(r.stderr.is_empty(), "--quiet: {}", r.stderr());
     let out = cwd.join("dist-ext-python/msty-mlx-studio");
-    let mut names: Vec<String> = fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<String> =
+        fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     assert_eq!(names, ["_vendor", "bundle-manifest.json", RUNTIME_FILE, "msty-mlx-studio"]);
     assert!(!out.join("_vendor/bin").exists(), "console scripts with build-machine shebangs");
-    assert!(r.stdout().contains(&format!("bundle: {}", out.display())) && r.stdout().contains("distributions: 4"), "{}", r.stdout());
+    assert!(
+        r.stdout().contains(&format!("bundle: {}", out.display())) && r.stdout().contains("distributions: 4"),
+        "{}",
+        r.stdout()
+    );
 
     // Hash-based, unchecked pycs (PEP 552 flags = 0b01) for the target X.Y.
     let pyc = out.join(format!("_vendor/mlxk2/__pycache__/cli.cpython-{}.pyc", XY.replace('.', "")));
@@ -166,13 +208,22 @@ fn builds_from_a_source_tree_and_the_bundle_runs() {
     assert_eq!(m["launcher"]["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(m["runtime"]["file"], RUNTIME_FILE);
     assert_eq!(m["runtime"]["python"], XY);
-    assert_eq!(m["runtime"]["plan_format"], 1);
+    assert_eq!(m["runtime"]["plan_format"], msty_mlx_contract::plan::FORMAT);
     assert_eq!(m["mlxk2_version"], "0.0.1.dev0+fixture");
-    let dists: Vec<(String, String)> = m["distributions"].as_array().unwrap().iter().map(|d| (d["name"].as_str().unwrap().into(), d["installer"].as_str().unwrap().into())).collect();
+    let dists: Vec<(String, String)> = m["distributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["name"].as_str().unwrap().into(), d["installer"].as_str().unwrap().into()))
+        .collect();
     assert_eq!(dists.iter().map(|d| d.0.as_str()).collect::<Vec<_>>(), ["mlx", "mlx-knife", "mlx-lm", "pthdemo"]);
     assert!(dists.iter().all(|d| d.1 == "uv"), "{dists:?}");
     assert_eq!(m["installer"]["tool"], "uv");
-    assert!(r.stdout().contains(&format!("installer: uv {}", m["installer"]["version"].as_str().unwrap())), "{}", r.stdout());
+    assert!(
+        r.stdout().contains(&format!("installer: uv {}", m["installer"]["version"].as_str().unwrap())),
+        "{}",
+        r.stdout()
+    );
     assert_eq!(m["installer"]["python_platform"], Value::Null, "the interpreter decides in embedded mode");
     assert!(m["sanity_check"].as_str().unwrap().starts_with("ok: --check-mlx-stack"), "{}", m["sanity_check"]);
     assert_eq!(m["bytecode"], "unchecked-hash");
@@ -182,21 +233,38 @@ fn builds_from_a_source_tree_and_the_bundle_runs() {
     let j = run(b.launcher().arg("report")).json();
     assert_eq!(j["mlxk2_file"], b.vendor().join("mlxk2/__init__.py").to_str().unwrap());
     assert_eq!(run(b.launcher().arg("--check-mlx-stack")).json()["ok"], true);
-    assert_eq!(contents(&tree).into_iter().filter(|(p, _)| !p.starts_with(&out)).collect::<Vec<_>>(), before, "the source tree changed");
+    assert_eq!(
+        contents(&tree).into_iter().filter(|(p, _)| !p.starts_with(&out)).collect::<Vec<_>>(),
+        before,
+        "the source tree changed"
+    );
 }
 
 #[test]
 fn cargo_builds_a_clean_launcher_for_the_interpreter() {
     let cwd = scratch("cargo-build");
     let mut cmd = bundler(&cwd);
-    cmd.arg("--python").arg(&host_python().executable).arg("--project").arg(project("cargo-tree")).arg("--pip-args").arg(offline());
+    cmd.arg("--python")
+        .arg(&host_python().executable)
+        .arg("--project")
+        .arg(project("cargo-tree"))
+        .arg("--pip-args")
+        .arg(offline());
     let r = run(&mut cmd);
     assert_eq!(r.code, Some(0), "{}", r.stderr());
-    for step in ["Installing mlxk2", "Precompiling _vendor", "Building the launcher", "Writing bundle-manifest.json", "Sanity check", "Moving the bundle into place"] {
+    for step in [
+        "Installing mlxk2",
+        "Precompiling _vendor",
+        "Building the launcher",
+        "Writing bundle-manifest.json",
+        "Sanity check",
+        "Moving the bundle into place",
+    ] {
         assert!(r.stderr().contains(step), "step header {step:?} missing:\n{}", r.stderr());
     }
     let dist = cwd.join("dist-ext-python/msty-mlx-studio");
-    let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{}/.cargo", dirs::home_dir().unwrap().display()));
+    let cargo_home =
+        std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{}/.cargo", dirs::home_dir().unwrap().display()));
     for file in [dist.join("msty-mlx-studio"), dist.join(RUNTIME_FILE)] {
         let bytes = fs::read(&file).unwrap();
         for path in [REPO, cargo_home.as_str(), host_python().prefix.to_str().unwrap()] {
@@ -213,7 +281,8 @@ fn cargo_builds_a_clean_launcher_for_the_interpreter() {
 fn requirement_project_with_env_fallbacks_and_version_stamp() {
     let cwd = scratch("envs");
     let mut cmd = bundler(&cwd);
-    cmd.args(["--quiet", "--project", "mlx-knife==0.0.1.dev0+fixture", "--launcher"]).arg(launcher_dir())
+    cmd.args(["--quiet", "--project", "mlx-knife==0.0.1.dev0+fixture", "--launcher"])
+        .arg(launcher_dir())
         .env("EMBEDDED_PYTHON", &host_python().executable)
         .env("DIST_DIR", "out")
         .env("BIN_NAME", "my-mlx")
@@ -248,7 +317,11 @@ fn version_stamp_never_touches_the_source_tree() {
     let r = run(quick(&cwd).arg("--project").arg(&tree).args(["--version-stamp", "3.1.4"]));
     assert_eq!(r.code, Some(0), "{}", r.stderr());
     assert_eq!(contents(&tree), before);
-    assert!(fs::read_to_string(cwd.join("dist-ext-python/msty-mlx-studio/_vendor/mlxk2/__init__.py")).unwrap().contains("\"3.1.4\""));
+    assert!(
+        fs::read_to_string(cwd.join("dist-ext-python/msty-mlx-studio/_vendor/mlxk2/__init__.py"))
+            .unwrap()
+            .contains("\"3.1.4\"")
+    );
 }
 
 #[test]
@@ -257,13 +330,18 @@ fn custom_wheels_override_pypi_pins() {
     let wh = wheelhouse();
     fs::create_dir_all(tree.join("scripts")).unwrap();
     fs::copy(&wh.custom_mlx, tree.join("scripts/mlx-custom.whl")).unwrap();
-    fs::write(tree.join("requirements.txt"), "mlx==0.29.3  # the PyPI pin the custom wheel replaces\npthdemo>=1.0\n").unwrap();
+    fs::write(tree.join("requirements.txt"), "mlx==0.29.3  # the PyPI pin the custom wheel replaces\npthdemo>=1.0\n")
+        .unwrap();
     // Auto-detected from scripts/ in the project (cwd).
     let r = run(quick(&tree).args(["--requirements", "requirements.txt"]));
     assert_eq!(r.code, Some(0), "{}", r.stderr());
     let out = tree.join("dist-ext-python/msty-mlx-studio");
     let vendor = out.join("_vendor");
-    let mlx_infos: Vec<String> = fs::read_dir(&vendor).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.starts_with("mlx-")).collect();
+    let mlx_infos: Vec<String> = fs::read_dir(&vendor)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("mlx-"))
+        .collect();
     assert_eq!(mlx_infos, ["mlx-0.30.0.dist-info"], "one dist-info for mlx");
     let m = manifest(&out);
     assert_eq!(m["custom_wheels"][0]["file"], "mlx-custom.whl");
@@ -291,7 +369,11 @@ fn custom_mlx_lm_wheel_from_the_environment() {
     let r = run(&mut cmd);
     assert_eq!(r.code, Some(0), "{}", r.stderr());
     let out = cwd.join("dist-ext-python/msty-mlx-studio");
-    let infos: Vec<String> = fs::read_dir(out.join("_vendor")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.starts_with("mlx_lm-")).collect();
+    let infos: Vec<String> = fs::read_dir(out.join("_vendor"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("mlx_lm-"))
+        .collect();
     assert_eq!(infos, ["mlx_lm-0.29.0.dist-info"]);
     assert_eq!(manifest(&out)["custom_wheels"][0]["project"], "mlx-lm");
     assert_eq!(manifest(&out)["custom_wheels"][0]["file"], "mlx-lm-custom.whl");
@@ -321,13 +403,24 @@ fn clean_refuses_dangerous_targets() {
     let tree = project("refuse-tree");
     let parent = tree.parent().unwrap().to_path_buf();
     // The project root itself.
-    let r = run(quick(&parent).arg("--project").arg(&tree).args(["--clean", "--dist-dir"]).arg(&parent).args(["--bin-name", "mlx-knife"]));
+    let r = run(quick(&parent)
+        .arg("--project")
+        .arg(&tree)
+        .args(["--clean", "--dist-dir"])
+        .arg(&parent)
+        .args(["--bin-name", "mlx-knife"]));
     assert_bundler_error(&r, "refusing to --clean");
     assert!(tree.join("pyproject.toml").exists());
     // $HOME.
     let home = scratch("fake-home");
     let mut cmd = quick(&parent);
-    cmd.arg("--project").arg(&tree).args(["--clean", "--dist-dir"]).arg(home.parent().unwrap()).arg("--bin-name").arg(home.file_name().unwrap()).env("HOME", &home);
+    cmd.arg("--project")
+        .arg(&tree)
+        .args(["--clean", "--dist-dir"])
+        .arg(home.parent().unwrap())
+        .arg("--bin-name")
+        .arg(home.file_name().unwrap())
+        .env("HOME", &home);
     assert_bundler_error(&run(&mut cmd), "it is $HOME");
     // A symlink in the dist dir that leads outside it.
     let dist = scratch("dist-link");
@@ -364,7 +457,8 @@ fn leftovers_of_an_interrupted_build_are_swept() {
     let r = run(quick(&cwd).arg("--project").arg(project("sweep-tree")));
     assert_eq!(r.code, Some(0), "{}", r.stderr());
     assert!(!stale.exists());
-    let names: Vec<String> = fs::read_dir(&dist).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let names: Vec<String> =
+        fs::read_dir(&dist).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert_eq!(names, ["msty-mlx-studio"]);
 }
 
@@ -393,22 +487,41 @@ fn bad_inputs_are_one_line_errors() {
     let txt = scratch("txt").join("mlx.txt");
     fs::write(&txt, "x").unwrap();
     let cases: Vec<(Vec<String>, String)> = vec![
-        (vec!["--python".into(), "/nonexistent/bin/python3".into()], "`/nonexistent/bin/python3` (--python/EMBEDDED_PYTHON) does not exist".into()),
-        (vec!["--mlx-wheel".into(), "/nonexistent/mlx.whl".into()], "wheel `/nonexistent/mlx.whl` does not exist".into()),
+        (
+            vec!["--python".into(), "/nonexistent/bin/python3".into()],
+            "`/nonexistent/bin/python3` (--python/EMBEDDED_PYTHON) does not exist".into(),
+        ),
+        (
+            vec!["--mlx-wheel".into(), "/nonexistent/mlx.whl".into()],
+            "wheel `/nonexistent/mlx.whl` does not exist".into(),
+        ),
         (vec!["--mlx-wheel".into(), txt.to_str().unwrap().into()], "is not a wheel (the name must end in .whl)".into()),
         (vec!["--mlx-wheel".into(), not_a_zip.to_str().unwrap().into()], "is not a wheel (not a zip archive)".into()),
-        (vec!["--mlx-wheel".into(), wh.macos_mlx.to_str().unwrap().into()], format!("(cp312-cp312-macosx_14_0_arm64) does not fit Python {XY}")),
+        (
+            vec!["--mlx-wheel".into(), wh.macos_mlx.to_str().unwrap().into()],
+            format!("(cp312-cp312-macosx_14_0_arm64) does not fit Python {XY}"),
+        ),
         (vec!["--mlx-lm-wheel".into(), wh.custom_mlx.to_str().unwrap().into()], "custom mlx-lm wheel".into()),
         (vec!["--project".into(), "./no/such/dir".into()], "no such directory".into()),
-        (vec!["--launcher".into(), "/bin/true".into()], format!("`/bin/{RUNTIME_FILE}` does not exist; the launcher and its runtime library are used together")),
-        (vec!["--launcher".into(), stale_runtime_dir().to_str().unwrap().into()], format!("is built for Python {}, the bundle is for Python {XY}", other_xy())),
+        (
+            vec!["--launcher".into(), "/bin/true".into()],
+            format!("`/bin/{RUNTIME_FILE}` does not exist; the launcher and its runtime library are used together"),
+        ),
+        (
+            vec!["--launcher".into(), stale_runtime_dir().to_str().unwrap().into()],
+            format!("is built for Python {}, the bundle is for Python {XY}", other_xy()),
+        ),
         (vec!["--requirements".into(), "/nonexistent/reqs.txt".into()], "cannot read the requirements file".into()),
     ];
     for (args, needle) in cases {
         let cwd = scratch("bad");
         let mut cmd = bundler(&cwd);
         cmd.arg("--quiet").arg("--pip-args").arg(offline()).args(&args);
-        for (flag, default) in [("--python", host_python().executable.clone()), ("--launcher", launcher_dir().to_path_buf()), ("--project", tree.clone())] {
+        for (flag, default) in [
+            ("--python", host_python().executable.clone()),
+            ("--launcher", launcher_dir().to_path_buf()),
+            ("--project", tree.clone()),
+        ] {
             if args[0] != flag {
                 cmd.arg(flag).arg(default);
             }
@@ -429,7 +542,12 @@ fn bad_inputs_are_one_line_errors() {
 fn wheels_only_for_this_platform_builds_from_a_pyo3_config_file() {
     let cwd = scratch("wheels-only");
     let mut cmd = bundler(&cwd);
-    cmd.arg("--python").arg(&host_python().executable).arg("--project").arg(project("wo-tree")).arg("--pip-args").arg(offline())
+    cmd.arg("--python")
+        .arg(&host_python().executable)
+        .arg("--project")
+        .arg(project("wo-tree"))
+        .arg("--pip-args")
+        .arg(offline())
         .env("VENDOR_VIA_WHEELS", "1")
         .env("TARGET_PY_VERSION", XY)
         .env("TARGET_PLATFORM", "linux_x86_64")
@@ -450,7 +568,10 @@ fn wheels_only_for_macos_links_here_or_refuses_in_one_line() {
     let tree = project("mac-tree");
     let mac = |cwd: &Path, tag: &str| {
         let mut cmd = bundler(cwd);
-        cmd.args(["--quiet", "--wheels-only", "--target-python-version", &*XY, "--target-platform", tag, "--project"]).arg(&tree).arg("--pip-args").arg(offline());
+        cmd.args(["--quiet", "--wheels-only", "--target-python-version", &*XY, "--target-platform", tag, "--project"])
+            .arg(&tree)
+            .arg("--pip-args")
+            .arg(offline());
         cmd
     };
     // zig not installable: the test's HOME has an empty tool cache, and pip may reach no index.
@@ -458,13 +579,23 @@ fn wheels_only_for_macos_links_here_or_refuses_in_one_line() {
     let r = run(mac(&cwd, "macosx_14_0_arm64").env("PIP_NO_INDEX", "1"));
     assert_bundler_error(&r, "zig is needed to link for macOS and `");
     let last = r.stderr().lines().last().unwrap_or("").to_string();
-    assert!(last.contains("-m pip install ziglang==0.17.1 cargo-zigbuild==0.24.0` failed: ERROR: ") && last.ends_with("or build them on a Mac (PYO3_PYTHON=… cargo build --release) and pass --launcher DIR"), "{last}");
+    assert!(
+        last.contains("-m pip install ziglang==0.17.1 cargo-zigbuild==0.24.0` failed: ERROR: ")
+            && last.ends_with("or build them on a Mac (PYO3_PYTHON=… cargo build --release) and pass --launcher DIR"),
+        "{last}"
+    );
     assert_eq!(r.stderr().lines().count(), 1, "{}", r.stderr());
     assert!(!cwd.join("dist-ext-python/msty-mlx-studio").exists());
 
     for (tag, needle) in [
-        ("macosx_14_0_universal2", "--target-platform `macosx_14_0_universal2`: uv resolves for one architecture at a time; build one bundle per architecture (macosx_14_0_arm64 or _x86_64)"),
-        ("manylinux_2_28_aarch64", "cannot build the launcher and runtime for `manylinux_2_28_aarch64` on this machine: cross builds are for macOS tags"),
+        (
+            "macosx_14_0_universal2",
+            "--target-platform `macosx_14_0_universal2`: uv resolves for one architecture at a time; build one bundle per architecture (macosx_14_0_arm64 or _x86_64)",
+        ),
+        (
+            "manylinux_2_28_aarch64",
+            "cannot build the launcher and runtime for `manylinux_2_28_aarch64` on this machine: cross builds are for macOS tags",
+        ),
     ] {
         let r = run(&mut mac(&scratch("mac-tag"), tag));
         assert_bundler_error(&r, needle);
@@ -473,12 +604,21 @@ fn wheels_only_for_macos_links_here_or_refuses_in_one_line() {
 
     // --launcher: a macOS bundle takes libmsty_mlx_runtime.dylib, and only Mach-O files for it.
     let r = run(mac(&scratch("mac-so"), "macosx_14_0_arm64").arg("--launcher").arg(launcher_dir()));
-    assert_bundler_error(&r, "libmsty_mlx_runtime.dylib` does not exist; the launcher and its runtime library are used together");
+    assert_bundler_error(
+        &r,
+        "libmsty_mlx_runtime.dylib` does not exist; the launcher and its runtime library are used together",
+    );
     let linux_files = scratch("linux-files-as-mac");
     fs::copy(LAUNCHER, linux_files.join("msty-mlx-studio")).unwrap();
     fs::copy(runtime(), linux_files.join("libmsty_mlx_runtime.dylib")).unwrap();
     let r = run(mac(&scratch("mac-elf"), "macosx_14_0_arm64").arg("--launcher").arg(&linux_files));
-    assert_bundler_error(&r, &format!("msty-mlx-studio` is built for {}-unknown-linux-gnu, the bundle is for macosx_14_0_arm64", std::env::consts::ARCH));
+    assert_bundler_error(
+        &r,
+        &format!(
+            "msty-mlx-studio` is built for {}-unknown-linux-gnu, the bundle is for macosx_14_0_arm64",
+            std::env::consts::ARCH
+        ),
+    );
 
     let r = run(bundler(&scratch("mac-no-xy")).args(["--quiet", "--wheels-only", "--project"]).arg(&tree));
     assert_bundler_error(&r, "--wheels-only needs --target-python-version");
@@ -486,7 +626,8 @@ fn wheels_only_for_macos_links_here_or_refuses_in_one_line() {
 
 /// Names of the top-level entries of a dist dir's `_vendor`.
 fn vendor_names(out: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(out.join("_vendor")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<String> =
+        fs::read_dir(out.join("_vendor")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     names
 }
@@ -498,11 +639,23 @@ fn vendor_names(out: &Path) -> Vec<String> {
 /// resolution).
 fn macos_launcher_standins(xy: &str) -> PathBuf {
     let dir = scratch("macos-standins");
-    let stamp = msty_mlx_contract::stamp::RuntimeStamp { plan_format: msty_mlx_contract::plan::FORMAT, python: xy.parse().unwrap(), version: "0.0.0-standin".into() };
+    let stamp = msty_mlx_contract::stamp::RuntimeStamp {
+        plan_format: msty_mlx_contract::plan::FORMAT,
+        python: xy.parse().unwrap(),
+        version: "0.0.0-standin".into(),
+    };
     fs::write(dir.join("main.c"), "int main(void) { return 0; }\n").unwrap();
-    fs::write(dir.join("stamp.c"), format!("__attribute__((used)) const char stamp[] = \"{}\";\n", stamp.line())).unwrap();
-    for (out, args) in [("msty-mlx-studio", &["main.c"][..]), ("libmsty_mlx_runtime.dylib", &["-shared", "stamp.c"][..])] {
-        run_ok(crate::verify::macho::zig_cc().args(["-target", "aarch64-macos.14.0", "-o", out]).args(args).current_dir(&dir));
+    fs::write(dir.join("stamp.c"), format!("__attribute__((used)) const char stamp[] = \"{}\";\n", stamp.line()))
+        .unwrap();
+    for (out, args) in
+        [("msty-mlx-studio", &["main.c"][..]), ("libmsty_mlx_runtime.dylib", &["-shared", "stamp.c"][..])]
+    {
+        run_ok(
+            crate::verify::macho::zig_cc()
+                .args(["-target", "aarch64-macos.14.0", "-o", out])
+                .args(args)
+                .current_dir(&dir),
+        );
     }
     dir
 }
@@ -515,12 +668,22 @@ fn wheels_only_evaluates_markers_for_the_target_not_this_machine() {
     fs::write(cwd.join("reqs.txt"), "markerdemo\n").unwrap();
     let target_xy = other_xy();
     let mut cmd = bundler(&cwd);
-    cmd.args(["--quiet", "--wheels-only", "--target-python-version", target_xy, "--target-platform", "macosx_14_0_arm64", "--requirements", "reqs.txt", "--project"])
-        .arg(project("markers-tree"))
-        .arg("--pip-args")
-        .arg(offline())
-        .arg("--launcher")
-        .arg(macos_launcher_standins(target_xy));
+    cmd.args([
+        "--quiet",
+        "--wheels-only",
+        "--target-python-version",
+        target_xy,
+        "--target-platform",
+        "macosx_14_0_arm64",
+        "--requirements",
+        "reqs.txt",
+        "--project",
+    ])
+    .arg(project("markers-tree"))
+    .arg("--pip-args")
+    .arg(offline())
+    .arg("--launcher")
+    .arg(macos_launcher_standins(target_xy));
     let r = run(&mut cmd);
     assert_eq!(r.code, Some(0), "{}", r.stderr());
     let out = cwd.join("dist-ext-python/msty-mlx-studio");
@@ -531,7 +694,8 @@ fn wheels_only_evaluates_markers_for_the_target_not_this_machine() {
     assert!(has("mlx_metal-0.29.3.dist-info") && out.join("_vendor/mlx/lib/mlx.metallib").is_file(), "{names:?}");
     assert!(has("mdep_darwin-1.0.dist-info"), "{names:?}");
     assert!(!has("mdep_linux"), "a Linux-only dependency in a macOS bundle: {names:?}");
-    let (wanted, unwanted) = if target_xy == "3.11" { ("mdep_py311", "mdep_py312") } else { ("mdep_py312", "mdep_py311") };
+    let (wanted, unwanted) =
+        if target_xy == "3.11" { ("mdep_py311", "mdep_py312") } else { ("mdep_py312", "mdep_py311") };
     assert!(has(wanted) && !has(unwanted), "python_version markers for {target_xy} (host {XY}): {names:?}");
     let m = manifest(&out);
     assert_eq!(m["installer"]["python_platform"], "aarch64-apple-darwin");
@@ -542,7 +706,11 @@ fn wheels_only_evaluates_markers_for_the_target_not_this_machine() {
     let pyc = out.join(format!("_vendor/markerdemo/__pycache__/__init__.cpython-{}.pyc", target_xy.replace('.', "")));
     assert_eq!(m["bytecode"] == "unchecked-hash", pyc.is_file(), "{}", m["bytecode"]);
     if !pyc.is_file() {
-        assert!(r.stdout().contains(&format!("bytecode: none in the bundle: no CPython {target_xy} on this machine")), "{}", r.stdout());
+        assert!(
+            r.stdout().contains(&format!("bytecode: none in the bundle: no CPython {target_xy} on this machine")),
+            "{}",
+            r.stdout()
+        );
     }
 }
 
@@ -579,7 +747,11 @@ fn wheels_only_never_executes_a_non_executable_python() {
     assert_eq!(m["installer"]["python_platform"], "x86_64-unknown-linux-gnu");
     // Bytecode from a host CPython XY (the test's own, on PATH), not from --python.
     assert_eq!(m["bytecode"], "unchecked-hash");
-    assert!(r.stdout().contains(&format!("compiled with `{}", host_python().executable.parent().unwrap().display())), "{}", r.stdout());
+    assert!(
+        r.stdout().contains(&format!("compiled with `{}", host_python().executable.parent().unwrap().display())),
+        "{}",
+        r.stdout()
+    );
     assert!(out.join(format!("_vendor/mlxk2/__pycache__/cli.cpython-{}.pyc", XY.replace('.', ""))).is_file());
     // The bundle still runs against a real home of that X.Y.
     let b = assemble(&out, "msty-mlx-studio");
@@ -590,15 +762,28 @@ fn wheels_only_never_executes_a_non_executable_python() {
 fn pip_args_that_uv_does_not_take_are_refused_by_name() {
     let tree = project("pipargs-tree");
     for (args, needle) in [
-        (format!("{} --prefer-binary", offline()), "PIP_ARGS: `--prefer-binary` is not passed on: uv's pip interface, which installs the bundle, does not take it"),
+        (
+            format!("{} --prefer-binary", offline()),
+            "PIP_ARGS: `--prefer-binary` is not passed on: uv's pip interface, which installs the bundle, does not take it",
+        ),
         ("--timeout=5".to_string(), "PIP_ARGS: `--timeout` is not passed on"),
-        ("--platform macosx_14_0_arm64".to_string(), "PIP_ARGS: `--platform` is set by the bundler; use --target-platform"),
+        (
+            "--platform macosx_14_0_arm64".to_string(),
+            "PIP_ARGS: `--platform` is set by the bundler; use --target-platform",
+        ),
         ("--target /tmp/elsewhere".to_string(), "PIP_ARGS: `--target` is set by the bundler"),
         ("--find-links 'unterminated".to_string(), "cannot be split like a shell would"),
     ] {
         let cwd = scratch("pipargs");
         let mut cmd = bundler(&cwd);
-        cmd.arg("--quiet").arg("--python").arg(&host_python().executable).arg("--project").arg(&tree).arg("--launcher").arg(launcher_dir()).env("PIP_ARGS", &args);
+        cmd.arg("--quiet")
+            .arg("--python")
+            .arg(&host_python().executable)
+            .arg("--project")
+            .arg(&tree)
+            .arg("--launcher")
+            .arg(launcher_dir())
+            .env("PIP_ARGS", &args);
         let r = run(&mut cmd);
         assert_bundler_error(&r, needle);
         assert_eq!(r.stderr().lines().count(), 1, "{args}: {}", r.stderr());
@@ -634,7 +819,12 @@ fn wheels_only_bad_inputs_are_one_line_errors_and_leave_the_output_alone() {
     fs::write(cwd.join("reqs-metal.txt"), "mlx-metal\n").unwrap();
     for (args, pip_args, needle) in cases {
         let mut cmd = bundler(&cwd);
-        cmd.args(["--quiet", "--clean", "--wheels-only", "--project"]).arg(&tree).arg("--launcher").arg(launcher_dir()).arg("--pip-args").arg(&pip_args);
+        cmd.args(["--quiet", "--clean", "--wheels-only", "--project"])
+            .arg(&tree)
+            .arg("--launcher")
+            .arg(launcher_dir())
+            .arg("--pip-args")
+            .arg(&pip_args);
         if !args.iter().any(|a| a == "--target-python-version") {
             cmd.args(["--target-python-version", &XY]);
         }
@@ -650,14 +840,31 @@ fn uv_missing_and_not_installable_is_one_line() {
     // No uv on PATH, a python3 without the uv module whose pip cannot reach PyPI, an empty cache.
     let cwd = scratch("no-uv");
     let bin = scratch("no-uv-bin");
-    fs::write(bin.join("python3"), "#!/bin/sh\necho 'ERROR: No matching distribution found for uv' >&2\nexit 1\n").unwrap();
+    fs::write(bin.join("python3"), "#!/bin/sh\necho 'ERROR: No matching distribution found for uv' >&2\nexit 1\n")
+        .unwrap();
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(bin.join("python3"), fs::Permissions::from_mode(0o755)).unwrap();
     let mut cmd = bundler(&cwd);
-    cmd.env("PATH", &bin).args(["--quiet", "--wheels-only", "--target-python-version", &XY, "--project"]).arg(project("no-uv-tree")).arg("--launcher").arg(launcher_dir());
+    cmd.env("PATH", &bin)
+        .args(["--quiet", "--wheels-only", "--target-python-version", &XY, "--project"])
+        .arg(project("no-uv-tree"))
+        .arg("--launcher")
+        .arg(launcher_dir());
     let r = run(&mut cmd);
-    assert_bundler_error(&r, &format!("uv {} is needed: none found (PATH: no `uv`; python3 -m uv: no `uv` module)", msty_mlx_bundler::uv::UV_PIN));
-    assert!(r.stderr().contains("-m pip install uv==") && r.stderr().contains("ERROR: No matching distribution found for uv") && r.stderr().contains("put uv"), "{}", r.stderr());
+    assert_bundler_error(
+        &r,
+        &format!(
+            "uv {} is needed: none found (PATH: no `uv`; python3 -m uv: no `uv` module)",
+            msty_mlx_bundler::uv::UV_PIN
+        ),
+    );
+    assert!(
+        r.stderr().contains("-m pip install uv==")
+            && r.stderr().contains("ERROR: No matching distribution found for uv")
+            && r.stderr().contains("put uv"),
+        "{}",
+        r.stderr()
+    );
     assert_eq!(r.stderr().lines().count(), 1, "{}", r.stderr());
     assert!(!cwd.join("dist-ext-python").exists());
 }

@@ -9,7 +9,11 @@ use crate::harness::*;
 
 fn diag(b: &Bundle, args: &[&str]) -> (Run, Value) {
     let r = run(b.launcher().args(args));
-    assert!(r.stdout.ends_with(b"\n") && r.stdout.iter().filter(|&&c| c == b'\n').count() == 1, "one JSON line: {}", r.stdout());
+    assert!(
+        r.stdout.ends_with(b"\n") && r.stdout.iter().filter(|&&c| c == b'\n').count() == 1,
+        "one JSON line: {}",
+        r.stdout()
+    );
     let j = r.json();
     (r, j)
 }
@@ -25,10 +29,14 @@ fn replace_fixture(b: &Bundle, dist_info_prefix: &str, fixture: &str) {
 }
 
 fn dist_info(b: &Bundle, prefix: &str) -> PathBuf {
-    fs::read_dir(b.vendor()).unwrap().map(|e| e.unwrap().path()).find(|p| {
-        let n = p.file_name().unwrap().to_str().unwrap();
-        n.starts_with(prefix) && n.ends_with(".dist-info")
-    }).unwrap_or_else(|| panic!("no {prefix}*.dist-info"))
+    fs::read_dir(b.vendor())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_str().unwrap();
+            n.starts_with(prefix) && n.ends_with(".dist-info")
+        })
+        .unwrap_or_else(|| panic!("no {prefix}*.dist-info"))
 }
 
 fn remove_dist_info(b: &Bundle, prefix: &str) {
@@ -70,15 +78,22 @@ fn python_info_describes_the_run_without_starting_python() {
     assert_eq!(j["libpython"]["soname"], format!("libpython{XY}.so.1.0"));
     assert_eq!(j["runtime"]["path"], path(b.runtime()));
     assert_eq!(j["runtime"]["python"], XY);
-    assert_eq!(j["runtime"]["plan_format"], 1);
+    assert_eq!(j["runtime"]["plan_format"], msty_mlx_contract::plan::FORMAT);
     assert_eq!(j["runtime"]["version"], env!("CARGO_PKG_VERSION"));
     // The isolation settings are the plan's, the ones the runtime applies.
     let isolation = &j["isolation"];
     assert_eq!(isolation, &j["plan"]["isolation"]);
-    assert_eq!((isolation["isolated"].clone(), isolation["use_environment"].clone()), (Value::Bool(true), Value::Bool(false)));
+    assert_eq!(
+        (isolation["isolated"].clone(), isolation["use_environment"].clone()),
+        (Value::Bool(true), Value::Bool(false))
+    );
     assert_eq!(isolation["user_site_directory"], false);
     assert_eq!(isolation["write_bytecode"], false);
-    assert_eq!(isolation["safe_path"], if XY == "3.10" { Value::Null } else { Value::Bool(true) }, "no safe_path on 3.10");
+    assert_eq!(
+        isolation["safe_path"],
+        if XY == "3.10" { Value::Null } else { Value::Bool(true) },
+        "no safe_path on 3.10"
+    );
     // The fixture bundle ships no pycs: they are kept in the per-user cache.
     assert_eq!(j["bytecode"]["shipped_pycs"], false);
     assert!(j["bytecode"]["pycache_prefix"].as_str().unwrap().contains("/.cache/msty-mlx-studio/pycache/"));
@@ -107,7 +122,12 @@ fn python_info_names_the_rule_and_parent_setting() {
     let b = base();
     let (_, j) = diag(b, &["--python-info"]);
     assert_eq!(j["home_rule"], "exe-parent");
-    let r = run(b.launcher().arg("--python-info").env("RESOURCES_PATH", b.resources()).env("MLXK2_EXIT_WITH_PARENT", "0").env("PYTHONHOME", "/x"));
+    let r = run(b
+        .launcher()
+        .arg("--python-info")
+        .env("RESOURCES_PATH", b.resources())
+        .env("MLXK2_EXIT_WITH_PARENT", "0")
+        .env("PYTHONHOME", "/x"));
     let j = r.json();
     assert_eq!(j["home_rule"], "RESOURCES_PATH");
     assert_eq!(j["exit_with_parent"]["enabled"], false);
@@ -125,7 +145,13 @@ fn python_info_on_a_broken_bundle_lists_the_problems() {
     assert_eq!(j["ok"], false);
     let problems: Vec<&str> = j["problems"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
     assert_eq!(problems.len(), 2, "{problems:?}");
-    assert!(problems[0].contains(&format!("no Python standard library at `{}`", b.home().join(format!("lib/python{XY}")).display())), "{problems:?}");
+    assert!(
+        problems[0].contains(&format!(
+            "no Python standard library at `{}`",
+            b.home().join(format!("lib/python{XY}")).display()
+        )),
+        "{problems:?}"
+    );
     assert!(problems[1].contains("no `mlxk2` package"), "{problems:?}");
 
     let (r, j) = diag(base(), &["--python-info"]);
@@ -213,14 +239,20 @@ fn missing_or_garbage_metadata_names_the_file() {
     fs::remove_file(lm.join("METADATA")).unwrap();
     let (r, j) = diag(&b, &["--pkg-info", "mlx-lm"]);
     assert_eq!(r.code, Some(2));
-    assert!(j["error"].as_str().unwrap().starts_with(&format!("cannot read `{}`", lm.join("METADATA").display())), "{j}");
+    assert!(
+        j["error"].as_str().unwrap().starts_with(&format!("cannot read `{}`", lm.join("METADATA").display())),
+        "{j}"
+    );
 
     let mlx = dist_info(&b, "mlx-0");
     fs::remove_file(mlx.join("METADATA")).unwrap(); // never edit a hard-linked file in place
     fs::write(mlx.join("METADATA"), b"\x00\xffgarbage\nwithout headers\n").unwrap();
     let (r, j) = diag(&b, &["--mlx-info"]);
     assert_eq!(r.code, Some(2));
-    assert!(j["error"].as_str().unwrap().starts_with(&format!("malformed `{}`", mlx.join("METADATA").display())), "{j}");
+    assert!(
+        j["error"].as_str().unwrap().starts_with(&format!("malformed `{}`", mlx.join("METADATA").display())),
+        "{j}"
+    );
     fs::remove_file(mlx.join("METADATA")).unwrap();
     fs::write(mlx.join("METADATA"), "this is not metadata\n").unwrap();
     let (r, j) = diag(&b, &["--mlx-info"]);
@@ -230,7 +262,12 @@ fn missing_or_garbage_metadata_names_the_file() {
 }
 
 fn check<'a>(j: &'a Value, name: &str) -> &'a Value {
-    j["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no check {name:?} in {j}"))
+    j["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name:?} in {j}"))
 }
 
 #[test]
@@ -245,19 +282,25 @@ fn check_mlx_stack_on_a_healthy_stack() {
     assert_eq!(j["mlx_lm"]["version"], "0.28.1");
     assert_eq!(j["mlx_lm"]["file"], path(b.vendor().join("mlx_lm/__init__.py")));
     let names: Vec<&str> = j["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, [
-        "no duplicate dist-infos",
-        "mlx installed",
-        "mlx-lm requirements on mlx",
-        "mlx-knife requirements on mlx",
-        "mlx-cpu matches mlx",
-        "import mlx.core",
-        "mlx.core is the installed mlx",
-        "import mlx_lm",
-        "mlx_lm is the installed mlx-lm",
-    ]);
+    assert_eq!(
+        names,
+        [
+            "no duplicate dist-infos",
+            "mlx installed",
+            "mlx-lm requirements on mlx",
+            "mlx-knife requirements on mlx",
+            "mlx-cpu matches mlx",
+            "import mlx.core",
+            "mlx.core is the installed mlx",
+            "import mlx_lm",
+            "mlx_lm is the installed mlx-lm",
+        ]
+    );
     // Markers are evaluated for this platform; extras and false markers are skipped.
-    assert_eq!(check(&j, "mlx-lm requirements on mlx")["detail"], "mlx 0.29.3 satisfies `mlx>=0.29.0; platform_system == \"Linux\"` (mlx-lm 0.28.1)");
+    assert_eq!(
+        check(&j, "mlx-lm requirements on mlx")["detail"],
+        "mlx 0.29.3 satisfies `mlx>=0.29.0; platform_system == \"Linux\"` (mlx-lm 0.28.1)"
+    );
     // What the imports printed went to stderr.
     assert!(r.stderr().contains("mlx_lm fixture: imported"), "{}", r.stderr());
 }

@@ -24,8 +24,16 @@ fn assert_no_panic(r: &Run) {
 /// Fails (never skips) when not root: mount namespaces and tmpfs mounts need it.
 fn require_root(what: &str) {
     let status = fs::read_to_string("/proc/self/status").unwrap();
-    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().next()).unwrap_or("?").to_string();
-    assert_eq!(uid, "0", "{what} needs root (a private mount namespace with a tmpfs); CI runs as root: run the tests as root");
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or("?")
+        .to_string();
+    assert_eq!(
+        uid, "0",
+        "{what} needs root (a private mount namespace with a tmpfs); CI runs as root: run the tests as root"
+    );
 }
 
 /// `cmd` (a clean command) run by `/bin/sh -c "<setup> && exec …"`, optionally inside a new
@@ -59,7 +67,8 @@ fn quote(p: &Path) -> String {
 }
 
 /// The invocations whose observable result (status, stdout, stderr) a fault must not change.
-const PROBES: &[&[&str]] = &[&["print", "hello ✓"], &["args-hex", "a", "", "--help"], &["exit", "3"], &["raise"], &["stderr", "to stderr"]];
+const PROBES: &[&[&str]] =
+    &[&["print", "hello ✓"], &["args-hex", "a", "", "--help"], &["exit", "3"], &["raise"], &["stderr", "to stderr"]];
 
 /// Status, stdout and stderr of each probe, with `home` as HOME.
 fn observe_probes(make: &dyn Fn(&[&str]) -> Command) -> Vec<(Option<i32>, String, String)> {
@@ -117,7 +126,11 @@ fn pyc_files(dir: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
     if !dir.exists() {
         return Vec::new();
     }
-    tree(dir).into_iter().filter(|p| p.is_file()).map(|p| (p.clone(), fs::metadata(&p).unwrap().modified().unwrap())).collect()
+    tree(dir)
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| (p.clone(), fs::metadata(&p).unwrap().modified().unwrap()))
+        .collect()
 }
 
 /// The per-user cache is an optimisation: unusable, it is skipped, and only the debug log says
@@ -155,7 +168,13 @@ fn an_unusable_bytecode_cache_changes_nothing_but_a_debug_line() {
                 ("exec setpriv --reuid=65534 --regid=65534 --clear-groups -- \"$@\"".to_string(), false)
             }
             "read-only" => (format!("mount -t tmpfs -o ro,size=64k tmpfs {c}", c = quote(&cache)), true),
-            "full" => (format!("mount -t tmpfs -o size=64k tmpfs {c} && (head -c 1M /dev/zero > {c}/filler 2>/dev/null; true)", c = quote(&cache)), true),
+            "full" => (
+                format!(
+                    "mount -t tmpfs -o size=64k tmpfs {c} && (head -c 1M /dev/zero > {c}/filler 2>/dev/null; true)",
+                    c = quote(&cache)
+                ),
+                true,
+            ),
             // Room for the probe and a few pycs, not for all of them.
             _ => (format!("mount -t tmpfs -o size=64k tmpfs {c}", c = quote(&cache)), true),
         };
@@ -183,10 +202,17 @@ fn an_unusable_bytecode_cache_changes_nothing_but_a_debug_line() {
             assert_eq!(j["dont_write_bytecode"], true, "{fault}");
             assert_eq!(j["env"]["PYTHONDONTWRITEBYTECODE"], "1", "{fault}: children write none either");
             assert!(j["env"].get("PYTHONPYCACHEPREFIX").is_none(), "{fault}");
-            assert!(err.contains("bytecode cache unusable") && err.contains("running without a bytecode cache"), "{fault}: no debug line:\n{err}");
+            assert!(
+                err.contains("bytecode cache unusable") && err.contains("running without a bytecode cache"),
+                "{fault}: no debug line:\n{err}"
+            );
         }
         if fault == "file in the way" {
-            assert_eq!(fs::read(cache.join("msty-mlx-studio")).unwrap(), b"not a directory", "the file in the way was touched");
+            assert_eq!(
+                fs::read(cache.join("msty-mlx-studio")).unwrap(),
+                b"not a directory",
+                "the file in the way was touched"
+            );
         }
     }
     assert_eq!(b.snapshot(), before, "written inside the bundle");
@@ -212,9 +238,11 @@ fn a_cache_that_fills_up_holds_only_complete_pycs() {
     c.env("HOME", &home);
     let r = run(&mut wrapped(&c, &setup, true));
     assert_eq!(r.code, Some(0), "{}", r.stderr());
-    let df: Vec<&str> = r.stdout.split(|&c| c == b' ').filter(|f| !f.is_empty()).map(|f| std::str::from_utf8(f).unwrap()).collect();
+    let df: Vec<&str> =
+        r.stdout.split(|&c| c == b' ').filter(|f| !f.is_empty()).map(|f| std::str::from_utf8(f).unwrap()).collect();
     assert_eq!(df.get(3).copied(), Some("0"), "the tmpfs did not fill up (df: {})", r.stdout());
-    let prefixes: Vec<PathBuf> = fs::read_dir(kept.join("msty-mlx-studio/pycache")).unwrap().map(|e| e.unwrap().path()).collect();
+    let prefixes: Vec<PathBuf> =
+        fs::read_dir(kept.join("msty-mlx-studio/pycache")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(prefixes.len(), 1);
     let n = assert_cache_consistent(&b, &prefixes[0]);
     assert!(n > 0, "nothing was cached before the file system filled up");
@@ -227,9 +255,18 @@ fn no_home_and_no_cache_variables() {
     let b = Bundle::copy("fault-nohome");
     // Where the passwd fallback (dirs, CPython's expanduser) would have put it.
     let status = fs::read_to_string("/proc/self/status").unwrap();
-    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().next()).unwrap().to_string();
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
     let passwd = fs::read_to_string("/etc/passwd").unwrap();
-    let passwd_home = passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f.len() > 5 && f[2] == uid).map(|f| PathBuf::from(f[5]));
+    let passwd_home = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 5 && f[2] == uid)
+        .map(|f| PathBuf::from(f[5]));
     let described = |home: &Path| {
         let r = run(b.launcher().env("HOME", home).arg("--python-info"));
         PathBuf::from(r.json()["bytecode"]["pycache_prefix"].as_str().unwrap())
@@ -263,7 +300,10 @@ fn no_home_and_no_cache_variables() {
     // XDG_CACHE_HOME alone (absolute) names a cache; a relative one does not.
     let xdg = scratch("fault-xdg");
     let j = run(launcher(&["report"]).env("XDG_CACHE_HOME", &xdg)).json();
-    assert!(j["pycache_prefix"].as_str().unwrap().starts_with(xdg.join("msty-mlx-studio/pycache").to_str().unwrap()), "{j}");
+    assert!(
+        j["pycache_prefix"].as_str().unwrap().starts_with(xdg.join("msty-mlx-studio/pycache").to_str().unwrap()),
+        "{j}"
+    );
     let j = run(launcher(&["report"]).env("XDG_CACHE_HOME", "relative/cache")).json();
     assert_eq!(j["pycache_prefix"], Value::Null);
 }
@@ -271,7 +311,11 @@ fn no_home_and_no_cache_variables() {
 /// python3's traceback names `runpy` frames and `-m`; the launcher's does not (README,
 /// "Behaviour compared"): keep only the last line of a traceback.
 fn normalised(v: Vec<(Option<i32>, String, String)>) -> Vec<(Option<i32>, String, String)> {
-    v.into_iter().map(|(c, o, e)| (c, o, if e.starts_with("Traceback") { e.lines().last().unwrap_or("").to_string() + "\n" } else { e })).collect()
+    v.into_iter()
+        .map(|(c, o, e)| {
+            (c, o, if e.starts_with("Traceback") { e.lines().last().unwrap_or("").to_string() + "\n" } else { e })
+        })
+        .collect()
 }
 
 /// stdout or stderr closed before the start (`>&-`): the same statuses and the same bytes on
@@ -343,12 +387,17 @@ fn a_full_pipe_before_start_blocks_then_delivers() {
             // Fill it with non-blocking writes from another process (O_NONBLOCK is restored
             // before it exits; the pipe description is shared with the process under test).
             let fill = "import fcntl, os, sys\nfd = 1\nfl = fcntl.fcntl(fd, fcntl.F_GETFL)\nfcntl.fcntl(fd, fcntl.F_SETFL, fl | os.O_NONBLOCK)\nn = 0\ntry:\n    while True:\n        n += os.write(fd, b'f' * 4096)\nexcept BlockingIOError:\n    pass\nfcntl.fcntl(fd, fcntl.F_SETFL, fl)\nprint(n, file=sys.stderr)\n";
-            let filled = Command::new(&host_python().executable).args(["-I", "-c", fill]).stdout(writer.try_clone().unwrap()).output().unwrap();
+            let filled = Command::new(&host_python().executable)
+                .args(["-I", "-c", fill])
+                .stdout(writer.try_clone().unwrap())
+                .output()
+                .unwrap();
             assert!(filled.status.success(), "{}", String::from_utf8_lossy(&filled.stderr));
             let filler: usize = String::from_utf8_lossy(&filled.stderr).trim().parse().unwrap();
             assert!(filler >= 4096);
             let mut cmd = if launcher { b.launcher() } else { b.reference() };
-            let args: &[&str] = if stream == 1 { &["print", "after the filler"] } else { &["stderr", "after the filler"] };
+            let args: &[&str] =
+                if stream == 1 { &["print", "after the filler"] } else { &["stderr", "after the filler"] };
             cmd.args(args);
             if stream == 1 {
                 cmd.stdout(writer).stderr(Stdio::piped());
@@ -360,13 +409,21 @@ fn a_full_pipe_before_start_blocks_then_delivers() {
             // Blocked in the write, not failed, not spinning.
             let start = Instant::now();
             while !wchan(child.id()).contains("pipe_write") {
-                assert!(child.try_wait().unwrap().is_none(), "stream {stream}, launcher {launcher}: exited without waiting for the reader");
-                assert!(start.elapsed() < Duration::from_secs(30), "stream {stream}: never blocked in a pipe write (wchan {:?})", wchan(child.id()));
+                assert!(
+                    child.try_wait().unwrap().is_none(),
+                    "stream {stream}, launcher {launcher}: exited without waiting for the reader"
+                );
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "stream {stream}: never blocked in a pipe write (wchan {:?})",
+                    wchan(child.id())
+                );
                 std::thread::sleep(Duration::from_millis(10));
             }
             let mut all = Vec::new();
             reader.read_to_end(&mut all).unwrap();
-            let status = wait_timeout(&mut child, Duration::from_secs(30)).expect("still running after the pipe was drained");
+            let status =
+                wait_timeout(&mut child, Duration::from_secs(30)).expect("still running after the pipe was drained");
             let mut other = Vec::new();
             if stream == 1 {
                 child.stderr.take().unwrap().read_to_end(&mut other).unwrap();
@@ -375,7 +432,11 @@ fn a_full_pipe_before_start_blocks_then_delivers() {
             }
             assert_eq!(all.len(), filler + "after the filler\n".len(), "stream {stream}, launcher {launcher}");
             assert!(all[..filler].iter().all(|&c| c == b'f'));
-            results.push((status.code(), String::from_utf8_lossy(&all[filler..]).into_owned(), String::from_utf8_lossy(&other).into_owned()));
+            results.push((
+                status.code(),
+                String::from_utf8_lossy(&all[filler..]).into_owned(),
+                String::from_utf8_lossy(&other).into_owned(),
+            ));
         }
         assert_eq!(results[0], (Some(0), "after the filler\n".to_string(), String::new()), "stream {stream}");
         assert_eq!(results[0], results[1], "stream {stream}: launcher vs python3");
@@ -414,7 +475,8 @@ fn expected_hex(args: &[OsString]) -> String {
 #[test]
 fn an_argument_list_near_arg_max() {
     let b = base();
-    let arg_max: usize = String::from_utf8(run_ok(Command::new("getconf").arg("ARG_MAX")).stdout).unwrap().trim().parse().unwrap();
+    let arg_max: usize =
+        String::from_utf8(run_ok(Command::new("getconf").arg("ARG_MAX")).stdout).unwrap().trim().parse().unwrap();
     let probe = b.launcher();
     let fixed: usize = std::iter::once(probe.get_program())
         .chain(probe.get_args())
@@ -436,7 +498,11 @@ fn an_argument_list_near_arg_max() {
     assert!(total > arg_max * 9 / 10, "{total} of {arg_max}");
     let r = args_hex(b, &args, false);
     assert_eq!(r.code, Some(0), "{}", r.stderr());
-    assert!(r.stdout() == expected_hex(&args), "the arguments did not arrive byte-exact ({} bytes of output)", r.stdout.len());
+    assert!(
+        r.stdout() == expected_hex(&args),
+        "the arguments did not arrive byte-exact ({} bytes of output)",
+        r.stdout.len()
+    );
     // Near the limit indeed: 16 KiB more and the kernel refuses the exec.
     let mut more = args.clone();
     more.push(OsString::from_vec(noise(&mut seed, 16 * 1024)));
@@ -627,7 +693,12 @@ fn resources_path_changed_between_two_starts() {
     let bb = Bundle::copy("fault-app-b");
     let home = scratch("fault-app-home");
     let mut first = a.launcher();
-    first.env("HOME", &home).env("RESOURCES_PATH", a.resources()).arg("report-wait").stdin(Stdio::piped()).stdout(Stdio::piped());
+    first
+        .env("HOME", &home)
+        .env("RESOURCES_PATH", a.resources())
+        .arg("report-wait")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
     let mut child = first.spawn().unwrap();
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
@@ -656,7 +727,10 @@ fn resources_path_changed_between_two_starts() {
         assert!(!text.contains(&other_root), "{label} mentions the other bundle: {text}");
         let maps: Vec<&str> = j["maps"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
         assert!(maps.iter().any(|m| m.starts_with(&own_root) && m.contains("libpython")), "{label}: {maps:?}");
-        assert!(maps.iter().any(|m| m.starts_with(&own_root) && m.contains("libmsty_mlx_runtime")), "{label}: {maps:?}");
+        assert!(
+            maps.iter().any(|m| m.starts_with(&own_root) && m.contains("libmsty_mlx_runtime")),
+            "{label}: {maps:?}"
+        );
     };
     owns(&a1, &a, &bb, "A before B started");
     owns(&a2, &a, &bb, "A after B ran");
@@ -669,7 +743,10 @@ fn resources_path_changed_between_two_starts() {
     for (prefix, own, other) in [(pa, &a_root, &b_root), (pb, &b_root, &a_root)] {
         let files = pyc_files(Path::new(prefix));
         assert!(files.iter().any(|(p, _)| p.to_str().unwrap().contains(own.as_str())));
-        assert!(!files.iter().any(|(p, _)| p.to_str().unwrap().contains(other.as_str())), "{prefix} holds pycs of the other bundle");
+        assert!(
+            !files.iter().any(|(p, _)| p.to_str().unwrap().contains(other.as_str())),
+            "{prefix} holds pycs of the other bundle"
+        );
     }
 }
 
@@ -692,7 +769,11 @@ fn launchers_racing_to_create_the_cache() {
     for child in children {
         let out = child.wait_with_output().unwrap();
         assert_eq!(
-            (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned()),
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned()
+            ),
             (Some(0), "imported json email.message mlxk2.child\n".to_string(), String::new())
         );
     }
@@ -726,7 +807,8 @@ fn a_torn_pyc_in_the_cache_is_recompiled() {
     let r = run(b.launcher().env("HOME", &home).args(["import", "json"]));
     assert_no_panic(&r);
     assert_eq!((r.code, r.stdout(), r.stderr()), (Some(0), "imported json\n".to_string(), String::new()));
-    let prefix: Vec<PathBuf> = fs::read_dir(home.join(".cache/msty-mlx-studio/pycache")).unwrap().map(|e| e.unwrap().path()).collect();
+    let prefix: Vec<PathBuf> =
+        fs::read_dir(home.join(".cache/msty-mlx-studio/pycache")).unwrap().map(|e| e.unwrap().path()).collect();
     assert!(assert_cache_consistent(&b, &prefix[0]) > 0);
     // And the start after that caches it again.
     assert_eq!(run(b.launcher().env("HOME", &home).args(["import", "json"])).code, Some(0));

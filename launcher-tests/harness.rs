@@ -133,7 +133,12 @@ pub fn runtime() -> &'static Path {
             .env_remove("PYO3_CONFIG_FILE")
             .output()
             .unwrap_or_else(|e| panic!("cannot run cargo to build the runtime: {e}"));
-        assert!(out.status.success(), "building the runtime for {:?} failed:\n{}", host.executable, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "building the runtime for {:?} failed:\n{}",
+            host.executable,
+            String::from_utf8_lossy(&out.stderr)
+        );
         let built = target.join(if release { "release" } else { "debug" }).join(RUNTIME_FILE);
         let kept = Path::new(SCRATCH).join(format!("py{}-{}-runtime", host.xy, std::process::id())).join(RUNTIME_FILE);
         fs::create_dir_all(kept.parent().unwrap()).unwrap();
@@ -154,12 +159,25 @@ pub fn bundler() -> &'static Path {
         let release = !cfg!(debug_assertions);
         let out = Command::new(option_env!("CARGO").unwrap_or("cargo"))
             .current_dir(REPO)
-            .args(["build", "--locked", "--quiet", "-p", "msty-mlx-bundler", "--bin", "build-external-python", "--target-dir"])
+            .args([
+                "build",
+                "--locked",
+                "--quiet",
+                "-p",
+                "msty-mlx-bundler",
+                "--bin",
+                "build-external-python",
+                "--target-dir",
+            ])
             .arg(&target)
             .args(release.then_some("--release"))
             .output()
             .unwrap_or_else(|e| panic!("cannot run cargo to build the bundler: {e}"));
-        assert!(out.status.success(), "building build-external-python failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "building build-external-python failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         target.join(if release { "release" } else { "debug" }).join("build-external-python")
     })
 }
@@ -233,7 +251,8 @@ fn remove_stale_scratch() {
     let prefix = format!("py{XY}-");
     for entry in fs::read_dir(SCRATCH).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let pid = name.strip_prefix(&prefix).and_then(|rest| rest.split('-').next()).and_then(|p| p.parse::<i32>().ok());
+        let pid =
+            name.strip_prefix(&prefix).and_then(|rest| rest.split('-').next()).and_then(|p| p.parse::<i32>().ok());
         if let Some(pid) = pid
             && pid != std::process::id() as i32
             && !Path::new(&format!("/proc/{pid}")).exists()
@@ -283,8 +302,10 @@ fn copy_stdlib(from: &Path, to: &Path) {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if from.ends_with(format!("python{XY}"))
-            && (matches!(name.as_ref(), "test" | "site-packages" | "idlelib" | "tkinter" | "turtledemo" | "ensurepip" | "lib2to3")
-                || name.starts_with("config-"))
+            && (matches!(
+                name.as_ref(),
+                "test" | "site-packages" | "idlelib" | "tkinter" | "turtledemo" | "ensurepip" | "lib2to3"
+            ) || name.starts_with("config-"))
         {
             continue;
         }
@@ -336,8 +357,19 @@ pub fn install_fixtures(vendor: &Path, names: &[&str]) {
     }
     run_ok(&mut make);
     let mut pip = Command::new(&host.executable);
-    pip.args(["-I", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index", "--no-deps", "--no-compile", "--target"])
-        .arg(vendor);
+    pip.args([
+        "-I",
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-index",
+        "--no-deps",
+        "--no-compile",
+        "--target",
+    ])
+    .arg(vendor);
     for wheel in fs::read_dir(&wheels).unwrap() {
         pip.arg(wheel.unwrap().path());
     }
@@ -347,7 +379,12 @@ pub fn install_fixtures(vendor: &Path, names: &[&str]) {
 
 pub fn run_ok(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -477,9 +514,16 @@ pub fn read_until(reader: &mut impl Read, needle: &[u8], timeout: Duration) -> V
     let mut seen = Vec::new();
     let mut buf = [0u8; 1];
     while !seen.windows(needle.len()).any(|w| w == needle) {
-        assert!(start.elapsed() < timeout, "timed out waiting for {:?}; got {:?}", String::from_utf8_lossy(needle), String::from_utf8_lossy(&seen));
+        assert!(
+            start.elapsed() < timeout,
+            "timed out waiting for {:?}; got {:?}",
+            String::from_utf8_lossy(needle),
+            String::from_utf8_lossy(&seen)
+        );
         match reader.read(&mut buf) {
-            Ok(0) => panic!("EOF before {:?}; got {:?}", String::from_utf8_lossy(needle), String::from_utf8_lossy(&seen)),
+            Ok(0) => {
+                panic!("EOF before {:?}; got {:?}", String::from_utf8_lossy(needle), String::from_utf8_lossy(&seen))
+            }
             Ok(_) => seen.push(buf[0]),
             Err(e) => panic!("read: {e}"),
         }
@@ -527,7 +571,17 @@ pub fn real_wheel_cache() -> PathBuf {
     fs::create_dir_all(&dir).unwrap();
     let download = |offline: bool| {
         let mut cmd = Command::new(&host_python().executable);
-        cmd.args(["-I", "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--only-binary=:all:", "--dest"]).arg(&dir);
+        cmd.args([
+            "-I",
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "--dest",
+        ])
+        .arg(&dir);
         if offline {
             cmd.args(["--no-index", "--find-links"]).arg(&dir);
         }
@@ -536,7 +590,11 @@ pub fn real_wheel_cache() -> PathBuf {
     };
     if !download(true).status.success() {
         let out = download(false);
-        assert!(out.status.success(), "downloading {REAL_REQUIREMENTS:?} from PyPI failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "downloading {REAL_REQUIREMENTS:?} from PyPI failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     dir
 }
@@ -547,12 +605,24 @@ pub fn real_vendor() -> PathBuf {
     let vendor = wheels.with_file_name(format!("vendor-cp{}", XY.replace('.', "")));
     if !vendor.join(".complete").exists() {
         let _ = fs::remove_dir_all(&vendor);
-        run_ok(Command::new(&host_python().executable)
-            .args(["-I", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index", "--no-compile", "--find-links"])
-            .arg(&wheels)
-            .arg("--target")
-            .arg(&vendor)
-            .args(REAL_REQUIREMENTS));
+        run_ok(
+            Command::new(&host_python().executable)
+                .args([
+                    "-I",
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--no-index",
+                    "--no-compile",
+                    "--find-links",
+                ])
+                .arg(&wheels)
+                .arg("--target")
+                .arg(&vendor)
+                .args(REAL_REQUIREMENTS),
+        );
         let _ = fs::remove_dir_all(vendor.join("bin"));
         fs::write(vendor.join(".complete"), "").unwrap();
     }
@@ -565,7 +635,8 @@ pub fn add_dist_infos(vendor: &Path, count: usize) {
     for i in 0..count {
         let dir = vendor.join(format!("filler_dist_{i}-1.0.{i}.dist-info"));
         fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join("METADATA"), format!("Metadata-Version: 2.1\nName: filler-dist-{i}\nVersion: 1.0.{i}\n")).unwrap();
+        fs::write(dir.join("METADATA"), format!("Metadata-Version: 2.1\nName: filler-dist-{i}\nVersion: 1.0.{i}\n"))
+            .unwrap();
         fs::write(dir.join("top_level.txt"), format!("filler_dist_{i}\n")).unwrap();
         fs::write(dir.join("INSTALLER"), "pip\n").unwrap();
     }

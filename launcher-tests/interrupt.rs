@@ -48,7 +48,8 @@ fn sigint_at_any_moment_of_the_start_ends_as_an_interruption() {
         let delay = Duration::from_micros(step * 2_500); // 0–57.5 ms: exec, loading, init, imports
         let (code, signal, stderr) = interrupt_after(b.launcher().arg("sleep").arg("5"), delay);
         let by_signal = (code, signal) == (None, Some(libc::SIGINT));
-        let by_traceback = code == Some(1) && stderr.trim_end().lines().last().is_some_and(|l| l.starts_with("KeyboardInterrupt"));
+        let by_traceback =
+            code == Some(1) && stderr.trim_end().lines().last().is_some_and(|l| l.starts_with("KeyboardInterrupt"));
         assert!(by_signal || by_traceback, "after {delay:?}: {code:?} {signal:?} {stderr}");
         assert!(!stderr.contains("msty-mlx-studio: error"), "after {delay:?}: {stderr}");
     }
@@ -67,5 +68,10 @@ fn a_sigint_cpython_drops_in_a_callback_still_stops_the_launcher() {
     // The same under python3: CPython drops the interrupt and the program runs on.
     let r = run(b.reference().args(["lost-sigint", "0.1"]));
     assert_eq!(r.code, Some(0), "stderr: {}", r.stderr());
-    assert!(r.stdout().contains("survived") && r.stderr().contains("Exception ignored"), "{}{}", r.stdout(), r.stderr());
+    assert!(
+        r.stdout().contains("survived") && r.stderr().contains("Exception ignored"),
+        "{}{}",
+        r.stdout(),
+        r.stderr()
+    );
 }

@@ -34,7 +34,9 @@ fn bytecode_goes_to_the_user_cache_or_nowhere() {
     assert!(prefix.starts_with(home.join(".cache/msty-mlx-studio/pycache")), "{}", prefix.display());
     assert!(prefix.to_string_lossy().ends_with(&format!("-py{XY}")));
     assert_eq!(first["dont_write_bytecode"], false);
-    let cli_pyc = prefix.join(b.vendor().strip_prefix("/").unwrap()).join(format!("mlxk2/cli.cpython-{}.pyc", XY.replace('.', "")));
+    let cli_pyc = prefix
+        .join(b.vendor().strip_prefix("/").unwrap())
+        .join(format!("mlxk2/cli.cpython-{}.pyc", XY.replace('.', "")));
     assert!(cli_pyc.is_file(), "{} not written", cli_pyc.display());
     let written = std::fs::metadata(&cli_pyc).unwrap().modified().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -43,7 +45,11 @@ fn bytecode_goes_to_the_user_cache_or_nowhere() {
     assert_eq!(b.snapshot(), before, "written inside the bundle");
 
     // Shipped (hash-based) pycs: no prefix, no writing, also for children.
-    run_ok(clean_command(&b.python3()).args(["-I", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash"]).arg(b.vendor()));
+    run_ok(
+        clean_command(&b.python3())
+            .args(["-I", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash"])
+            .arg(b.vendor()),
+    );
     let home = scratch("pyc-home-shipped");
     let j = run(b.launcher().arg("report").env("HOME", &home)).json();
     assert_eq!(j["pycache_prefix"], serde_json::Value::Null);
@@ -111,7 +117,14 @@ fn nothing_is_written_into_the_bundle() {
     let before = b.snapshot();
     let base_before = base().snapshot();
     // Imports of vendored modules without pycs, in the launcher and in every kind of child.
-    for args in [&["import", "pthdemo_mod", "json", "mlxk2.child"][..], &["child"], &["child-module"], &["worker"], &["multiprocessing"], &["--check-mlx-stack"]] {
+    for args in [
+        &["import", "pthdemo_mod", "json", "mlxk2.child"][..],
+        &["child"],
+        &["child-module"],
+        &["worker"],
+        &["multiprocessing"],
+        &["--check-mlx-stack"],
+    ] {
         let r = run(b.launcher().args(args));
         assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr());
     }

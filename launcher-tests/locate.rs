@@ -35,7 +35,14 @@ fn resources_path_chooses_the_home() {
 
 /// The libpython mapped into the `report` process (from its /proc/self/maps).
 fn mapped_libpython(report: &serde_json::Value) -> String {
-    report["maps"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).find(|m| m.contains("libpython")).unwrap().to_string()
+    report["maps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .find(|m| m.contains("libpython"))
+        .unwrap()
+        .to_string()
 }
 
 #[test]

@@ -42,7 +42,7 @@ t_ready=$SECONDS # tools checked
 
 # --- 2. the bundle ------------------------------------------------------------------------------
 echo "=== building the bundler"
-cargo build --locked --quiet --bin build-external-python
+cargo build --locked --quiet -p msty-mlx-bundler --bin build-external-python
 bundler=$repo/target/debug/build-external-python
 echo "=== build-external-python --wheels-only --target-python-version $XY --target-platform $TAG --project $PROJECT"
 "$bundler" --wheels-only --target-python-version "$XY" --target-platform "$TAG" --project "$PROJECT" \
@@ -118,7 +118,7 @@ for f in "$launcher" "$runtime"; do
     check "$n: no build-machine paths inside" no_build_paths "$f"
 done
 check "runtime: install name @rpath/libmsty_mlx_runtime.dylib" test "$(dylib_id "$runtime")" = @rpath/libmsty_mlx_runtime.dylib
-check "runtime: stamped for Python $XY" grep -qa "msty-mlx-runtime-stamp:plan=1;python=$XY;" "$runtime"
+check "runtime: stamped for Python $XY" grep -qa "msty-mlx-runtime-stamp:plan=2;python=$XY;" "$runtime"
 
 echo "=== _vendor"
 vendor=$out/_vendor

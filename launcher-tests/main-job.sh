@@ -21,7 +21,7 @@ resources=$job/MyApp.app/Contents/Resources
 rm -rf "$job/MyApp.app" && mkdir -p "$job" "$resources/python/bin" "$resources/python/lib"
 
 echo "== 1. build-external-python (CPython $xy: $python)"
-cargo run --release --locked --bin build-external-python -- \
+cargo run --release --locked -p msty-mlx-bundler --bin build-external-python -- \
     --python "$python" --project mlx-knife==2.0.8 \
     --requirements launcher-tests/real/requirements.txt \
     --dist-dir "$job/dist-ext-python" --clean
@@ -50,7 +50,7 @@ model=$(PYTHONPATH=$resources/mlxk2/_vendor PYTHONNOUSERSITE=1 PYTHONDONTWRITEBY
     "$python" -I -c 'import json, sys; print(json.load(sys.stdin)["model"])')
 
 echo "== 4. the bundle is ready for signing"
-cargo run --release --locked -q --bin build-external-python -- verify "$resources" | tail -n 1
+cargo run --release --locked -q -p msty-mlx-bundler --bin build-external-python -- verify "$resources" | tail -n 1
 
 echo "== 5. mlx-knife through the launcher (RESOURCES_PATH=$resources)"
 export RESOURCES_PATH=$resources

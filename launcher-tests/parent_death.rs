@@ -11,11 +11,7 @@ use crate::harness::*;
 fn spawn_under_shell(env: &[(&str, &str)], record: &std::path::Path) -> (std::process::Child, i32) {
     let b = base();
     let mut cmd = clean_command(std::path::Path::new("/bin/sh"));
-    cmd.arg("-c")
-        .arg(r#""$0" sleep 60 "$1" & echo "pid $!"; wait"#)
-        .arg(b.exe())
-        .arg(record)
-        .stdout(Stdio::piped());
+    cmd.arg("-c").arg(r#""$0" sleep 60 "$1" & echo "pid $!"; wait"#).arg(b.exe()).arg(record).stdout(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }

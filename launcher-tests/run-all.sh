@@ -51,10 +51,14 @@ trap 'rm -f "$log"' EXIT
 
 # Lints, for this machine and for the macOS target our users ship (type-checked, not linked:
 # pyo3 needs only the X.Y there).
+echo "=== rustfmt (workspace and fuzz targets)"
+cargo fmt --all --check
+(cd fuzz && cargo fmt --check)
+echo "rustfmt: clean"
 echo "=== clippy (x86_64-unknown-linux-gnu, aarch64-apple-darwin)"
-PYO3_PYTHON="${pythons[0]}" cargo clippy --locked --all-targets -- -D warnings
+PYO3_PYTHON="${pythons[0]}" cargo clippy --locked --workspace --all-targets -- -D warnings
 rustup target list --installed 2>/dev/null | grep -qx aarch64-apple-darwin || rustup target add aarch64-apple-darwin
-PYO3_CROSS_PYTHON_VERSION=3.12 cargo clippy --locked --target aarch64-apple-darwin --all-targets -- -D warnings
+PYO3_CROSS_PYTHON_VERSION=3.12 cargo clippy --locked --workspace --target aarch64-apple-darwin --all-targets -- -D warnings
 echo "clippy: clean on both targets"
 
 first=1
@@ -66,7 +70,7 @@ for python in "${pythons[@]}"; do
     # files, no Python) run on the two required X.Y only; 3.10 and 3.13 run every other
     # launcher test.
     if ((first)); then
-        MLXK2_TEST_PYTHON="$python" cargo test --locked -p msty-mlx-studio --lib --bins "$@" 2>&1 | tee -a "$log"
+        MLXK2_TEST_PYTHON="$python" cargo test --locked --workspace --lib --bins "$@" 2>&1 | tee -a "$log"
     fi
     first=0
     only=()

@@ -34,12 +34,17 @@ fn a_dist_dir_runs_against_the_home_that_resources_path_or_mlxk_python_names() {
     let b = base();
     // Nothing set: the lookup says what to set, for a run and for --python-info.
     let r = run(launcher_in(&dist).arg("--version"));
-    r.assert_launcher_error(NO_HOME, "set RESOURCES_PATH to the folder holding python/, or MLXK_PYTHON to the interpreter");
+    r.assert_launcher_error(
+        NO_HOME,
+        "set RESOURCES_PATH to the folder holding python/, or MLXK_PYTHON to the interpreter",
+    );
     let j = run(launcher_in(&dist).arg("--python-info")).json();
     assert_eq!(j["ok"], false);
     assert!(j["problems"][0].as_str().unwrap().contains("RESOURCES_PATH is unset"), "{j}");
 
-    for (var, value, rule) in [("RESOURCES_PATH", b.resources(), "RESOURCES_PATH"), ("MLXK_PYTHON", b.python3(), "MLXK_PYTHON")] {
+    for (var, value, rule) in
+        [("RESOURCES_PATH", b.resources(), "RESOURCES_PATH"), ("MLXK_PYTHON", b.python3(), "MLXK_PYTHON")]
+    {
         let info = run(launcher_in(&dist).arg("--python-info").env(var, &value));
         assert_eq!(info.code, Some(0), "{var}: {}", info.stdout());
         let j = info.json();
@@ -52,7 +57,12 @@ fn a_dist_dir_runs_against_the_home_that_resources_path_or_mlxk_python_names() {
         assert_eq!(check.json()["mlx"]["file"], dist.join("_vendor/mlx/core.py").to_str().unwrap());
 
         let version = run(launcher_in(&dist).arg("--version").env(var, &value));
-        assert_eq!((version.code, version.stdout()), (Some(0), "msty-mlx-studio 0.0.1.dev0+fixture\n".to_string()), "{}", version.stderr());
+        assert_eq!(
+            (version.code, version.stdout()),
+            (Some(0), "msty-mlx-studio 0.0.1.dev0+fixture\n".to_string()),
+            "{}",
+            version.stderr()
+        );
 
         let report = run(launcher_in(&dist).arg("report").env(var, &value));
         assert_eq!(report.code, Some(0), "{}", report.stderr());
@@ -85,7 +95,10 @@ fn with_runtime(name: &str, bytes: Option<Vec<u8>>) -> Bundle {
 fn restamped(from: &str, to: &str) -> Vec<u8> {
     assert_eq!(from.len(), to.len());
     let mut bytes = fs::read(runtime()).unwrap();
-    let at = bytes.windows(from.len()).position(|w| w == from.as_bytes()).unwrap_or_else(|| panic!("no `{from}` in the runtime"));
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from.as_bytes())
+        .unwrap_or_else(|| panic!("no `{from}` in the runtime"));
     bytes[at..at + to.len()].copy_from_slice(to.as_bytes());
     bytes
 }
@@ -101,7 +114,11 @@ fn assert_runtime_error(b: &Bundle, needle: &str) {
     assert_eq!(info.code, Some(2));
     let j = info.json();
     assert_eq!(j["runtime"]["path"], b.runtime().to_str().unwrap());
-    assert!(j["problems"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().contains(needle)), "{}", j["problems"]);
+    assert!(
+        j["problems"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().contains(needle)),
+        "{}",
+        j["problems"]
+    );
     assert_eq!(run(b.launcher().arg("--mlx-info")).code, Some(0));
 }
 
@@ -109,7 +126,9 @@ fn assert_runtime_error(b: &Bundle, needle: &str) {
 fn runtime_missing() {
     let b = with_runtime("rt-missing", None);
     assert_runtime_error(&b, "does not exist");
-    assert!(run(b.launcher().arg("--python-info")).json()["runtime"]["error"].as_str().unwrap().contains("does not exist"));
+    assert!(
+        run(b.launcher().arg("--python-info")).json()["runtime"]["error"].as_str().unwrap().contains("does not exist")
+    );
 }
 
 #[test]
@@ -124,7 +143,10 @@ fn runtime_corrupt() {
     let b = with_runtime("rt-truncated", Some(bytes));
     let r = run(b.launcher().arg("report"));
     assert_eq!(r.signal, None);
-    r.assert_launcher_error(RUNTIME, &format!("the runtime library `{}` is truncated: a loadable segment ends at byte", b.runtime().display()));
+    r.assert_launcher_error(
+        RUNTIME,
+        &format!("the runtime library `{}` is truncated: a loadable segment ends at byte", b.runtime().display()),
+    );
     assert_eq!(run(b.launcher().arg("--python-info")).json()["ok"], true, "only loading can tell");
 }
 
@@ -141,7 +163,8 @@ fn runtime_for_another_python() {
 
 #[test]
 fn runtime_for_another_plan_format() {
-    let b = with_runtime("rt-format", Some(restamped("plan=1;", "plan=9;")));
+    let b =
+        with_runtime("rt-format", Some(restamped(&format!("plan={};", msty_mlx_contract::plan::FORMAT), "plan=9;")));
     assert_runtime_error(&b, "reads launch plans of format 9, this launcher writes format 1");
     assert_eq!(run(b.launcher().arg("--python-info")).json()["runtime"]["plan_format"], 9);
 }

@@ -91,11 +91,22 @@ fn sign_list_is_inside_out() {
 #[test]
 fn timestamp_pycs_are_reported() {
     let b = app_copy("v-timestamp");
-    run_ok(Command::new(&host_python().executable).args(["-I", "-m", "compileall", "-q"]).arg(b.vendor().join("pthdemo_extra")));
+    run_ok(
+        Command::new(&host_python().executable)
+            .args(["-I", "-m", "compileall", "-q"])
+            .arg(b.vendor().join("pthdemo_extra")),
+    );
     let (code, found) = findings(&b.resources());
     assert_eq!(code, Some(0), "a warning, not an error");
-    let f = found.iter().find(|f| f["kind"] == "timestamp-pyc" && f["path"] == b.vendor().join("pthdemo_extra").to_str().unwrap());
-    assert!(f.is_some_and(|f| f["severity"] == "warning" && f["detail"].as_str().unwrap().starts_with("1 timestamp-based pyc")), "{found:#?}");
+    let f = found
+        .iter()
+        .find(|f| f["kind"] == "timestamp-pyc" && f["path"] == b.vendor().join("pthdemo_extra").to_str().unwrap());
+    assert!(
+        f.is_some_and(
+            |f| f["severity"] == "warning" && f["detail"].as_str().unwrap().starts_with("1 timestamp-based pyc")
+        ),
+        "{found:#?}"
+    );
 }
 
 #[test]
@@ -134,7 +145,11 @@ fn pth_line_pointing_at_a_developer_disk() {
 #[test]
 fn editable_install_direct_url() {
     let b = app_copy("v-direct-url");
-    let dist_info = fs::read_dir(b.vendor()).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains("mlx_knife-")).unwrap();
+    let dist_info = fs::read_dir(b.vendor())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("mlx_knife-"))
+        .unwrap();
     let file = dist_info.join("direct_url.json");
     // pip already wrote one (a non-editable local install): replace the hard link, never
     // write through it into the shared bundle.
@@ -156,7 +171,11 @@ fn console_script_with_a_build_machine_shebang() {
     let b = app_copy("v-shebang");
     fs::create_dir_all(b.vendor().join("bin")).unwrap();
     let script = b.vendor().join("bin/mlxk");
-    fs::write(&script, format!("#!{}\nimport sys\nfrom mlxk2.cli import main\nsys.exit(main())\n", host_python().executable.display())).unwrap();
+    fs::write(
+        &script,
+        format!("#!{}\nimport sys\nfrom mlxk2.cli import main\nsys.exit(main())\n", host_python().executable.display()),
+    )
+    .unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
     assert_one_error(&b, "build-shebang", &script);
 }
@@ -173,7 +192,11 @@ fn elf_with_a_build_machine_rpath() {
 fn other_python() -> PathBuf {
     let versions = host_python().prefix.parent().unwrap().to_path_buf();
     let other = if XY == "3.12" { "3.11" } else { "3.12" };
-    fs::read_dir(versions).unwrap().map(|e| e.unwrap().path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{other}."))).expect("a second pyenv CPython")
+    fs::read_dir(versions)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{other}.")))
+        .expect("a second pyenv CPython")
 }
 
 #[test]
@@ -181,7 +204,11 @@ fn extension_for_another_python_or_platform() {
     let b = app_copy("v-ext");
     let other = other_python();
     let other_xy: String = other.file_name().unwrap().to_string_lossy().split('.').take(2).collect::<Vec<_>>().join("");
-    let source = fs::read_dir(other.join(format!("lib/python{}.{}/lib-dynload", &other_xy[..1], &other_xy[1..]))).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains("_json.cpython")).unwrap();
+    let source = fs::read_dir(other.join(format!("lib/python{}.{}/lib-dynload", &other_xy[..1], &other_xy[1..])))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("_json.cpython"))
+        .unwrap();
     let ext = b.vendor().join(format!("mlxk2/_speedups.cpython-{other_xy}-x86_64-linux-gnu.so"));
     fs::copy(&source, &ext).unwrap();
     let _ = Command::new("patchelf").arg("--remove-rpath").arg(&ext).status();
@@ -198,15 +225,26 @@ fn extension_for_another_python_or_platform() {
 fn runtime_built_for_another_python() {
     let b = app_copy("v-mismatch");
     let other = other_python();
-    let other_xy: String = other.file_name().unwrap().to_string_lossy().split('.').take(2).collect::<Vec<_>>().join(".");
+    let other_xy: String =
+        other.file_name().unwrap().to_string_lossy().split('.').take(2).collect::<Vec<_>>().join(".");
     fs::remove_dir_all(b.home().join(format!("lib/python{XY}"))).unwrap();
     fs::remove_file(b.home().join(format!("lib/libpython{XY}.so.1.0"))).unwrap();
-    fs::copy(other.join(format!("lib/libpython{other_xy}.so.1.0")), b.home().join(format!("lib/libpython{other_xy}.so.1.0"))).unwrap();
-    let _ = Command::new("patchelf").arg("--remove-rpath").arg(b.home().join(format!("lib/libpython{other_xy}.so.1.0"))).status();
+    fs::copy(
+        other.join(format!("lib/libpython{other_xy}.so.1.0")),
+        b.home().join(format!("lib/libpython{other_xy}.so.1.0")),
+    )
+    .unwrap();
+    let _ = Command::new("patchelf")
+        .arg("--remove-rpath")
+        .arg(b.home().join(format!("lib/libpython{other_xy}.so.1.0")))
+        .status();
     let (code, found) = findings(&b.resources());
     assert_eq!(code, Some(1));
     let f = found.iter().find(|f| f["kind"] == "python-mismatch").unwrap_or_else(|| panic!("{found:#?}"));
-    assert_eq!(f["detail"], format!("the runtime library is built for Python {XY}, the bundled interpreter is Python {other_xy}"));
+    assert_eq!(
+        f["detail"],
+        format!("the runtime library is built for Python {XY}, the bundled interpreter is Python {other_xy}")
+    );
 }
 
 /// A macOS Resources tree of synthetic Mach-O files as python-build-standalone before
@@ -220,13 +258,28 @@ fn macos_bundle(name: &str, install_name: &str, metallib: bool) -> PathBuf {
         fs::write(res.join(rel), bytes).unwrap();
         fs::set_permissions(res.join(rel), fs::Permissions::from_mode(0o755)).unwrap();
     };
-    write("python/lib/libpython3.11.dylib", synthetic_macho(false, Some(install_name), &["/usr/lib/libSystem.B.dylib"], &[]));
-    write("python/bin/python3", synthetic_macho(true, None, &[install_name, "/usr/lib/libSystem.B.dylib"], &["@executable_path/../lib"]));
+    write(
+        "python/lib/libpython3.11.dylib",
+        synthetic_macho(false, Some(install_name), &["/usr/lib/libSystem.B.dylib"], &[]),
+    );
+    write(
+        "python/bin/python3",
+        synthetic_macho(true, None, &[install_name, "/usr/lib/libSystem.B.dylib"], &["@executable_path/../lib"]),
+    );
     // The two-stage launcher links no libpython; its runtime resolves Py* from the loaded one.
     write("mlxk2/msty-mlx-studio", synthetic_macho(true, None, &["/usr/lib/libSystem.B.dylib"], &[]));
-    write("mlxk2/libmsty_mlx_runtime.dylib", synthetic_macho(false, Some("@rpath/libmsty_mlx_runtime.dylib"), &["/usr/lib/libSystem.B.dylib"], &[]));
-    write("mlxk2/_vendor/mlx/core.cpython-311-darwin.so", synthetic_macho(false, None, &["@rpath/libmlx.dylib"], &["@loader_path/lib"]));
-    write("mlxk2/_vendor/mlx/lib/libmlx.dylib", synthetic_macho(false, Some("@rpath/libmlx.dylib"), &["/usr/lib/libc++.1.dylib"], &[]));
+    write(
+        "mlxk2/libmsty_mlx_runtime.dylib",
+        synthetic_macho(false, Some("@rpath/libmsty_mlx_runtime.dylib"), &["/usr/lib/libSystem.B.dylib"], &[]),
+    );
+    write(
+        "mlxk2/_vendor/mlx/core.cpython-311-darwin.so",
+        synthetic_macho(false, None, &["@rpath/libmlx.dylib"], &["@loader_path/lib"]),
+    );
+    write(
+        "mlxk2/_vendor/mlx/lib/libmlx.dylib",
+        synthetic_macho(false, Some("@rpath/libmlx.dylib"), &["/usr/lib/libc++.1.dylib"], &[]),
+    );
     if metallib {
         fs::write(res.join("mlxk2/_vendor/mlx/lib/mlx.metallib"), b"metal").unwrap();
     }
@@ -238,11 +291,18 @@ fn macho_absolute_install_names() {
     let res = macos_bundle("v-macho", "/install/lib/libpython3.11.dylib", true);
     let (code, found) = findings(&res);
     assert_eq!(code, Some(1));
-    let errors: Vec<(String, String)> = found.iter().map(|f| (f["kind"].as_str().unwrap().into(), f["path"].as_str().unwrap().into())).collect();
-    assert_eq!(errors, [
-        ("absolute-install-name".to_string(), res.join("python/bin/python3").to_str().unwrap().to_string()),
-        ("absolute-install-name".to_string(), res.join("python/lib/libpython3.11.dylib").to_str().unwrap().to_string()),
-    ]);
+    let errors: Vec<(String, String)> =
+        found.iter().map(|f| (f["kind"].as_str().unwrap().into(), f["path"].as_str().unwrap().into())).collect();
+    assert_eq!(
+        errors,
+        [
+            ("absolute-install-name".to_string(), res.join("python/bin/python3").to_str().unwrap().to_string()),
+            (
+                "absolute-install-name".to_string(),
+                res.join("python/lib/libpython3.11.dylib").to_str().unwrap().to_string()
+            ),
+        ]
+    );
     let json = verify(&res, &["--json"]).json();
     assert_eq!(json["platform"], "macos-arm64");
     assert_eq!(json["python"], "3.11");
@@ -269,5 +329,9 @@ fn macos_mlx_without_metallib() {
 fn not_a_bundle() {
     let r = verify(&scratch("v-empty"), &[]);
     assert_eq!(r.code, Some(1));
-    assert!(r.stderr().contains("is neither a Resources folder (python/ + mlxk2/) nor a bundle folder (_vendor/)"), "{}", r.stderr());
+    assert!(
+        r.stderr().contains("is neither a Resources folder (python/ + mlxk2/) nor a bundle folder (_vendor/)"),
+        "{}",
+        r.stderr()
+    );
 }

@@ -32,9 +32,13 @@ pub fn plan(vendor: &Path, home: &Path, python_xy: PyVersion, cache_dir: Option<
     let tag = python_xy.cache_tag();
     let shipped_pycs = vendor.join("mlxk2/__pycache__").join(format!("__init__.{tag}.pyc")).is_file();
     let mut pycache_prefix = match (shipped_pycs, cache_dir) {
-        (false, Some(cache)) => Some(cache.join("msty-mlx-studio/pycache").join(format!("{}-py{python_xy}", bundle_id(vendor, home)))),
+        (false, Some(cache)) => {
+            Some(cache.join("msty-mlx-studio/pycache").join(format!("{}-py{python_xy}", bundle_id(vendor, home))))
+        }
         (false, None) => {
-            tracing::debug!("no per-user cache directory (HOME and XDG_CACHE_HOME unset or not absolute): running without a bytecode cache");
+            tracing::debug!(
+                "no per-user cache directory (HOME and XDG_CACHE_HOME unset or not absolute): running without a bytecode cache"
+            );
             None
         }
         (true, _) => None,
@@ -57,7 +61,9 @@ pub fn plan(vendor: &Path, home: &Path, python_xy: PyVersion, cache_dir: Option<
 /// process started with a stripped environment (a service, a sandbox, root's tools) would
 /// otherwise write into a home directory nobody named, such as `/root` or `/var/empty`.
 pub fn user_cache_dir(vars: &[(OsString, OsString)]) -> Option<PathBuf> {
-    let var = |name: &str| vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| Path::new(v.as_os_str())).filter(|p| p.is_absolute());
+    let var = |name: &str| {
+        vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| Path::new(v.as_os_str())).filter(|p| p.is_absolute())
+    };
     if cfg!(target_os = "macos") {
         return var("HOME").map(|home| home.join("Library/Caches"));
     }
@@ -100,16 +106,31 @@ mod tests {
         let p = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&cache), false);
         assert!(!p.shipped_pycs && p.write_bytecode());
         let prefix = p.pycache_prefix.unwrap();
-        assert!(prefix.starts_with(cache.join("msty-mlx-studio/pycache")) && prefix.to_string_lossy().ends_with("-py3.11"));
-        assert_eq!(plan(&vendor, &dir, PyVersion::new(3, 11), Some(&cache), false).pycache_prefix.unwrap(), prefix, "stable");
-        assert_ne!(plan(&dir.join("other"), &dir, PyVersion::new(3, 11), Some(&cache), false).pycache_prefix.unwrap(), prefix);
+        assert!(
+            prefix.starts_with(cache.join("msty-mlx-studio/pycache")) && prefix.to_string_lossy().ends_with("-py3.11")
+        );
+        assert_eq!(
+            plan(&vendor, &dir, PyVersion::new(3, 11), Some(&cache), false).pycache_prefix.unwrap(),
+            prefix,
+            "stable"
+        );
+        assert_ne!(
+            plan(&dir.join("other"), &dir, PyVersion::new(3, 11), Some(&cache), false).pycache_prefix.unwrap(),
+            prefix
+        );
         // Fixed across builds and Rust releases: the cache of an installed app stays valid.
-        assert_eq!(bundle_id(Path::new("/A/Resources/mlxk2/_vendor"), Path::new("/A/Resources/python")), "1e62e6e62a7ea497");
+        assert_eq!(
+            bundle_id(Path::new("/A/Resources/mlxk2/_vendor"), Path::new("/A/Resources/python")),
+            "1e62e6e62a7ea497"
+        );
         assert_eq!(plan(&vendor, &dir, PyVersion::new(3, 11), None, false).pycache_prefix, None);
         std::fs::write(vendor.join("mlxk2/__pycache__/__init__.cpython-311.pyc"), b"").unwrap();
         let p = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&cache), false);
         assert!(p.shipped_pycs && !p.write_bytecode());
-        assert!(!plan(&vendor, &dir, PyVersion::new(3, 12), Some(&cache), false).shipped_pycs, "pycs of another X.Y do not count");
+        assert!(
+            !plan(&vendor, &dir, PyVersion::new(3, 12), Some(&cache), false).shipped_pycs,
+            "pycs of another X.Y do not count"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -133,7 +154,9 @@ mod tests {
 
     #[test]
     fn the_cache_dir_comes_from_the_environment_only() {
-        let vars = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))).collect::<Vec<_>>();
+        let vars = |pairs: &[(&str, &str)]| {
+            pairs.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))).collect::<Vec<_>>()
+        };
         assert_eq!(user_cache_dir(&vars(&[])), None);
         assert_eq!(user_cache_dir(&vars(&[("HOME", "")])), None);
         assert_eq!(user_cache_dir(&vars(&[("HOME", "relative")])), None);

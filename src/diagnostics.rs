@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use msty_mlx_distinfo::{self, DistError, SiteDir};
-use msty_mlx_contract::exit_code::DIAGNOSTICS_FAILED;
 use crate::failure::Failure;
 use crate::plan::{self, Depth, Inputs, LaunchPlan};
 use crate::stack::{self, Check, MLX_BACKENDS, TargetPython};
+use msty_mlx_contract::exit_code::DIAGNOSTICS_FAILED;
 use msty_mlx_contract::os_serde;
 use msty_mlx_contract::python::PyVersion;
 use msty_mlx_distinfo as distinfo;
+use msty_mlx_distinfo::{self, DistError, SiteDir};
 
 use crate::{LAUNCHER_VERSION, python_home, stage2, sys};
 
@@ -39,12 +39,13 @@ pub fn recognise(argv: &[OsString]) -> Option<Flag> {
     }
 }
 
-/// Answers `flag`; returns the exit status.
-pub fn answer(flag: Flag, inputs: &Inputs, argv: &[OsString]) -> i32 {
-    let vendor = inputs.exe.parent().unwrap_or(Path::new("/")).join("_vendor");
+/// Answers `flag` for the launcher at `exe`; returns the exit status. `--pkg-info` and
+/// `--mlx-info` read `_vendor` next to it and nothing else of the environment.
+pub fn answer(flag: Flag, exe: PathBuf, log_filter: Option<String>, argv: &[OsString]) -> i32 {
+    let vendor = exe.parent().unwrap_or(Path::new("/")).join("_vendor");
     tracing::debug!(?flag, vendor = %vendor.display(), "answering a launcher flag");
     let (report, healthy) = match flag {
-        Flag::PythonInfo => python_info(inputs),
+        Flag::PythonInfo => python_info(&Inputs::capture(exe, log_filter)),
         Flag::PkgInfo(None) => (json!({ "error": "--pkg-info needs a package name, e.g. --pkg-info mlx_lm" }), false),
         Flag::PkgInfo(Some(name)) => {
             let name = name.to_string_lossy();
@@ -55,7 +56,7 @@ pub fn answer(flag: Flag, inputs: &Inputs, argv: &[OsString]) -> i32 {
             }
             pkg_info(&SiteDir::scan_for(&vendor, &wanted), &name)
         }
-        Flag::CheckMlxStack => check_mlx_stack(inputs, &vendor, argv),
+        Flag::CheckMlxStack => check_mlx_stack(&Inputs::capture(exe, log_filter), &vendor, argv),
     };
     emit(&report);
     if healthy { 0 } else { DIAGNOSTICS_FAILED.into() }
@@ -64,7 +65,10 @@ pub fn answer(flag: Flag, inputs: &Inputs, argv: &[OsString]) -> i32 {
 fn emit(report: &Value) {
     let mut out = std::io::stdout().lock();
     // A closed stdout leaves nothing to report to; the exit status still tells.
-    let _ = serde_json::to_writer(&mut out, report).map_err(std::io::Error::from).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
+    let _ = serde_json::to_writer(&mut out, report)
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
 }
 
 fn path_json(path: &Path) -> Value {
@@ -89,11 +93,23 @@ fn python_info(inputs: &Inputs) -> (Value, bool) {
         },
         "plan": survey.plan,
     });
-    let exit_with_parent = crate::settings::switch(crate::settings::EXIT_WITH_PARENT, inputs.exit_with_parent.as_deref(), true).ok();
-    report["exit_with_parent"] = json!({ "enabled": exit_with_parent, "watch": survey.plan.as_ref().map(|p| p.exit_with_parent) });
+    let exit_with_parent = inputs.exit_with_parent.as_ref().ok();
+    report["exit_with_parent"] =
+        json!({ "enabled": exit_with_parent, "watch": survey.plan.as_ref().map(|p| p.exit_with_parent) });
     match &survey.layout {
         Err(_) => {
-            for key in ["executable", "prefix", "base_prefix", "home", "home_rule", "sys_path", "libpython", "isolation", "bytecode", "child_environment"] {
+            for key in [
+                "executable",
+                "prefix",
+                "base_prefix",
+                "home",
+                "home_rule",
+                "sys_path",
+                "libpython",
+                "isolation",
+                "bytecode",
+                "child_environment",
+            ] {
                 report[key] = Value::Null;
             }
             report["candidates"] = json!([]);
@@ -107,7 +123,9 @@ fn python_info(inputs: &Inputs) -> (Value, bool) {
             report["candidates"] = json!(layout.candidates);
             report["libpython"] = match (&survey.python, &survey.libpython) {
                 (Some(_), Some(file)) => json!(file),
-                (Some(xy), None) => json!({ "path": path_json(&python_home::libpython_path(&layout.paths.home, *xy)), "version": null, "soname": null }),
+                (Some(xy), None) => {
+                    json!({ "path": path_json(&python_home::libpython_path(&layout.paths.home, *xy)), "version": null, "soname": null })
+                }
                 (None, _) => Value::Null,
             };
         }
@@ -136,7 +154,10 @@ fn predicted_sys_path(plan: &LaunchPlan) -> Vec<PathBuf> {
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension() == Some(OsStr::new("pth")) && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            p.extension() == Some(OsStr::new("pth"))
+                && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     pth_files.sort();
     for file in pth_files {
@@ -163,7 +184,11 @@ fn predicted_sys_path(plan: &LaunchPlan) -> Vec<PathBuf> {
 }
 
 fn pkg_info(site: &SiteDir, name: &str) -> (Value, bool) {
-    tracing::debug!("{} matching dist-info directories in `{}`", site.by_name.values().map(Vec::len).sum::<usize>(), site.path.display());
+    tracing::debug!(
+        "{} matching dist-info directories in `{}`",
+        site.by_name.values().map(Vec::len).sum::<usize>(),
+        site.path.display()
+    );
     match site.distribution(name) {
         Err(e) => (error_json(name, &e), false),
         Ok(dist) => {
@@ -172,7 +197,10 @@ fn pkg_info(site: &SiteDir, name: &str) -> (Value, bool) {
                 let mut backends = serde_json::Map::new();
                 for backend in MLX_BACKENDS {
                     match site.distribution(backend) {
-                        Ok(b) => backends.insert(backend.into(), json!({ "version": b.version, "dist_info": path_json(&b.dist_info) })),
+                        Ok(b) => backends.insert(
+                            backend.into(),
+                            json!({ "version": b.version, "dist_info": path_json(&b.dist_info) }),
+                        ),
                         Err(DistError::NotFound { .. }) => continue,
                         Err(e) => backends.insert(backend.into(), json!({ "error": e.to_string() })),
                     };
@@ -194,7 +222,9 @@ fn error_json(name: &str, error: &DistError) -> Value {
 
 fn target_python(xy: PyVersion, full_version: Option<&str>) -> TargetPython {
     let (machine, release, kernel_version) = sys::uname();
-    let full = full_version.map(|v| v.split_whitespace().next().unwrap_or(v).trim_end_matches('+').to_string()).unwrap_or_else(|| xy.to_string());
+    let full = full_version
+        .map(|v| v.split_whitespace().next().unwrap_or(v).trim_end_matches('+').to_string())
+        .unwrap_or_else(|| xy.to_string());
     TargetPython { python_version: xy.to_string(), python_full_version: full, machine, release, kernel_version }
 }
 
@@ -220,11 +250,17 @@ fn check_mlx_stack(inputs: &Inputs, vendor: &Path, argv: &[OsString]) -> (Value,
             let dist_version = |name: &str| site.distribution(name).ok().map(|d| d.version);
             for (key, module, dist) in [("mlx", "mlx.core", "mlx"), ("mlx_lm", "mlx_lm", "mlx-lm")] {
                 match &imported[key] {
-                    Value::String(error) => import_checks.push(Check { name: format!("import {module}"), ok: false, detail: error.clone() }),
+                    Value::String(error) => {
+                        import_checks.push(Check { name: format!("import {module}"), ok: false, detail: error.clone() })
+                    }
                     found => {
                         report[key] = found.clone();
                         let version = found["version"].as_str().unwrap_or_default();
-                        import_checks.push(Check { name: format!("import {module}"), ok: true, detail: format!("{module} {version} from {}", found["file"].as_str().unwrap_or("?")) });
+                        import_checks.push(Check {
+                            name: format!("import {module}"),
+                            ok: true,
+                            detail: format!("{module} {version} from {}", found["file"].as_str().unwrap_or("?")),
+                        });
                         if let Some(installed) = dist_version(dist) {
                             let same = same_version(version, &installed);
                             import_checks.push(Check {

@@ -13,10 +13,10 @@ use serde::Serialize;
 
 pub use msty_mlx_contract::plan::{BundlePaths, HomeRule};
 
-use msty_mlx_contract::exit_code::LauncherExit;
 use crate::failure::Failure;
-use msty_mlx_contract::stamp;
 use crate::settings::{MLXK_PYTHON, RESOURCES_PATH};
+use msty_mlx_contract::exit_code::LauncherExit;
+use msty_mlx_contract::stamp;
 
 /// One rule's outcome.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -38,10 +38,7 @@ pub struct LookupEnv {
 
 impl LookupEnv {
     pub fn from_process() -> Self {
-        LookupEnv {
-            mlxk_python: std::env::var_os(MLXK_PYTHON),
-            resources_path: std::env::var_os(RESOURCES_PATH),
-        }
+        LookupEnv { mlxk_python: std::env::var_os(MLXK_PYTHON), resources_path: std::env::var_os(RESOURCES_PATH) }
     }
 }
 
@@ -66,21 +63,17 @@ pub fn locate(exe: &Path, env: &LookupEnv) -> Result<Layout, Failure> {
         None => candidates.push(unset(HomeRule::MlxkPython)),
         Some(value) => {
             let interpreter = absolute_value(MLXK_PYTHON, value)?;
-            let meta = std::fs::metadata(&interpreter).map_err(|e| {
-                bad_variable(MLXK_PYTHON, value, format!("cannot be read ({e})"))
-            })?;
+            let meta = std::fs::metadata(&interpreter)
+                .map_err(|e| bad_variable(MLXK_PYTHON, value, format!("cannot be read ({e})")))?;
             if meta.is_dir() {
                 return Err(bad_variable(MLXK_PYTHON, value, "is a directory, not an interpreter"));
             }
-            let home = interpreter.parent().and_then(Path::parent).ok_or_else(|| {
-                bad_variable(MLXK_PYTHON, value, "has no <home>/bin/ above it")
-            })?;
+            let home = interpreter
+                .parent()
+                .and_then(Path::parent)
+                .ok_or_else(|| bad_variable(MLXK_PYTHON, value, "has no <home>/bin/ above it"))?;
             chosen = Some((HomeRule::MlxkPython, home.to_path_buf(), Some(interpreter.clone())));
-            candidates.push(Candidate {
-                rule: HomeRule::MlxkPython,
-                path: Some(home.to_path_buf()),
-                rejected: None,
-            });
+            candidates.push(Candidate { rule: HomeRule::MlxkPython, path: Some(home.to_path_buf()), rejected: None });
         }
     }
 
@@ -154,14 +147,12 @@ fn absolute_value(var: &'static str, value: &OsStr) -> Result<PathBuf, Failure> 
 fn bad_variable(var: &'static str, value: &OsStr, problem: impl fmt::Display) -> Failure {
     let hint = match var {
         MLXK_PYTHON => "set it to the absolute path of the bundled interpreter (…/python/bin/python3) or unset it",
-        RESOURCES_PATH => "set it to the absolute path of the app's Resources directory (process.resourcesPath) or unset it",
+        RESOURCES_PATH => {
+            "set it to the absolute path of the app's Resources directory (process.resourcesPath) or unset it"
+        }
         _ => "fix or unset it",
     };
-    Failure::new(
-        LauncherExit::BadEnvironment,
-        format!("{var} {problem}: `{}`", Path::new(value).display()),
-        hint,
-    )
+    Failure::new(LauncherExit::BadEnvironment, format!("{var} {problem}: `{}`", Path::new(value).display()), hint)
 }
 
 fn no_home(candidates: &[Candidate]) -> Failure {
@@ -277,7 +268,8 @@ mod tests {
         fs::remove_dir_all(t.0.join("Resources/python")).unwrap();
         let err = locate(&t.exe(), &env(None, None)).unwrap_err();
         assert_eq!(err.exit, LauncherExit::NoPythonHome);
-        for needle in ["MLXK_PYTHON is unset", "RESOURCES_PATH is unset", "<exe dir>/python `", "<exe dir>/../python `"] {
+        for needle in ["MLXK_PYTHON is unset", "RESOURCES_PATH is unset", "<exe dir>/python `", "<exe dir>/../python `"]
+        {
             assert!(err.message.contains(needle), "{needle} missing in {}", err.message);
         }
     }

@@ -38,6 +38,8 @@ pub enum Kind {
     Shared { soname: Option<String> },
     /// Something else, said in a few words (`an ELF executable`, `neither ELF nor Mach-O`).
     Other(&'static str),
+    /// An ELF file the loader would map beyond its end (`is truncated: …`).
+    Unloadable(String),
 }
 
 /// The file's first bytes and length, read once.
@@ -127,7 +129,10 @@ fn parse_elf(head: &[u8]) -> Result<Elf, String> {
     let phnum = u64::from(r.u16(field(44, 56)).ok_or_else(|| damaged("header cut short"))?);
     let table_end = phoff.saturating_add(phnum.saturating_mul(phentsize));
     if table_end > head.len() as u64 || phentsize < if wide { 56 } else { 32 } {
-        return Err(format!("is a damaged ELF file (program headers end at byte {table_end}, the first {} bytes were read)", head.len()));
+        return Err(format!(
+            "is a damaged ELF file (program headers end at byte {table_end}, the first {} bytes were read)",
+            head.len()
+        ));
     }
     let segments = (0..phnum)
         .map(|i| {
@@ -150,11 +155,14 @@ pub fn check_loadable(path: &Path) -> Result<(), String> {
     if !head.bytes.starts_with(ELF_MAGIC) {
         return Ok(());
     }
-    let elf = parse_elf(&head.bytes)?;
+    segments_inside(&parse_elf(&head.bytes)?, head.len)
+}
+
+fn segments_inside(elf: &Elf, len: u64) -> Result<(), String> {
     for &(_, offset, size, _) in elf.segments.iter().filter(|s| s.0 == PT_LOAD) {
         let end = offset.saturating_add(size);
-        if end > head.len {
-            return Err(format!("is truncated: a loadable segment ends at byte {end}, the file has {} bytes", head.len));
+        if end > len {
+            return Err(format!("is truncated: a loadable segment ends at byte {end}, the file has {len} bytes"));
         }
     }
     Ok(())
@@ -178,6 +186,9 @@ pub fn inspect(path: &Path) -> std::io::Result<Kind> {
 fn elf_kind(head: &Head) -> std::io::Result<Kind> {
     let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
     let elf = parse_elf(&head.bytes).map_err(invalid)?;
+    if let Err(why) = segments_inside(&elf, head.len) {
+        return Ok(Kind::Unloadable(why));
+    }
     if elf.kind != ET_DYN {
         return Ok(Kind::Other("an ELF executable"));
     }

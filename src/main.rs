@@ -34,12 +34,13 @@ fn run(argv: Vec<OsString>) -> Result<i32, Failure> {
     if let Some(warning) = &log.warning {
         let _ = writeln!(std::io::stderr(), "{LAUNCHER_NAME}: warning: {warning}");
     }
-    let inputs = Inputs::capture(&self_path()?, log.filter);
+    let exe = self_path()?;
     // Answered before anything else can fail, and without loading Python, so they also
-    // describe a broken bundle.
+    // describe a broken bundle. Each reads only the inputs its answer needs.
     if let Some(flag) = diagnostics::recognise(&argv) {
-        return Ok(diagnostics::answer(flag, &inputs, &argv));
+        return Ok(diagnostics::answer(flag, exe, log.filter, &argv));
     }
+    let inputs = Inputs::capture(exe, log.filter);
     let plan = plan::survey(&inputs, Depth::Run).into_runnable()?;
     tracing::debug!(home = %plan.paths.home.display(), rule = %plan.paths.home_rule, python = %plan.python, "launch plan");
     // Rewritten while this is the only thread (the macOS parent watch starts one).
@@ -48,9 +49,16 @@ fn run(argv: Vec<OsString>) -> Result<i32, Failure> {
     stage2::load(&plan)?.run_mlxk2(&plan, &argv)
 }
 
-/// The launcher's real path (`/proc/self/exe`, `_NSGetExecutablePath`), symlinks resolved.
+/// The launcher's real path, symlinks resolved: Linux's `/proc/self/exe` already is one;
+/// macOS's `_NSGetExecutablePath` may name a symlink, so it is canonicalized there.
 fn self_path() -> Result<PathBuf, Failure> {
-    std::env::current_exe().and_then(|p| p.canonicalize()).map_err(|e| {
-        Failure::new(LauncherExit::SelfLocation, format!("cannot determine the launcher's own path ({e})"), "run it from a mounted, readable location")
+    let exe = std::env::current_exe();
+    let exe = if cfg!(target_os = "linux") { exe } else { exe.and_then(|p| p.canonicalize()) };
+    exe.map_err(|e| {
+        Failure::new(
+            LauncherExit::SelfLocation,
+            format!("cannot determine the launcher's own path ({e})"),
+            "run it from a mounted, readable location",
+        )
     })
 }

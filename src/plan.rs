@@ -6,8 +6,8 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-pub use msty_mlx_contract::plan::{FORMAT, Isolation, LaunchPlan};
 use msty_mlx_contract::exit_code::LauncherExit;
+pub use msty_mlx_contract::plan::{FORMAT, Isolation, LaunchPlan};
 use msty_mlx_contract::python::PyVersion;
 use msty_mlx_contract::stamp::{self, RuntimeStamp};
 
@@ -19,12 +19,14 @@ use crate::parent;
 use crate::python_home::{self, LibpythonFile};
 use crate::settings::{self, EXIT_WITH_PARENT};
 
-/// What the plan is built from: the launcher's path and a snapshot of its environment.
-#[derive(Clone, Debug, Default)]
+/// What the plan is built from: the launcher's path and a snapshot of its environment, each
+/// setting read and parsed once.
+#[derive(Clone, Debug)]
 pub struct Inputs {
     pub exe: PathBuf,
     pub lookup: LookupEnv,
-    pub exit_with_parent: Option<OsString>,
+    /// `MLXK2_EXIT_WITH_PARENT`, parsed (an unknown word is a problem of the plan).
+    pub exit_with_parent: Result<bool, Failure>,
     /// The whole environment (for the child environment plan).
     pub vars: Vec<(OsString, OsString)>,
     /// The user's cache directory, if the environment names one (`~/.cache`,
@@ -34,12 +36,12 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    pub fn capture(exe: &Path, log_filter: Option<String>) -> Inputs {
+    pub fn capture(exe: PathBuf, log_filter: Option<String>) -> Inputs {
         let vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
         Inputs {
-            exe: exe.to_path_buf(),
+            exe,
             lookup: LookupEnv::from_process(),
-            exit_with_parent: std::env::var_os(EXIT_WITH_PARENT),
+            exit_with_parent: settings::switch(EXIT_WITH_PARENT, std::env::var_os(EXIT_WITH_PARENT).as_deref(), true),
             cache_dir: bytecode::user_cache_dir(&vars),
             vars,
             log_filter,
@@ -86,8 +88,15 @@ pub fn survey(inputs: &Inputs, depth: Depth) -> Survey {
     let runtime_path = inputs.exe.parent().unwrap_or(Path::new("/")).join(stamp::FILE_NAME);
     let runtime = RuntimeStamp::read(&runtime_path).map_err(|e| runtime_failure(&runtime_path, &e.to_string()));
     let layout = layout::locate(&inputs.exe, &inputs.lookup);
-    let exit_with_parent = settings::switch(EXIT_WITH_PARENT, inputs.exit_with_parent.as_deref(), true);
-    let mut survey = Survey { layout: layout.clone(), runtime: runtime.clone(), python: None, libpython: None, plan: None, problems: Vec::new() };
+    let exit_with_parent = inputs.exit_with_parent.clone();
+    let mut survey = Survey {
+        layout: layout.clone(),
+        runtime: runtime.clone(),
+        python: None,
+        libpython: None,
+        plan: None,
+        problems: Vec::new(),
+    };
     let layout = match layout {
         Ok(layout) => {
             for c in &layout.candidates {
@@ -157,14 +166,24 @@ pub fn survey(inputs: &Inputs, depth: Depth) -> Survey {
                 layout.paths.home.display(),
                 layout.paths.home_rule
             ),
-            format!("rebuild it for Python {xy}: PYO3_PYTHON={} cargo build --release", layout.paths.executable.display()),
+            format!(
+                "rebuild it for Python {xy}: PYO3_PYTHON={} cargo build --release",
+                layout.paths.executable.display()
+            ),
         )),
         _ => {}
     }
 
     if let Some(xy) = python {
-        let bytecode = bytecode::plan(&layout.paths.vendor, &layout.paths.home, xy, inputs.cache_dir.as_deref(), depth == Depth::Run);
-        let child_environment = child_env::plan(inputs.vars.iter().cloned(), &layout.paths.vendor, bytecode.pycache_prefix.as_deref());
+        let bytecode = bytecode::plan(
+            &layout.paths.vendor,
+            &layout.paths.home,
+            xy,
+            inputs.cache_dir.as_deref(),
+            depth == Depth::Run,
+        );
+        let child_environment =
+            child_env::plan(inputs.vars.iter().cloned(), &layout.paths.vendor, bytecode.pycache_prefix.as_deref());
         survey.plan = Some(LaunchPlan {
             format: FORMAT,
             python: xy,
@@ -188,7 +207,10 @@ fn stdlib_failure(layout: &Layout, found: &[PyVersion], runtime_xy: Option<PyVer
     match (found, runtime_xy) {
         ([], Some(xy)) => Failure::new(
             LauncherExit::StdlibMissing,
-            format!("no Python standard library at `{}` ({chosen})", python_home::stdlib_dir(&layout.paths.home, xy).display()),
+            format!(
+                "no Python standard library at `{}` ({chosen})",
+                python_home::stdlib_dir(&layout.paths.home, xy).display()
+            ),
             format!("bundle a Python {xy} there, or point RESOURCES_PATH/MLXK_PYTHON at a Python {xy} home"),
         ),
         ([], None) => Failure::new(
@@ -248,7 +270,14 @@ mod tests {
     }
 
     fn inputs(dir: &Path) -> Inputs {
-        Inputs { exe: dir.join("Resources/mlxk2/msty-mlx-studio"), ..Inputs::default() }
+        Inputs {
+            exe: dir.join("Resources/mlxk2/msty-mlx-studio"),
+            lookup: LookupEnv::default(),
+            exit_with_parent: Ok(true),
+            vars: Vec::new(),
+            cache_dir: None,
+            log_filter: None,
+        }
     }
 
     #[test]
@@ -289,7 +318,7 @@ mod tests {
         fs::remove_dir_all(dir.join("Resources/mlxk2/_vendor/mlxk2")).unwrap();
         fs::remove_file(dir.join("Resources/python/lib").join(PyVersion::new(3, 11).libpython_file_name())).unwrap();
         let mut i = inputs(&dir);
-        i.exit_with_parent = Some("maybe".into());
+        i.exit_with_parent = settings::switch(EXIT_WITH_PARENT, Some("maybe".as_ref()), true);
         let s = survey(&i, Depth::Run);
         let codes: Vec<u8> = s.problems.iter().map(|p| p.exit.code()).collect();
         assert_eq!(codes, [80, 83, 85, 88]);

@@ -72,7 +72,11 @@ pub enum LibpythonProblem {
     Missing,
     Unreadable(String),
     NotSharedLibrary(String),
-    OtherVersion { found: PyVersion },
+    /// The loader would crash or fail on it (`is truncated: …`).
+    Unloadable(String),
+    OtherVersion {
+        found: PyVersion,
+    },
 }
 
 impl fmt::Display for LibpythonProblem {
@@ -81,6 +85,7 @@ impl fmt::Display for LibpythonProblem {
             LibpythonProblem::Missing => f.write_str("does not exist"),
             LibpythonProblem::Unreadable(e) => write!(f, "cannot be read ({e})"),
             LibpythonProblem::NotSharedLibrary(what) => write!(f, "is not a shared library ({what})"),
+            LibpythonProblem::Unloadable(why) => f.write_str(why),
             LibpythonProblem::OtherVersion { found } => write!(f, "is Python {found}"),
         }
     }
@@ -97,6 +102,7 @@ pub fn inspect(path: &Path, xy: PyVersion) -> Result<LibpythonFile, LibpythonPro
     let soname = match kind {
         Kind::Shared { soname } => soname,
         Kind::Other(what) => return Err(LibpythonProblem::NotSharedLibrary(what.into())),
+        Kind::Unloadable(why) => return Err(LibpythonProblem::Unloadable(why)),
     };
     let version = soname.as_deref().and_then(soname_xy);
     if let Some(found) = version

@@ -2,8 +2,8 @@
 
 use std::ffi::OsStr;
 
-use msty_mlx_contract::exit_code::LauncherExit;
 use crate::failure::Failure;
+use msty_mlx_contract::exit_code::LauncherExit;
 
 /// Interpreter binary to use instead of the bundled one (its prefix becomes the home).
 pub const MLXK_PYTHON: &str = "MLXK_PYTHON";

@@ -46,7 +46,8 @@ pub struct TargetPython {
 
 impl TargetPython {
     pub fn marker_environment(&self) -> Result<MarkerEnvironment, String> {
-        let (sys_platform, platform_system) = if cfg!(target_os = "macos") { ("darwin", "Darwin") } else { ("linux", "Linux") };
+        let (sys_platform, platform_system) =
+            if cfg!(target_os = "macos") { ("darwin", "Darwin") } else { ("linux", "Linux") };
         MarkerEnvironment::try_from(MarkerEnvironmentBuilder {
             implementation_name: "cpython",
             implementation_version: &self.python_full_version,
@@ -79,12 +80,20 @@ pub fn native_checks(site: &SiteDir, target: Option<&TargetPython>) -> Vec<Check
     checks.push(Check::new(
         "no duplicate dist-infos",
         duplicates.is_empty(),
-        if duplicates.is_empty() { format!("{} distributions in `{}`", site.by_name.len(), site.path.display()) } else { duplicates.join("; ") },
+        if duplicates.is_empty() {
+            format!("{} distributions in `{}`", site.by_name.len(), site.path.display())
+        } else {
+            duplicates.join("; ")
+        },
     ));
 
     let mlx = match site.distribution("mlx") {
         Ok(mlx) => {
-            checks.push(Check::new("mlx installed", true, format!("mlx {} ({})", mlx.version, mlx.dist_info.display())));
+            checks.push(Check::new(
+                "mlx installed",
+                true,
+                format!("mlx {} ({})", mlx.version, mlx.dist_info.display()),
+            ));
             mlx
         }
         Err(e) => {
@@ -101,7 +110,9 @@ pub fn native_checks(site: &SiteDir, target: Option<&TargetPython>) -> Vec<Check
     };
 
     let env = target
-        .ok_or_else(|| "cannot evaluate markers: the bundled Python's X.Y is unknown (no stdlib and no runtime stamp)".to_string())
+        .ok_or_else(|| {
+            "cannot evaluate markers: the bundled Python's X.Y is unknown (no stdlib and no runtime stamp)".to_string()
+        })
         .and_then(TargetPython::marker_environment);
     for dependent in DEPENDENTS {
         let name = format!("{dependent} requirements on mlx");
@@ -120,7 +131,15 @@ pub fn native_checks(site: &SiteDir, target: Option<&TargetPython>) -> Vec<Check
                 continue;
             }
         };
-        checks.push(requirement_check(name, &dist.package, &dist.version, &dist.requires_dist, &dist.dist_info, &mlx_version, env));
+        checks.push(requirement_check(
+            name,
+            &dist.package,
+            &dist.version,
+            &dist.requires_dist,
+            &dist.dist_info,
+            &mlx_version,
+            env,
+        ));
     }
 
     for backend in MLX_BACKENDS {
@@ -156,7 +175,11 @@ fn requirement_check(
             Ok(r) => r,
             Err(e) => {
                 let first = e.to_string().lines().next().unwrap_or_default().to_string();
-                return Check::new(name, false, format!("cannot parse Requires-Dist `{line}` in `{}`: {first}", dist_info.display()));
+                return Check::new(
+                    name,
+                    false,
+                    format!("cannot parse Requires-Dist `{line}` in `{}`: {first}", dist_info.display()),
+                );
             }
         };
         if normalize(requirement.name.as_ref()) != "mlx" || !requirement.evaluate_markers(env, &[]) {

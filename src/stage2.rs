@@ -12,13 +12,13 @@ use std::ffi::OsString;
 
 use serde_json::Value;
 
-use msty_mlx_contract::abi;
-use msty_mlx_contract::exit_code::{INTERRUPTED, LauncherExit};
 use crate::failure::Failure;
 use crate::plan::{self, FORMAT, LaunchPlan};
 use crate::python_home;
-use msty_mlx_contract::stamp::RuntimeStamp;
 use crate::sys::{self, Library, RuntimeEntry};
+use msty_mlx_contract::abi;
+use msty_mlx_contract::exit_code::{INTERRUPTED, LauncherExit};
+use msty_mlx_contract::stamp::RuntimeStamp;
 
 /// libpython and the runtime, loaded and matched.
 pub struct Python {
@@ -48,19 +48,28 @@ pub fn load(plan: &LaunchPlan) -> Result<Python, Failure> {
     }
     tracing::debug!(path = %plan.libpython.display(), %version, "libpython loaded");
 
-    crate::library_file::check_loadable(&plan.paths.runtime).map_err(|e| plan::runtime_failure(&plan.paths.runtime, &e))?;
-    let runtime = Library::open(&plan.paths.runtime, false).map_err(|e| plan::runtime_failure(&plan.paths.runtime, &format!("cannot be loaded ({e})")))?;
+    crate::library_file::check_loadable(&plan.paths.runtime)
+        .map_err(|e| plan::runtime_failure(&plan.paths.runtime, &e))?;
+    let runtime = Library::open(&plan.paths.runtime, false)
+        .map_err(|e| plan::runtime_failure(&plan.paths.runtime, &format!("cannot be loaded ({e})")))?;
     let stamp = runtime
         .runtime_stamp()
         .map_err(|e| plan::runtime_failure(&plan.paths.runtime, &format!("is not a runtime library ({e})")))
-        .and_then(|line| RuntimeStamp::parse(&line).map_err(|e| plan::runtime_failure(&plan.paths.runtime, &e.to_string())))?;
+        .and_then(|line| {
+            RuntimeStamp::parse(&line).map_err(|e| plan::runtime_failure(&plan.paths.runtime, &e.to_string()))
+        })?;
     if stamp.plan_format != FORMAT || stamp.python != plan.python {
         return Err(plan::runtime_failure(
             &plan.paths.runtime,
-            &format!("is stamped plan format {} for Python {}; this launcher needs format {FORMAT} for Python {}", stamp.plan_format, stamp.python, plan.python),
+            &format!(
+                "is stamped plan format {} for Python {}; this launcher needs format {FORMAT} for Python {}",
+                stamp.plan_format, stamp.python, plan.python
+            ),
         ));
     }
-    let entry = runtime.runtime_entry().map_err(|e| plan::runtime_failure(&plan.paths.runtime, &format!("has no entry point ({e})")))?;
+    let entry = runtime
+        .runtime_entry()
+        .map_err(|e| plan::runtime_failure(&plan.paths.runtime, &format!("has no entry point ({e})")))?;
     tracing::debug!(path = %plan.paths.runtime.display(), runtime = %stamp.line(), "runtime loaded");
     Ok(Python { version, entry })
 }
@@ -75,26 +84,45 @@ impl Python {
     /// Imports `mlx.core` and `mlx_lm`: per module `{version, file}` or the exception text.
     pub fn import_check(self, plan: &LaunchPlan, argv: &[OsString]) -> Result<Value, Failure> {
         let (_, replies) = self.call(abi::ACTION_IMPORT_CHECK, plan, argv)?;
-        let data = replies
-            .0
-            .into_iter()
-            .find_map(|(kind, data)| (kind == abi::REPLY_IMPORTS).then_some(data))
-            .ok_or_else(|| Failure::new(LauncherExit::InterpreterStart, "the import check returned nothing", "run with MLXK2_LAUNCHER_LOG=debug"))?;
-        serde_json::from_slice(&data)
-            .map_err(|e| Failure::new(LauncherExit::InterpreterStart, format!("the import check returned bad JSON ({e})"), "run with MLXK2_LAUNCHER_LOG=debug"))
+        let data =
+            replies.0.into_iter().find_map(|(kind, data)| (kind == abi::REPLY_IMPORTS).then_some(data)).ok_or_else(
+                || {
+                    Failure::new(
+                        LauncherExit::InterpreterStart,
+                        "the import check returned nothing",
+                        "run with MLXK2_LAUNCHER_LOG=debug",
+                    )
+                },
+            )?;
+        serde_json::from_slice(&data).map_err(|e| {
+            Failure::new(
+                LauncherExit::InterpreterStart,
+                format!("the import check returned bad JSON ({e})"),
+                "run with MLXK2_LAUNCHER_LOG=debug",
+            )
+        })
     }
 
     fn call(&self, action: u32, plan: &LaunchPlan, argv: &[OsString]) -> Result<(i32, sys::Replies), Failure> {
-        let json = serde_json::to_vec(plan)
-            .map_err(|e| Failure::new(LauncherExit::Runtime, format!("cannot encode the launch plan ({e})"), "report this as a bug"))?;
-        let (status, replies) = self
-            .entry
-            .call(action, FORMAT, &json, argv)
-            .map_err(|e| Failure::new(LauncherExit::InterpreterStart, format!("cannot pass the arguments to CPython: {e}"), "remove NUL bytes from the arguments"))?;
+        let json = serde_json::to_vec(plan).map_err(|e| {
+            Failure::new(LauncherExit::Runtime, format!("cannot encode the launch plan ({e})"), "report this as a bug")
+        })?;
+        let (status, replies) = self.entry.call(action, FORMAT, &json, argv).map_err(|e| {
+            Failure::new(
+                LauncherExit::InterpreterStart,
+                format!("cannot pass the arguments to CPython: {e}"),
+                "remove NUL bytes from the arguments",
+            )
+        })?;
         for (kind, data) in &replies.0 {
             let text = String::from_utf8_lossy(data);
             match *kind {
-                abi::REPLY_PLAN_REJECTED => return Err(plan::runtime_failure(&plan.paths.runtime, &format!("refused the launch plan: {text}"))),
+                abi::REPLY_PLAN_REJECTED => {
+                    return Err(plan::runtime_failure(
+                        &plan.paths.runtime,
+                        &format!("refused the launch plan: {text}"),
+                    ));
+                }
                 abi::REPLY_START_FAILED => {
                     return Err(Failure::new(
                         LauncherExit::InterpreterStart,

@@ -8,8 +8,8 @@ use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use msty_mlx_contract::abi;
 use crate::child_env::ChildEnv;
+use msty_mlx_contract::abi;
 
 /// A shared library loaded with `dlopen`. Never closed: CPython's code and data live in it for
 /// the rest of the process.
@@ -23,7 +23,8 @@ impl Library {
     /// loader's search path (a system libpython, `LD_LIBRARY_PATH`) never takes part. `Err` is
     /// the loader's own message.
     pub fn open(path: &Path, global: bool) -> Result<Library, String> {
-        let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| "the path contains a NUL byte".to_string())?;
+        let c_path =
+            CString::new(path.as_os_str().as_bytes()).map_err(|_| "the path contains a NUL byte".to_string())?;
         let flags = libc::RTLD_NOW | if global { libc::RTLD_GLOBAL } else { libc::RTLD_LOCAL };
         // SAFETY: `c_path` is NUL-terminated and lives across the call. Loading runs the
         // library's initializers: only files the launcher chose by absolute path get here.
@@ -97,7 +98,13 @@ pub struct Replies(pub Vec<(u32, Vec<u8>)>);
 impl RuntimeEntry {
     /// Calls the entry point on this (the main) thread; returns CPython's exit status and the
     /// replies the runtime sent.
-    pub fn call(&self, action: u32, plan_format: u32, plan: &[u8], argv: &[OsString]) -> Result<(i32, Replies), String> {
+    pub fn call(
+        &self,
+        action: u32,
+        plan_format: u32,
+        plan: &[u8],
+        argv: &[OsString],
+    ) -> Result<(i32, Replies), String> {
         let owned = argv
             .iter()
             .map(|a| CString::new(a.as_bytes()))
@@ -190,7 +197,8 @@ pub fn children_cpu_time() -> std::time::Duration {
     if rc != 0 {
         return std::time::Duration::ZERO;
     }
-    let micros = |t: libc::timeval| u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_usec).unwrap_or(0);
+    let micros =
+        |t: libc::timeval| u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_usec).unwrap_or(0);
     std::time::Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
 }
 

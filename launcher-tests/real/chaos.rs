@@ -25,7 +25,9 @@ fn chaos_storm_leaves_nothing_behind() {
         u64::from(t.subsec_nanos() ^ std::process::id())
     }) as u32;
     let only = env_number("CHAOS_ONLY");
-    println!("chaos: seed {seed}, {sequences} sequences (reproduce: CHAOS_SEED={seed} CHAOS_SEQUENCES={sequences}; one: CHAOS_ONLY=<index>)");
+    println!(
+        "chaos: seed {seed}, {sequences} sequences (reproduce: CHAOS_SEED={seed} CHAOS_SEQUENCES={sequences}; one: CHAOS_ONLY=<index>)"
+    );
 
     let (app, before) = read_only_copy(s, "chaos");
 
@@ -49,7 +51,8 @@ fn chaos_storm_leaves_nothing_behind() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let summary: Value = serde_json::from_str(text.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("chaos.js said ({e}):\n{text}"));
+    let summary: Value = serde_json::from_str(text.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("chaos.js said ({e}):\n{text}"));
 
     let after = fingerprint(&app.resources());
     run_ok(Command::new("chmod").args(["-R", "u+w"]).arg(app.resources()));
@@ -59,7 +62,13 @@ fn chaos_storm_leaves_nothing_behind() {
     assert!(summary.get("error").is_none(), "chaos.js failed: {}", summary["error"].as_str().unwrap_or(""));
 
     let failures = summary["failures"].as_array().unwrap();
-    assert!(failures.is_empty(), "seed {seed}: {} of {} sequences failed (each printed above with its timeline):\n{}", failures.len(), summary["sequences"], serde_json::to_string_pretty(failures).unwrap());
+    assert!(
+        failures.is_empty(),
+        "seed {seed}: {} of {} sequences failed (each printed above with its timeline):\n{}",
+        failures.len(),
+        summary["sequences"],
+        serde_json::to_string_pretty(failures).unwrap()
+    );
     assert_eq!(summary["sequences"], json!(if only.is_some() { 1 } else { sequences }));
     assert_eq!(summary["leftovers"], json!({ "processes": 0, "ports": 0, "bundleWrites": 0 }));
     assert!(summary["slowestCleanMs"].as_u64().unwrap() <= 10_000, "{summary}");
@@ -67,6 +76,12 @@ fn chaos_storm_leaves_nothing_behind() {
     assert!(before == after, "the read-only bundle changed during the storm");
     timing(format!(
         "chaos: seed {seed}, {} sequences in {} s, 0 failures, slowest clean exit {} ms ({}), by phase {}, by stop {}, statuses {}",
-        summary["sequences"], summary["seconds"], summary["slowestCleanMs"], summary["slowest"], summary["byPhase"], summary["byStop"], summary["statuses"]
+        summary["sequences"],
+        summary["seconds"],
+        summary["slowestCleanMs"],
+        summary["slowest"],
+        summary["byPhase"],
+        summary["byStop"],
+        summary["statuses"]
     ));
 }

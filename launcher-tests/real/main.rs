@@ -23,8 +23,6 @@ use std::time::{Duration, Instant};
 use harness::*;
 use serde_json::{Value, json};
 
-
-
 struct Stack {
     /// The assembled app bundle (hard links into `dist`).
     app: Bundle,
@@ -75,8 +73,16 @@ fn stack() -> &'static Stack {
             .arg(format!("--no-index --find-links {}", wheels.display()))
             .output()
             .unwrap();
-        assert!(out.status.success(), "bundler failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        timing(format!("bundle built (uv install, precompile, launcher, sanity check): {:.1} s", start.elapsed().as_secs_f64()));
+        assert!(
+            out.status.success(),
+            "bundler failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        timing(format!(
+            "bundle built (uv install, precompile, launcher, sanity check): {:.1} s",
+            start.elapsed().as_secs_f64()
+        ));
         let dist = work.join("dist-ext-python/msty-mlx-studio");
         let manifest: Value = serde_json::from_slice(&fs::read(dist.join("bundle-manifest.json")).unwrap()).unwrap();
 
@@ -88,12 +94,14 @@ fn stack() -> &'static Stack {
         let hf_home = work.join("hf");
         let tmpdir = work.join("tmp");
         fs::create_dir_all(&tmpdir).unwrap();
-        let generated = run_ok(clean_command(&app.python3())
-            .arg(Path::new(REPO).join("python-fixtures/tiny_model/make_tiny_model.py"))
-            .arg(&hf_home)
-            .env("PYTHONPATH", app.vendor())
-            .env("PYTHONNOUSERSITE", "1")
-            .env("PYTHONDONTWRITEBYTECODE", "1"));
+        let generated = run_ok(
+            clean_command(&app.python3())
+                .arg(Path::new(REPO).join("python-fixtures/tiny_model/make_tiny_model.py"))
+                .arg(&hf_home)
+                .env("PYTHONPATH", app.vendor())
+                .env("PYTHONNOUSERSITE", "1")
+                .env("PYTHONDONTWRITEBYTECODE", "1"),
+        );
         let info: Value = serde_json::from_slice(&generated.stdout).unwrap();
         Stack {
             app,
@@ -142,9 +150,16 @@ fn free_port() -> u16 {
 
 fn serve(s: &Stack, app: &Bundle, option: &str, signal: &str, load: bool) -> Value {
     let port = free_port();
-    let out = run_ok(&mut s.node(app, "serve", json!({ "option": option, "port": port, "signal": signal, "load": load })));
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("node said: {e}\n{}", String::from_utf8_lossy(&out.stdout)));
-    assert!(r.get("error").is_none(), "option {option}: {}\nserver stderr:\n{}", r["error"], r["stderrTail"].as_str().unwrap_or(""));
+    let out =
+        run_ok(&mut s.node(app, "serve", json!({ "option": option, "port": port, "signal": signal, "load": load })));
+    let r: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("node said: {e}\n{}", String::from_utf8_lossy(&out.stdout)));
+    assert!(
+        r.get("error").is_none(),
+        "option {option}: {}\nserver stderr:\n{}",
+        r["error"],
+        r["stderrTail"].as_str().unwrap_or("")
+    );
     r
 }
 
@@ -175,7 +190,9 @@ fn launcher_json(s: &Stack, app: &Bundle, args: &[&str]) -> Value {
 /// Item 1.
 fn check_diagnostics(s: &Stack, app: &Bundle) {
     let dists = s.manifest["distributions"].as_array().unwrap();
-    let version = |name: &str| dists.iter().find(|d| d["name"] == name).unwrap_or_else(|| panic!("{name} not in manifest"))["version"].clone();
+    let version = |name: &str| {
+        dists.iter().find(|d| d["name"] == name).unwrap_or_else(|| panic!("{name} not in manifest"))["version"].clone()
+    };
     let stack = launcher_json(s, app, &["--check-mlx-stack"]);
     assert_eq!(stack["ok"], true, "{stack}");
     assert_eq!(stack["mlx"]["version"], version("mlx"));
@@ -240,7 +257,10 @@ fn serve_via_node_option_a_and_b_then_sigterm_and_sigint() {
         check_serve(s, &a, signal);
         let b = serve(s, &s.app, "B", signal, false);
         check_serve(s, &b, signal);
-        assert_eq!(a["exit"], b["exit"], "{signal}: the launcher's exit status differs from python3 -m mlxk2.cli serve");
+        assert_eq!(
+            a["exit"], b["exit"],
+            "{signal}: the launcher's exit status differs from python3 -m mlxk2.cli serve"
+        );
         timing(format!(
             "serve time-to-ready ({signal} run): launcher {:.0} ms, python3 -m {:.0} ms; exit after {signal}: launcher {} in {:.0} ms, python3 -m {} in {:.0} ms",
             a["readyMs"].as_f64().unwrap(),
@@ -276,7 +296,11 @@ fn the_dist_dir_runs_against_resources_path() {
         assert_eq!(version.stdout(), "msty-mlx-studio 2.0.8\n", "{}", version.stderr());
     }
     let port = free_port();
-    let out = run_ok(&mut s.node(&s.app, "serve", json!({ "option": "A", "port": port, "signal": "SIGTERM", "load": false, "launcher": launcher })));
+    let out = run_ok(&mut s.node(
+        &s.app,
+        "serve",
+        json!({ "option": "A", "port": port, "signal": "SIGTERM", "load": false, "launcher": launcher }),
+    ));
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(r.get("error").is_none(), "{}\n{}", r["error"], r["stderrTail"].as_str().unwrap_or(""));
     check_serve(s, &r, "SIGTERM");
@@ -284,7 +308,8 @@ fn the_dist_dir_runs_against_resources_path() {
 
 fn check_parent_sigkill(s: &Stack, app: &Bundle) {
     let port = free_port();
-    let mut node = s.node(app, "orphan", json!({ "option": "A", "port": port })).stdout(Stdio::piped()).spawn().unwrap();
+    let mut node =
+        s.node(app, "orphan", json!({ "option": "A", "port": port })).stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(node.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let r: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
@@ -316,7 +341,10 @@ fn load_through_the_launcher() {
     for key in ["loadModels", "loadChat"] {
         assert_eq!(r[key]["errors"], 0, "{key}: {}", r[key]);
     }
-    timing(format!("load: 500 GET /v1/models at 16 in {} ms, 50 chat completions at 4 in {} ms, 0 errors", r["loadModels"]["ms"], r["loadChat"]["ms"]));
+    timing(format!(
+        "load: 500 GET /v1/models at 16 in {} ms, 50 chat completions at 4 in {} ms, 0 errors",
+        r["loadModels"]["ms"], r["loadChat"]["ms"]
+    ));
 }
 
 /// Every file (and its bytes) and directory under `dir`, for "byte-identical" checks.
@@ -326,7 +354,11 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u32, String)> {
     let mut out = Vec::new();
     for p in tree(dir) {
         let meta = fs::symlink_metadata(&p).unwrap();
-        let hash = if meta.is_file() { sha2::Sha256::digest(fs::read(&p).unwrap()).iter().map(|b| format!("{b:02x}")).collect() } else { String::new() };
+        let hash = if meta.is_file() {
+            sha2::Sha256::digest(fs::read(&p).unwrap()).iter().map(|b| format!("{b:02x}")).collect()
+        } else {
+            String::new()
+        };
         out.push((p, meta.permissions().mode(), hash));
     }
     out
@@ -378,7 +410,12 @@ fn serve_on_a_port_already_bound_exits_3_like_python_m() {
     let port = holder.local_addr().unwrap().port().to_string();
     let mut results = Vec::new();
     for (label, mut cmd) in [("launcher", s.launcher(&s.app)), ("python3 -m mlxk2.cli", s.python_m(&s.app))] {
-        let mut child = cmd.args(["serve", "--host", "127.0.0.1", "--port", &port]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = cmd
+            .args(["serve", "--host", "127.0.0.1", "--port", &port])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let pid = child.id() as i32;
         let status = wait_timeout(&mut child, Duration::from_secs(60));
         if status.is_none() {
@@ -389,11 +426,17 @@ fn serve_on_a_port_already_bound_exits_3_like_python_m() {
         assert!(status.is_some(), "{label}: still running 60 s after `serve` on a bound port:\n{stderr}");
         assert!(!stderr.contains("panicked"), "{label}: {stderr}");
         // Nothing it started listens on the port: only this test's own socket does.
-        let listeners = String::from_utf8_lossy(&run_ok(Command::new("ss").args(["-Hltnp", &format!("sport = :{port}")])).stdout).into_owned();
+        let listeners =
+            String::from_utf8_lossy(&run_ok(Command::new("ss").args(["-Hltnp", &format!("sport = :{port}")])).stdout)
+                .into_owned();
         let ours = format!("pid={},", std::process::id());
         assert!(listeners.lines().all(|l| l.contains(&ours)), "{label} (pid {pid}) left a listener: {listeners}");
         // The worker uvicorn started (its own session) is gone too.
-        let worker: Option<i32> = stderr.split("Started server process [").nth(1).and_then(|rest| rest.split(']').next()).and_then(|n| n.parse().ok());
+        let worker: Option<i32> = stderr
+            .split("Started server process [")
+            .nth(1)
+            .and_then(|rest| rest.split(']').next())
+            .and_then(|n| n.parse().ok());
         let worker = worker.unwrap_or_else(|| panic!("{label}: no \"Started server process [PID]\" in:\n{stderr}"));
         let deadline = Instant::now() + Duration::from_secs(10);
         while pid_alive(worker) && Instant::now() < deadline {
@@ -411,6 +454,10 @@ fn serve_on_a_port_already_bound_exits_3_like_python_m() {
     drop(holder);
     assert_eq!(results[0].1, Some(3), "the launcher: {:?}", results[0]);
     assert!(results[0].3.iter().any(|l| l.contains("address already in use")), "{:?}", results[0].3);
-    assert_eq!((&results[0].1, &results[0].2, &results[0].3), (&results[1].1, &results[1].2, &results[1].3), "launcher vs python3 -m mlxk2.cli");
+    assert_eq!(
+        (&results[0].1, &results[0].2, &results[0].3),
+        (&results[1].1, &results[1].2, &results[1].3),
+        "launcher vs python3 -m mlxk2.cli"
+    );
     timing(format!("serve on a bound port: exit {:?}, message {:?}", results[0].1, results[0].3));
 }

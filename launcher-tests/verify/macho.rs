@@ -34,9 +34,18 @@ pub(crate) fn zig_cc() -> Command {
     static READY: OnceLock<()> = OnceLock::new();
     let python = &host_python().executable;
     READY.get_or_init(|| {
-        let present = Command::new(python).args(["-I", "-m", "ziglang", "version"]).output().is_ok_and(|o| o.status.success());
+        let present =
+            Command::new(python).args(["-I", "-m", "ziglang", "version"]).output().is_ok_and(|o| o.status.success());
         if !present {
-            run_ok(Command::new(python).args(["-I", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "ziglang==0.17.1"]));
+            run_ok(Command::new(python).args([
+                "-I",
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "ziglang==0.17.1",
+            ]));
         }
     });
     let mut cmd = Command::new(python);
@@ -51,11 +60,21 @@ fn zig_fixtures() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = scratch("zig-fixtures");
-        fs::write(dir.join("libpython.c"), "int Py_BytesMain(int argc, char **argv) { return argc + (argv != 0); }\n").unwrap();
-        fs::write(dir.join("main.c"), "int Py_BytesMain(int, char **);\nint main(int argc, char **argv) { return Py_BytesMain(argc, argv); }\n").unwrap();
+        fs::write(dir.join("libpython.c"), "int Py_BytesMain(int argc, char **argv) { return argc + (argv != 0); }\n")
+            .unwrap();
+        fs::write(
+            dir.join("main.c"),
+            "int Py_BytesMain(int, char **);\nint main(int argc, char **argv) { return Py_BytesMain(argc, argv); }\n",
+        )
+        .unwrap();
         // Room for install_name_tool to lengthen names and add LC_RPATHs, as Apple's tools need too.
         let cc = &|arch: &str, out: &str, args: &[&str]| {
-            run_ok(zig_cc().args(["-target", &format!("{arch}-macos"), "-Wl,-headerpad_max_install_names", "-o", out]).args(args).current_dir(&dir));
+            run_ok(
+                zig_cc()
+                    .args(["-target", &format!("{arch}-macos"), "-Wl,-headerpad_max_install_names", "-o", out])
+                    .args(args)
+                    .current_dir(&dir),
+            );
         };
         // One thread per architecture: on a fresh machine zig first builds each target's libc
         // stubs (~30 s apiece).
@@ -68,14 +87,30 @@ fn zig_fixtures() -> &'static Path {
                 });
             }
         });
-        for (out, parts) in [("libpython-abs.dylib", ["libpython-abs-aarch64.dylib", "libpython-abs-x86_64.dylib"]), ("python3-abs", ["python3-abs-aarch64", "python3-abs-x86_64"])] {
+        for (out, parts) in [
+            ("libpython-abs.dylib", ["libpython-abs-aarch64.dylib", "libpython-abs-x86_64.dylib"]),
+            ("python3-abs", ["python3-abs-aarch64", "python3-abs-x86_64"]),
+        ] {
             run_ok(Command::new(llvm("lipo")).arg("-create").arg("-output").arg(out).args(parts).current_dir(&dir));
         }
-        cc("aarch64", "libpython-rpath.dylib", &["-shared", "libpython.c", "-Wl,-install_name,@rpath/libpython3.12.dylib"]);
+        cc(
+            "aarch64",
+            "libpython-rpath.dylib",
+            &["-shared", "libpython.c", "-Wl,-install_name,@rpath/libpython3.12.dylib"],
+        );
         cc("aarch64", "python3-no-rpath", &["main.c", "libpython-rpath.dylib"]);
         cc("aarch64", "python3-lib64", &["main.c", "libpython-rpath.dylib", "-Wl,-rpath,@executable_path/../lib64"]);
         cc("aarch64", "python3-rpath", &["main.c", "libpython-rpath.dylib", "-Wl,-rpath,@executable_path/../lib"]);
-        cc("aarch64", "launcher", &["main.c", "libpython-rpath.dylib", "-Wl,-rpath,@executable_path/../python/lib", "-Wl,-rpath,@executable_path/python/lib"]);
+        cc(
+            "aarch64",
+            "launcher",
+            &[
+                "main.c",
+                "libpython-rpath.dylib",
+                "-Wl,-rpath,@executable_path/../python/lib",
+                "-Wl,-rpath,@executable_path/python/lib",
+            ],
+        );
         dir
     })
 }
@@ -125,24 +160,44 @@ fn universal_libpython_with_an_absolute_install_name_is_fixed_by_the_plan() {
     assert_eq!(json["platform"], "macos-universal(arm64,x86_64)");
     assert_eq!(json["python"], "3.12");
     // Each problem once, naming the slices that have it.
-    assert_eq!(summary(&res, json["findings"].as_array().unwrap()), strings(&[
-        ("absolute-install-name", "python/bin/python3", "LC_LOAD_DYLIB `/install/lib/libpython3.12.dylib` is a build-machine path (use @rpath/…) (arm64, x86_64 slices)"),
-        ("absolute-install-name", "python/lib/libpython3.12.dylib", "LC_ID_DYLIB `/install/lib/libpython3.12.dylib` is a build-machine path (use @rpath/…) (arm64, x86_64 slices)"),
-    ]));
+    assert_eq!(
+        summary(&res, json["findings"].as_array().unwrap()),
+        strings(&[
+            (
+                "absolute-install-name",
+                "python/bin/python3",
+                "LC_LOAD_DYLIB `/install/lib/libpython3.12.dylib` is a build-machine path (use @rpath/…) (arm64, x86_64 slices)"
+            ),
+            (
+                "absolute-install-name",
+                "python/lib/libpython3.12.dylib",
+                "LC_ID_DYLIB `/install/lib/libpython3.12.dylib` is a build-machine path (use @rpath/…) (arm64, x86_64 slices)"
+            ),
+        ])
+    );
 
     let fixes = fix_install_names_with(&res, &llvm("install-name-tool")).unwrap();
-    let fix = |file: &str, args: &[&str]| InstallNameFix { file: res.join(file), args: args.iter().map(|a| a.to_string()).collect() };
-    assert_eq!(fixes, [
-        fix("python/lib/libpython3.12.dylib", &["-id", "@rpath/libpython3.12.dylib"]),
-        fix("python/bin/python3", &["-change", "/install/lib/libpython3.12.dylib", "@rpath/libpython3.12.dylib"]),
-        fix("python/bin/python3", &["-add_rpath", "@executable_path/../lib"]),
-    ]);
+    let fix = |file: &str, args: &[&str]| InstallNameFix {
+        file: res.join(file),
+        args: args.iter().map(|a| a.to_string()).collect(),
+    };
+    assert_eq!(
+        fixes,
+        [
+            fix("python/lib/libpython3.12.dylib", &["-id", "@rpath/libpython3.12.dylib"]),
+            fix("python/bin/python3", &["-change", "/install/lib/libpython3.12.dylib", "@rpath/libpython3.12.dylib"]),
+            fix("python/bin/python3", &["-add_rpath", "@executable_path/../lib"]),
+        ]
+    );
     let r = verify(&res, &["--json"]);
     assert_eq!((r.code, &r.json()["findings"]), (Some(0), &json!([])), "{}", r.stdout());
     // What LLVM's own reader sees in the edited file.
     let otool = run_ok(Command::new(llvm("otool")).arg("-l").arg(res.join("python/bin/python3")));
     let otool = String::from_utf8_lossy(&otool.stdout);
-    assert!(otool.contains("name @rpath/libpython3.12.dylib") && otool.contains("path @executable_path/../lib"), "{otool}");
+    assert!(
+        otool.contains("name @rpath/libpython3.12.dylib") && otool.contains("path @executable_path/../lib"),
+        "{otool}"
+    );
     // Nothing left to do.
     assert_eq!(fix_install_names_with(&res, &llvm("install-name-tool")).unwrap(), []);
 }
@@ -152,29 +207,46 @@ fn rpath_loads_resolve_as_dyld_would() {
     let res = resources("v-no-rpath", "python3-no-rpath", "libpython-rpath.dylib", None);
     let (code, found) = findings(&res);
     assert_eq!(code, Some(1));
-    assert_eq!(summary(&res, &found), strings(&[(
-        "unresolved-load",
-        "python/bin/python3",
-        "LC_LOAD_DYLIB `@rpath/libpython3.12.dylib` resolves to nothing: no LC_RPATH in `python/bin/python3`"
-    )]));
+    assert_eq!(
+        summary(&res, &found),
+        strings(&[(
+            "unresolved-load",
+            "python/bin/python3",
+            "LC_LOAD_DYLIB `@rpath/libpython3.12.dylib` resolves to nothing: no LC_RPATH in `python/bin/python3`"
+        )])
+    );
     let text = verify(&res, &[]);
-    assert!(text.stdout().contains(&format!("error: unresolved-load: {}: LC_LOAD_DYLIB `@rpath/libpython3.12.dylib`", res.join("python/bin/python3").display())), "{}", text.stdout());
+    assert!(
+        text.stdout().contains(&format!(
+            "error: unresolved-load: {}: LC_LOAD_DYLIB `@rpath/libpython3.12.dylib`",
+            res.join("python/bin/python3").display()
+        )),
+        "{}",
+        text.stdout()
+    );
 
     let res = resources("v-lib64", "python3-lib64", "libpython-rpath.dylib", None);
     let (code, found) = findings(&res);
     assert_eq!(code, Some(1));
-    assert_eq!(summary(&res, &found), strings(&[(
-        "unresolved-load",
-        "python/bin/python3",
-        "LC_LOAD_DYLIB `@rpath/libpython3.12.dylib` resolves to none of: `python/lib64/libpython3.12.dylib` (LC_RPATH: `@executable_path/../lib64` in `python/bin/python3`)"
-    )]));
+    assert_eq!(
+        summary(&res, &found),
+        strings(&[(
+            "unresolved-load",
+            "python/bin/python3",
+            "LC_LOAD_DYLIB `@rpath/libpython3.12.dylib` resolves to none of: `python/lib64/libpython3.12.dylib` (LC_RPATH: `@executable_path/../lib64` in `python/bin/python3`)"
+        )])
+    );
 
     // python-build-standalone's shape, and the launcher's two rpaths: clean.
     let res = resources("v-rpath", "python3-rpath", "libpython-rpath.dylib", Some("launcher"));
     let r = verify(&res, &[]);
     assert_eq!(r.code, Some(0), "{}", r.stdout());
     assert!(r.stdout().lines().last().unwrap().starts_with("clean: 0 error(s), 0 warning(s)"), "{}", r.stdout());
-    assert!(r.stdout().lines().last().unwrap().ends_with("(resources layout, Python 3.12, macos-arm64)"), "{}", r.stdout());
+    assert!(
+        r.stdout().lines().last().unwrap().ends_with("(resources layout, Python 3.12, macos-arm64)"),
+        "{}",
+        r.stdout()
+    );
 }
 
 /// The macOS wheels of [`MLX_WHEELS`] for CPython 3.12 on arm64, cached outside the repository
@@ -182,17 +254,42 @@ fn rpath_loads_resolve_as_dyld_would() {
 fn macos_wheels() -> PathBuf {
     let dir = dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("msty-mlx-studio/macos-wheels");
     fs::create_dir_all(&dir).unwrap();
-    let have = |prefix: &str| fs::read_dir(&dir).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(prefix));
+    let have = |prefix: &str| {
+        fs::read_dir(&dir).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(prefix))
+    };
     if !(have("mlx-0.32.0-cp312-cp312-macosx_") && have("mlx_metal-0.32.0-py3-none-macosx_")) {
         let out = Command::new(&host_python().executable)
-            .args(["-I", "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--only-binary=:all:", "--no-deps"])
-            .args(["--platform", "macosx_14_0_arm64", "--python-version", "3.12", "--implementation", "cp", "--abi", "cp312", "--dest"])
+            .args([
+                "-I",
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--only-binary=:all:",
+                "--no-deps",
+            ])
+            .args([
+                "--platform",
+                "macosx_14_0_arm64",
+                "--python-version",
+                "3.12",
+                "--implementation",
+                "cp",
+                "--abi",
+                "cp312",
+                "--dest",
+            ])
             .arg(&dir)
             .args(MLX_WHEELS)
             .stdout(Stdio::null())
             .output()
             .unwrap();
-        assert!(out.status.success(), "downloading {MLX_WHEELS:?} from PyPI failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "downloading {MLX_WHEELS:?} from PyPI failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     dir
 }
@@ -205,7 +302,10 @@ fn mlx_vendor() -> &'static Path {
         for wheel in fs::read_dir(macos_wheels()).unwrap().flatten().map(|e| e.path()) {
             let name = wheel.file_name().unwrap().to_string_lossy().into_owned();
             if name.starts_with("mlx-0.32.0-") || name.starts_with("mlx_metal-0.32.0-") {
-                zip::ZipArchive::new(fs::File::open(&wheel).unwrap()).unwrap().extract(&vendor).unwrap_or_else(|e| panic!("unzip {name}: {e}"));
+                zip::ZipArchive::new(fs::File::open(&wheel).unwrap())
+                    .unwrap()
+                    .extract(&vendor)
+                    .unwrap_or_else(|e| panic!("unzip {name}: {e}"));
             }
         }
         vendor
@@ -221,8 +321,11 @@ fn real_mlx_wheels_resolve_their_loads() {
     link_tree(mlx_vendor(), &dist.join("_vendor"));
     let json = verify(&dist, &["--json"]).json();
     assert_eq!(json["findings"], json!([]), "{json:#}");
-    let signed: Vec<String> = json["sign_list"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect();
-    for file in ["_vendor/mlx/core.cpython-312-darwin.so", "_vendor/mlx/lib/libmlx.dylib", "_vendor/mlx/lib/libjaccl.dylib"] {
+    let signed: Vec<String> =
+        json["sign_list"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect();
+    for file in
+        ["_vendor/mlx/core.cpython-312-darwin.so", "_vendor/mlx/lib/libmlx.dylib", "_vendor/mlx/lib/libjaccl.dylib"]
+    {
         assert!(signed.contains(&dist.join(file).display().to_string()), "{file} not in {signed:?}");
     }
 
@@ -230,11 +333,14 @@ fn real_mlx_wheels_resolve_their_loads() {
     fs::remove_file(dist.join("_vendor/mlx/lib/libmlx.dylib")).unwrap();
     let (code, found) = findings(&dist);
     assert_eq!(code, Some(1));
-    assert_eq!(summary(&dist, &found), strings(&[(
-        "unresolved-load",
-        "_vendor/mlx/core.cpython-312-darwin.so",
-        "LC_LOAD_DYLIB `@rpath/libmlx.dylib` resolves to none of: `_vendor/mlx/lib/libmlx.dylib` (LC_RPATH: `@loader_path/lib` in `_vendor/mlx/core.cpython-312-darwin.so`)"
-    )]));
+    assert_eq!(
+        summary(&dist, &found),
+        strings(&[(
+            "unresolved-load",
+            "_vendor/mlx/core.cpython-312-darwin.so",
+            "LC_LOAD_DYLIB `@rpath/libmlx.dylib` resolves to none of: `_vendor/mlx/lib/libmlx.dylib` (LC_RPATH: `@loader_path/lib` in `_vendor/mlx/core.cpython-312-darwin.so`)"
+        )])
+    );
 }
 
 /// The real mlx under both Python hosts of an app (zig-linked python3 and launcher): clean, and
@@ -245,16 +351,23 @@ fn real_mlx_in_an_app_bundle() {
     link_tree(mlx_vendor(), &res.join("mlxk2/_vendor"));
     let r = verify(&res, &[]);
     assert_eq!(r.code, Some(0), "{}", r.stdout());
-    assert!(r.stdout().lines().last().unwrap().ends_with("(resources layout, Python 3.12, macos-arm64)"), "{}", r.stdout());
+    assert!(
+        r.stdout().lines().last().unwrap().ends_with("(resources layout, Python 3.12, macos-arm64)"),
+        "{}",
+        r.stdout()
+    );
 
     fs::rename(res.join("mlxk2/_vendor/mlx/lib"), res.join("mlxk2/_vendor/mlx/lib.moved")).unwrap();
     let (code, found) = findings(&res);
     assert_eq!(code, Some(1));
     let summary = summary(&res, &found);
-    assert_eq!(summary.iter().map(|(kind, path, _)| (kind.as_str(), path.as_str())).collect::<Vec<_>>(), [
-        ("unresolved-load", "mlxk2/_vendor/mlx/core.cpython-312-darwin.so"),
-        ("missing-metallib", "mlxk2/_vendor/mlx/lib/mlx.metallib"),
-    ]);
+    assert_eq!(
+        summary.iter().map(|(kind, path, _)| (kind.as_str(), path.as_str())).collect::<Vec<_>>(),
+        [
+            ("unresolved-load", "mlxk2/_vendor/mlx/core.cpython-312-darwin.so"),
+            ("missing-metallib", "mlxk2/_vendor/mlx/lib/mlx.metallib"),
+        ]
+    );
     assert_eq!(
         summary[0].2,
         "LC_LOAD_DYLIB `@rpath/libmlx.dylib` resolves to none of: `mlxk2/_vendor/mlx/lib/libmlx.dylib`, `python/lib/libmlx.dylib`, \

@@ -36,7 +36,11 @@ pub fn compiler(mode: &Mode, xy: &str) -> Result<(PathBuf, String), String> {
             .flatten()
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.strip_prefix(xy).is_some_and(|rest| rest.starts_with('.'))))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.strip_prefix(xy).is_some_and(|rest| rest.starts_with('.')))
+            })
             .collect();
         versions.sort_by_key(|p| std::cmp::Reverse(patch_of(p)));
         candidates.extend(versions.into_iter().map(|v| (v.join("bin").join(&name), format!("pyenv {}", v.display()))));
@@ -51,7 +55,12 @@ pub fn compiler(mode: &Mode, xy: &str) -> Result<(PathBuf, String), String> {
 }
 
 fn patch_of(version_dir: &Path) -> u64 {
-    version_dir.file_name().and_then(|n| n.to_str()).and_then(|n| n.rsplit('.').next()).and_then(|p| p.parse().ok()).unwrap_or(0)
+    version_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.rsplit('.').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
 }
 
 /// `$PYENV_ROOT`, else `pyenv root`, else `~/.pyenv`.
@@ -133,13 +142,21 @@ pub fn compile(python: &Path, vendor: &Path, cache_root: Option<&Path>) -> Resul
 /// `sys.implementation.cache_tag` and the pyc magic number (hex) of `python`.
 fn identity(python: &Path) -> Result<(String, String)> {
     let out = Command::new(python)
-        .args(["-I", "-c", "import sys, importlib.util; print(sys.implementation.cache_tag, importlib.util.MAGIC_NUMBER.hex())"])
+        .args([
+            "-I",
+            "-c",
+            "import sys, importlib.util; print(sys.implementation.cache_tag, importlib.util.MAGIC_NUMBER.hex())",
+        ])
         .output()
         .with_context(|| format!("cannot run `{}`", python.display()))?;
     let text = String::from_utf8_lossy(&out.stdout);
     match text.split_whitespace().collect::<Vec<_>>()[..] {
         [tag, magic] if out.status.success() => Ok((tag.to_string(), magic.to_string())),
-        _ => bail!("`{}` did not tell its bytecode cache tag: {}", python.display(), String::from_utf8_lossy(&out.stderr).trim()),
+        _ => bail!(
+            "`{}` did not tell its bytecode cache tag: {}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
     }
 }
 
@@ -196,7 +213,12 @@ fn run_compileall(python: &Path, files: &[&Path]) -> Result<()> {
             .spawn()
             .with_context(|| format!("cannot run compileall with `{}`", python.display()))?;
         // compileall exits non-zero for files that do not compile; they are counted afterwards.
-        child.stdin.take().map(|mut stdin| stdin.write_all(&list)).transpose().context("cannot pass compileall its file list")?;
+        child
+            .stdin
+            .take()
+            .map(|mut stdin| stdin.write_all(&list))
+            .transpose()
+            .context("cannot pass compileall its file list")?;
         children.push(child);
     }
     for mut child in children {

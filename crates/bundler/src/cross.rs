@@ -48,11 +48,20 @@ pub fn cross_target(tag: &str) -> Result<CrossTarget> {
     let (triple, oldest) = match (mac.triple(), mac.arch) {
         (Some(triple), "arm64") => (triple, "11.0"),
         (Some(triple), _) => (triple, "10.12"),
-        (None, "universal2") => bail!("--target-platform `{tag}`: universal2 is not supported, use arm64 (macosx_{}_arm64)", mac.minimum_os.replace('.', "_")),
-        (None, other) => bail!("--target-platform `{tag}`: unknown macOS architecture `{other}`; use macosx_X_Y_arm64 or macosx_X_Y_x86_64"),
+        (None, "universal2") => bail!(
+            "--target-platform `{tag}`: universal2 is not supported, use arm64 (macosx_{}_arm64)",
+            mac.minimum_os.replace('.', "_")
+        ),
+        (None, other) => bail!(
+            "--target-platform `{tag}`: unknown macOS architecture `{other}`; use macosx_X_Y_arm64 or macosx_X_Y_x86_64"
+        ),
     };
     if version_key(&mac.minimum_os) < version_key(oldest) {
-        bail!("--target-platform `{tag}`: Rust's standard library for {triple} needs macOS {oldest} or newer; use macosx_{}_{}", oldest.replace('.', "_"), mac.arch);
+        bail!(
+            "--target-platform `{tag}`: Rust's standard library for {triple} needs macOS {oldest} or newer; use macosx_{}_{}",
+            oldest.replace('.', "_"),
+            mac.arch
+        );
     }
     Ok(CrossTarget { triple, minimum_os: mac.minimum_os })
 }
@@ -69,11 +78,28 @@ pub fn build(repo: &Path, platform_tag: &str, xy: &str, quiet: bool) -> Result<L
     let built_on = launcher::host_triple()?;
     ensure_std(target.triple, quiet)?;
     let tools = zig_tools(&note)?;
-    note(format!("linking for {} (macOS {}) with zig {ZIG_PIN}, cargo-zigbuild {CARGO_ZIGBUILD_PIN}", target.triple, target.minimum_os));
+    note(format!(
+        "linking for {} (macOS {}) with zig {ZIG_PIN}, cargo-zigbuild {CARGO_ZIGBUILD_PIN}",
+        target.triple, target.minimum_os
+    ));
     let target_dir = repo.join("target").join(format!("bundle-{}-py{xy}", target.triple));
     let mut cmd = Command::new(&tools.cargo_zigbuild);
     cmd.current_dir(repo)
-        .args(["zigbuild", "--release", "--locked", "-p", "msty-mlx-studio", "-p", "msty-mlx-runtime", "--lib", "--bin", msty_mlx_contract::LAUNCHER_NAME, "--target", target.triple, "--target-dir"])
+        .args([
+            "zigbuild",
+            "--release",
+            "--locked",
+            "-p",
+            "msty-mlx-studio",
+            "-p",
+            "msty-mlx-runtime",
+            "--lib",
+            "--bin",
+            msty_mlx_contract::LAUNCHER_NAME,
+            "--target",
+            target.triple,
+            "--target-dir",
+        ])
         .arg(&target_dir)
         .env("RUSTFLAGS", launcher::remap_rustflags(repo))
         // Without it zig stamps the newest macOS into LC_BUILD_VERSION.
@@ -104,9 +130,15 @@ pub fn build(repo: &Path, platform_tag: &str, xy: &str, quiet: bool) -> Result<L
     if quiet {
         cmd.arg("--quiet");
     }
-    let status = cmd.stdin(Stdio::null()).status().with_context(|| format!("cannot run `{}`", tools.cargo_zigbuild.display()))?;
+    let status = cmd
+        .stdin(Stdio::null())
+        .status()
+        .with_context(|| format!("cannot run `{}`", tools.cargo_zigbuild.display()))?;
     if !status.success() {
-        bail!("cargo zigbuild failed to build the launcher and its runtime for {} ({status}); see its output above", target.triple);
+        bail!(
+            "cargo zigbuild failed to build the launcher and its runtime for {} ({status}); see its output above",
+            target.triple
+        );
     }
     let release = target_dir.join(target.triple).join("release");
     Ok(LauncherFiles {
@@ -133,16 +165,32 @@ fn zig_tools(note: &dyn Fn(String)) -> Result<ZigTools> {
         .map(|c| c.join("msty-mlx-studio/tools"))
         .ok_or_else(|| anyhow!("zig is needed to link for macOS and there is no cache directory to install it into (HOME unset?); set HOME, {ELSEWHERE}"))?;
     let dir = tools.join(format!("zig-{ZIG_PIN}-cargo-zigbuild-{CARGO_ZIGBUILD_PIN}"));
-    let found = ZigTools { cargo_zigbuild: dir.join("bin/cargo-zigbuild"), zig: dir.join("ziglang/zig"), dir: dir.clone() };
+    let found =
+        ZigTools { cargo_zigbuild: dir.join("bin/cargo-zigbuild"), zig: dir.join("ziglang/zig"), dir: dir.clone() };
     if !(found.cargo_zigbuild.is_file() && found.zig.is_file()) {
         let host = super::find_on_path("python3")
             .ok_or_else(|| anyhow!("zig is needed to link for macOS: `{}` is empty and there is no python3 on PATH to install {wheels} with; install python3 with pip, {ELSEWHERE}", dir.display()))?;
         note(format!("installing {wheels} into `{}` (once)", dir.display()));
-        std::fs::create_dir_all(&tools).with_context(|| format!("cannot create the tool cache `{}`", tools.display()))?;
-        let tmp = tools.join(format!(".{}.tmp-{}", dir.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+        std::fs::create_dir_all(&tools)
+            .with_context(|| format!("cannot create the tool cache `{}`", tools.display()))?;
+        let tmp = tools.join(format!(
+            ".{}.tmp-{}",
+            dir.file_name().unwrap_or_default().to_string_lossy(),
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&tmp);
         let out = Command::new(&host)
-            .args(["-I", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-script-location", "--no-compile", "--target"])
+            .args([
+                "-I",
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-warn-script-location",
+                "--no-compile",
+                "--target",
+            ])
             .arg(&tmp)
             .args(wheels.split(' '))
             .stdin(Stdio::null())
@@ -151,8 +199,17 @@ fn zig_tools(note: &dyn Fn(String)) -> Result<ZigTools> {
         if !out.status.success() {
             let _ = std::fs::remove_dir_all(&tmp);
             let text = String::from_utf8_lossy(&out.stderr);
-            let last = text.lines().rev().find(|l| l.starts_with("ERROR")).or_else(|| text.lines().rev().find(|l| !l.trim().is_empty())).unwrap_or("");
-            bail!("zig is needed to link for macOS and `{} -m pip install {wheels}` failed: {}; let pip reach PyPI, {ELSEWHERE}", host.display(), last.trim());
+            let last = text
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("ERROR"))
+                .or_else(|| text.lines().rev().find(|l| !l.trim().is_empty()))
+                .unwrap_or("");
+            bail!(
+                "zig is needed to link for macOS and `{} -m pip install {wheels}` failed: {}; let pip reach PyPI, {ELSEWHERE}",
+                host.display(),
+                last.trim()
+            );
         }
         if let Err(e) = std::fs::rename(&tmp, &dir) {
             let _ = std::fs::remove_dir_all(&tmp);
@@ -162,9 +219,19 @@ fn zig_tools(note: &dyn Fn(String)) -> Result<ZigTools> {
             }
         }
     }
-    let version = Command::new(&found.zig).arg("version").stdin(Stdio::null()).output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let version = Command::new(&found.zig)
+        .arg("version")
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     if version.as_deref() != Some(ZIG_PIN) {
-        bail!("`{} version` does not answer {ZIG_PIN}; remove `{}` to have it installed again", found.zig.display(), dir.display());
+        bail!(
+            "`{} version` does not answer {ZIG_PIN}; remove `{}` to have it installed again",
+            found.zig.display(),
+            dir.display()
+        );
     }
     Ok(found)
 }
@@ -172,9 +239,16 @@ fn zig_tools(note: &dyn Fn(String)) -> Result<ZigTools> {
 /// Rust's std for `triple` (`rustup target add` when it is missing).
 fn ensure_std(triple: &str, quiet: bool) -> Result<()> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = Command::new(&rustc).args(["--print", "target-libdir", "--target", triple]).output().with_context(|| format!("cannot run `{}`", Path::new(&rustc).display()))?;
+    let out = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", triple])
+        .output()
+        .with_context(|| format!("cannot run `{}`", Path::new(&rustc).display()))?;
     let libdir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let has_std = std::fs::read_dir(&libdir).into_iter().flatten().flatten().any(|e| e.file_name().to_string_lossy().starts_with("libstd-"));
+    let has_std = std::fs::read_dir(&libdir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"));
     if out.status.success() && has_std {
         return Ok(());
     }
@@ -185,8 +259,12 @@ fn ensure_std(triple: &str, quiet: bool) -> Result<()> {
     }
     match cmd.status() {
         Ok(status) if status.success() => Ok(()),
-        Ok(status) => bail!("Rust's standard library for {triple} is missing and `rustup target add {triple}` failed ({status}); add it by hand, {ELSEWHERE}"),
-        Err(e) => bail!("Rust's standard library for {triple} is missing and rustup cannot run ({e}); install the target (rustup target add {triple}), {ELSEWHERE}"),
+        Ok(status) => bail!(
+            "Rust's standard library for {triple} is missing and `rustup target add {triple}` failed ({status}); add it by hand, {ELSEWHERE}"
+        ),
+        Err(e) => bail!(
+            "Rust's standard library for {triple} is missing and rustup cannot run ({e}); install the target (rustup target add {triple}), {ELSEWHERE}"
+        ),
     }
 }
 
@@ -215,7 +293,15 @@ mod tests {
         assert!(err("macosx_14_0_ppc").contains("unknown macOS architecture `ppc`"));
         assert!(err("macosx_10_9_arm64").contains("needs macOS 11.0 or newer; use macosx_11_0_arm64"));
         assert!(err("macosx_10_9_x86_64").contains("use macosx_10_12_x86_64"));
-        for tag in ["manylinux_2_28_aarch64", "linux_x86_64", "win_amd64", "macosx_14_arm64", "macosx_x_0_arm64", "", "aarch64-apple-darwin"] {
+        for tag in [
+            "manylinux_2_28_aarch64",
+            "linux_x86_64",
+            "win_amd64",
+            "macosx_14_arm64",
+            "macosx_x_0_arm64",
+            "",
+            "aarch64-apple-darwin",
+        ] {
             let e = err(tag);
             assert!(e.contains(&format!("`{tag}`")) && e.contains("--launcher DIR"), "{tag}: {e}");
         }

@@ -22,7 +22,10 @@ pub type CustomWheel = (&'static str, WheelInfo);
 /// when installing it).
 pub fn find(opts: &Options, facts: &PythonFacts, installer: &Installer) -> Result<Vec<CustomWheel>> {
     let mut out = Vec::new();
-    for (project, given, default) in [("mlx", &opts.mlx_wheel, "scripts/mlx-custom.whl"), ("mlx-lm", &opts.mlx_lm_wheel, "scripts/mlx-lm-custom.whl")] {
+    for (project, given, default) in [
+        ("mlx", &opts.mlx_wheel, "scripts/mlx-custom.whl"),
+        ("mlx-lm", &opts.mlx_lm_wheel, "scripts/mlx-lm-custom.whl"),
+    ] {
         let path = match given {
             Some(p) => opts.cwd.join(p),
             None => {
@@ -45,7 +48,13 @@ pub fn find(opts: &Options, facts: &PythonFacts, installer: &Installer) -> Resul
         let verdict = installer.accepts_wheel(&file);
         let _ = fs::remove_dir_all(&staged);
         if let Err(why) = verdict {
-            bail!("custom wheel `{}` ({}) does not fit Python {} on {}: {why}", path.display(), info.tags.join(", "), facts.version, facts.platform_tag);
+            bail!(
+                "custom wheel `{}` ({}) does not fit Python {} on {}: {why}",
+                path.display(),
+                info.tags.join(", "),
+                facts.version,
+                facts.platform_tag
+            );
         }
         out.push((project, info));
     }

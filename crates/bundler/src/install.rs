@@ -16,7 +16,16 @@ use super::platform::UvTarget;
 use super::uv::Uv;
 
 /// Environment variables of the caller that uv may see: none that changes what is resolved.
-const UV_ENV_KEPT: &[&str] = &["UV_CACHE_DIR", "UV_LINK_MODE", "UV_HTTP_TIMEOUT", "UV_CONCURRENT_DOWNLOADS", "UV_CONCURRENT_INSTALLS", "UV_NATIVE_TLS", "UV_SYSTEM_CERTS", "UV_OFFLINE"];
+const UV_ENV_KEPT: &[&str] = &[
+    "UV_CACHE_DIR",
+    "UV_LINK_MODE",
+    "UV_HTTP_TIMEOUT",
+    "UV_CONCURRENT_DOWNLOADS",
+    "UV_CONCURRENT_INSTALLS",
+    "UV_NATIVE_TLS",
+    "UV_SYSTEM_CERTS",
+    "UV_OFFLINE",
+];
 
 /// One way of running uv for this build.
 pub struct Installer {
@@ -148,8 +157,14 @@ fn run_tool(mut cmd: Command, quiet: bool, what: &str, hint: &str) -> Result<()>
         return Ok(());
     }
     let mut message = uv_error(&captured);
-    let offline = ["Failed to fetch", "Could not connect", "error sending request", "dns error", "are you offline"].iter().any(|m| captured.contains(m));
-    let hint = if offline { "no network? pass PIP_ARGS='--no-index --find-links DIR' with a wheelhouse, or build once online to fill uv's cache" } else { hint };
+    let offline = ["Failed to fetch", "Could not connect", "error sending request", "dns error", "are you offline"]
+        .iter()
+        .any(|m| captured.contains(m));
+    let hint = if offline {
+        "no network? pass PIP_ARGS='--no-index --find-links DIR' with a wheelhouse, or build once online to fill uv's cache"
+    } else {
+        hint
+    };
     if !hint.is_empty() {
         message = format!("{}; {hint}", message.trim_end_matches('.'));
     }
@@ -160,8 +175,15 @@ fn run_tool(mut cmd: Command, quiet: bool, what: &str, hint: &str) -> Result<()>
 /// wrapped lines joined).
 pub fn uv_error(stderr: &str) -> String {
     let lines: Vec<&str> = stderr.lines().collect();
-    let Some(start) = lines.iter().position(|l| l.trim_start().starts_with("error:") || l.trim_start().starts_with('×')) else {
-        return lines.iter().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string()).unwrap_or_else(|| "no error message".into());
+    let Some(start) =
+        lines.iter().position(|l| l.trim_start().starts_with("error:") || l.trim_start().starts_with('×'))
+    else {
+        return lines
+            .iter()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim().to_string())
+            .unwrap_or_else(|| "no error message".into());
     };
     let mut out = String::new();
     for line in &lines[start..] {
@@ -171,7 +193,9 @@ pub fn uv_error(stderr: &str) -> String {
         }
         let (sep, rest) = ["error:", "×", "cause:", "Caused by:", "╰─▶", "├─▶", "hint:", "help:"]
             .iter()
-            .find_map(|marker| text.strip_prefix(marker).map(|rest| (if marker.starts_with('h') { "; " } else { ": " }, rest.trim())))
+            .find_map(|marker| {
+                text.strip_prefix(marker).map(|rest| (if marker.starts_with('h') { "; " } else { ": " }, rest.trim()))
+            })
             .unwrap_or((" ", text));
         if !out.is_empty() {
             if sep == "; " && out.ends_with('.') {

@@ -11,8 +11,8 @@ use std::process::Command;
 use anyhow::{Context, Result, anyhow, bail};
 use goblin::Object;
 
-use super::platform;
 use super::manifest::BuildEntry;
+use super::platform;
 use msty_mlx_contract::plan::FORMAT;
 use msty_mlx_contract::stamp::{self, RuntimeStamp};
 
@@ -66,12 +66,20 @@ impl LauncherFiles {
         } else if given.is_file() {
             (given.parent().unwrap_or(Path::new(".")).to_path_buf(), given.to_path_buf())
         } else {
-            bail!("--launcher `{}` does not exist; pass the directory holding {} and {}", given.display(), msty_mlx_contract::LAUNCHER_NAME, stamp::file_name_for(platform_tag));
+            bail!(
+                "--launcher `{}` does not exist; pass the directory holding {} and {}",
+                given.display(),
+                msty_mlx_contract::LAUNCHER_NAME,
+                stamp::file_name_for(platform_tag)
+            );
         };
         let runtime = dir.join(stamp::file_name_for(platform_tag));
         for file in [&launcher, &runtime] {
             if !file.is_file() {
-                bail!("--launcher: `{}` does not exist; the launcher and its runtime library are used together", file.display());
+                bail!(
+                    "--launcher: `{}` does not exist; the launcher and its runtime library are used together",
+                    file.display()
+                );
             }
         }
         Ok(LauncherFiles { launcher, runtime, platform_tag: platform_tag.into(), made: None })
@@ -88,11 +96,29 @@ pub fn pyo3_config(version: &str, lib_dir: &Path) -> String {
 
 /// `cargo build --release` of the launcher and the runtime for `target`, into `target_dir`
 /// (a platform that runs here: `platform_tag`).
-pub fn build(repo: &Path, target_dir: &Path, target: LinkTarget, platform_tag: &str, quiet: bool) -> Result<LauncherFiles> {
+pub fn build(
+    repo: &Path,
+    target_dir: &Path,
+    target: LinkTarget,
+    platform_tag: &str,
+    quiet: bool,
+) -> Result<LauncherFiles> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(repo)
-        .args(["build", "--release", "--locked", "-p", "msty-mlx-studio", "-p", "msty-mlx-runtime", "--lib", "--bin", msty_mlx_contract::LAUNCHER_NAME, "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "msty-mlx-studio",
+            "-p",
+            "msty-mlx-runtime",
+            "--lib",
+            "--bin",
+            msty_mlx_contract::LAUNCHER_NAME,
+            "--target-dir",
+        ])
         .arg(target_dir)
         .env_remove("PYO3_PYTHON")
         .env_remove("PYO3_CONFIG_FILE");
@@ -126,7 +152,10 @@ pub fn remap_rustflags(repo: &Path) -> String {
 /// This machine's Rust triple, as `rustc -vV` says (`host: x86_64-unknown-linux-gnu`).
 pub fn host_triple() -> Result<String> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = Command::new(&rustc).arg("-vV").output().with_context(|| format!("cannot run `{}`; install Rust (rustup)", Path::new(&rustc).display()))?;
+    let out = Command::new(&rustc)
+        .arg("-vV")
+        .output()
+        .with_context(|| format!("cannot run `{}`; install Rust (rustup)", Path::new(&rustc).display()))?;
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
@@ -135,29 +164,51 @@ pub fn host_triple() -> Result<String> {
 
 /// `$CARGO_HOME`, default `~/.cargo`.
 pub fn cargo_home() -> PathBuf {
-    std::env::var_os("CARGO_HOME").map(PathBuf::from).or_else(|| dirs::home_dir().map(|h| h.join(".cargo"))).unwrap_or_default()
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".cargo")))
+        .unwrap_or_default()
 }
 
 /// Checks both files for a bundle of Python `xy` on `files.platform_tag`.
 pub fn check(files: &LauncherFiles, xy: &str, forbidden: &[&Path]) -> Result<Checked> {
-    let launcher = std::fs::read(&files.launcher).with_context(|| format!("cannot read the launcher `{}`", files.launcher.display()))?;
+    let launcher = std::fs::read(&files.launcher)
+        .with_context(|| format!("cannot read the launcher `{}`", files.launcher.display()))?;
     let launcher_binary = read_binary(&files.launcher, &launcher)?;
-    fits(&files.platform_tag, &launcher_binary.target).map_err(|why| anyhow!("the launcher `{}` {why}", files.launcher.display()))?;
+    fits(&files.platform_tag, &launcher_binary.target)
+        .map_err(|why| anyhow!("the launcher `{}` {why}", files.launcher.display()))?;
     if let Some(lib) = launcher_binary.libs.iter().find(|l| l.contains("libpython")) {
-        bail!("the launcher `{}` links {lib}; this launcher loads libpython at run time and must link none (an old, one-stage build?)", files.launcher.display());
+        bail!(
+            "the launcher `{}` links {lib}; this launcher loads libpython at run time and must link none (an old, one-stage build?)",
+            files.launcher.display()
+        );
     }
-    let runtime = std::fs::read(&files.runtime).with_context(|| format!("cannot read the runtime `{}`", files.runtime.display()))?;
+    let runtime = std::fs::read(&files.runtime)
+        .with_context(|| format!("cannot read the runtime `{}`", files.runtime.display()))?;
     let runtime_binary = read_binary(&files.runtime, &runtime)?;
-    fits(&files.platform_tag, &runtime_binary.target).map_err(|why| anyhow!("the runtime `{}` {why}", files.runtime.display()))?;
+    fits(&files.platform_tag, &runtime_binary.target)
+        .map_err(|why| anyhow!("the runtime `{}` {why}", files.runtime.display()))?;
     if let Some(lib) = runtime_binary.libs.iter().find(|l| l.contains("libpython")) {
-        bail!("the runtime `{}` links {lib}; it must resolve Python's symbols from the loaded libpython (pyo3 feature extension-module)", files.runtime.display());
+        bail!(
+            "the runtime `{}` links {lib}; it must resolve Python's symbols from the loaded libpython (pyo3 feature extension-module)",
+            files.runtime.display()
+        );
     }
-    let stamp = RuntimeStamp::read(&files.runtime).map_err(|e| anyhow::anyhow!("the runtime `{}` {e}", files.runtime.display()))?;
+    let stamp = RuntimeStamp::read(&files.runtime)
+        .map_err(|e| anyhow::anyhow!("the runtime `{}` {e}", files.runtime.display()))?;
     if stamp.python != xy {
-        bail!("the runtime `{}` is built for Python {}, the bundle is for Python {xy}", files.runtime.display(), stamp.python);
+        bail!(
+            "the runtime `{}` is built for Python {}, the bundle is for Python {xy}",
+            files.runtime.display(),
+            stamp.python
+        );
     }
     if stamp.plan_format != FORMAT {
-        bail!("the runtime `{}` reads plan format {}, this launcher writes format {FORMAT}; build both from one checkout", files.runtime.display(), stamp.plan_format);
+        bail!(
+            "the runtime `{}` reads plan format {}, this launcher writes format {FORMAT}; build both from one checkout",
+            files.runtime.display(),
+            stamp.plan_format
+        );
     }
     for (file, bytes) in [(&files.launcher, &launcher), (&files.runtime, &runtime)] {
         for path in forbidden {
@@ -196,7 +247,8 @@ fn read_binary(path: &Path, bytes: &[u8]) -> Result<Binary> {
     use goblin::elf::header::{EM_AARCH64, EM_X86_64};
     use goblin::mach::constants::cputype::{CPU_TYPE_ARM64, CPU_TYPE_X86_64};
     use goblin::mach::load_command::CommandVariant;
-    let object = Object::parse(bytes).with_context(|| format!("`{}` is not a binary this tool can read", path.display()))?;
+    let object =
+        Object::parse(bytes).with_context(|| format!("`{}` is not a binary this tool can read", path.display()))?;
     Ok(match object {
         Object::Elf(elf) => {
             let arch = match elf.header.e_machine {
@@ -204,7 +256,13 @@ fn read_binary(path: &Path, bytes: &[u8]) -> Result<Binary> {
                 EM_AARCH64 => "aarch64".to_string(),
                 other => format!("elf-machine-{other}"),
             };
-            let libc = if elf.interpreter.is_some_and(|i| i.contains("musl")) || elf.libraries.iter().any(|l| l.contains("musl")) { "musl" } else { "gnu" };
+            let libc = if elf.interpreter.is_some_and(|i| i.contains("musl"))
+                || elf.libraries.iter().any(|l| l.contains("musl"))
+            {
+                "musl"
+            } else {
+                "gnu"
+            };
             Binary {
                 libs: elf.libraries.iter().map(|s| s.to_string()).collect(),
                 target: BinaryTarget { triple: format!("{arch}-unknown-linux-{libc}"), minimum_os: None },
@@ -221,7 +279,10 @@ fn read_binary(path: &Path, bytes: &[u8]) -> Result<Binary> {
                 CommandVariant::VersionMinMacosx(v) => Some(macos_version(v.version)),
                 _ => None,
             });
-            Binary { libs: macho.libs.iter().map(|s| s.to_string()).collect(), target: BinaryTarget { triple: format!("{arch}-apple-darwin"), minimum_os } }
+            Binary {
+                libs: macho.libs.iter().map(|s| s.to_string()).collect(),
+                target: BinaryTarget { triple: format!("{arch}-apple-darwin"), minimum_os },
+            }
         }
         _ => bail!("`{}` is neither ELF nor a thin Mach-O", path.display()),
     })
@@ -237,7 +298,12 @@ fn macos_version(v: u32) -> String {
 /// `universal2`), and on macOS no newer minimum than a single-architecture tag's. `Err` says
 /// why not.
 fn fits(tag: &str, target: &BinaryTarget) -> std::result::Result<(), String> {
-    let wrong = || Err(format!("is built for {}, the bundle is for {tag}; build it for that platform (or pass --launcher DIR with files built there)", target.triple));
+    let wrong = || {
+        Err(format!(
+            "is built for {}, the bundle is for {tag}; build it for that platform (or pass --launcher DIR with files built there)",
+            target.triple
+        ))
+    };
     if let Some(mac) = platform::MacTag::parse(tag) {
         let want = mac.triple();
         if !target.triple.ends_with("-apple-darwin") || want.is_some_and(|w| w != target.triple) {
@@ -249,20 +315,24 @@ fn fits(tag: &str, target: &BinaryTarget) -> std::result::Result<(), String> {
             && want.is_some()
             && platform::version_key(needs) > platform::version_key(&mac.minimum_os)
         {
-            return Err(format!("needs macOS {needs}, the bundle's platform {tag} promises macOS {}; build it with MACOSX_DEPLOYMENT_TARGET={}", mac.minimum_os, mac.minimum_os));
+            return Err(format!(
+                "needs macOS {needs}, the bundle's platform {tag} promises macOS {}; build it with MACOSX_DEPLOYMENT_TARGET={}",
+                mac.minimum_os, mac.minimum_os
+            ));
         }
         return Ok(());
     }
     let linux = ["linux_", "manylinux", "musllinux_"].iter().any(|p| tag.starts_with(p));
     if linux {
-        let arch_ok = ["x86_64", "aarch64"].iter().any(|a| tag.ends_with(&format!("_{a}")) && target.triple.starts_with(&format!("{a}-")));
+        let arch_ok = ["x86_64", "aarch64"]
+            .iter()
+            .any(|a| tag.ends_with(&format!("_{a}")) && target.triple.starts_with(&format!("{a}-")));
         if !target.triple.contains("-linux-") || !arch_ok {
             return wrong();
         }
     }
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -281,7 +351,10 @@ mod tests {
         assert_eq!(fits("manylinux_2_28_x86_64", &t("x86_64-unknown-linux-gnu", None)), Ok(()));
         assert_eq!(fits("linux_aarch64", &t("aarch64-unknown-linux-gnu", None)), Ok(()));
         let err = fits("macosx_14_0_arm64", &t("x86_64-unknown-linux-gnu", None)).unwrap_err();
-        assert!(err.starts_with("is built for x86_64-unknown-linux-gnu, the bundle is for macosx_14_0_arm64;"), "{err}");
+        assert!(
+            err.starts_with("is built for x86_64-unknown-linux-gnu, the bundle is for macosx_14_0_arm64;"),
+            "{err}"
+        );
         assert!(fits("macosx_14_0_arm64", &t("x86_64-apple-darwin", Some("14.0"))).is_err());
         assert!(fits("linux_x86_64", &t("aarch64-apple-darwin", Some("14.0"))).is_err());
         assert!(fits("linux_x86_64", &t("aarch64-unknown-linux-gnu", None)).is_err());
@@ -298,7 +371,12 @@ mod tests {
 
     #[test]
     fn runtime_file_names_follow_the_target() {
-        let files = |tag: &str| LauncherFiles { launcher: "l".into(), runtime: "r".into(), platform_tag: tag.into(), made: None };
+        let files = |tag: &str| LauncherFiles {
+            launcher: "l".into(),
+            runtime: "r".into(),
+            platform_tag: tag.into(),
+            made: None,
+        };
         assert_eq!(files("macosx_14_0_arm64").runtime_name(), "libmsty_mlx_runtime.dylib");
         assert_eq!(files("manylinux_2_28_x86_64").runtime_name(), "libmsty_mlx_runtime.so");
     }

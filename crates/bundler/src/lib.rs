@@ -31,9 +31,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use fs_err as fs;
 
-use msty_mlx_distinfo::SiteDir;
 use install::Installer;
 use mode::{Mode, Resolved};
+use msty_mlx_distinfo::SiteDir;
 use probe::PythonFacts;
 use project::Project;
 
@@ -143,7 +143,10 @@ pub fn build(opts: &Options) -> Result<Summary> {
 
     steps.header(match &mode {
         Mode::Embedded { .. } => "Installing mlxk2 and its dependencies (uv, for the interpreter)".to_string(),
-        Mode::WheelsOnly { target, .. } => format!("Installing mlxk2 and its dependencies (uv, wheels for {} / Python {})", target.triple, facts.version),
+        Mode::WheelsOnly { target, .. } => format!(
+            "Installing mlxk2 and its dependencies (uv, wheels for {} / Python {})",
+            target.triple, facts.version
+        ),
     });
     let mut args: Vec<OsString> = vec![match (&project, &mode) {
         (Project::Tree(tree), Mode::WheelsOnly { .. }) => installer.build_wheel(tree, &work)?.into_os_string(),
@@ -215,8 +218,11 @@ pub fn build(opts: &Options) -> Result<Summary> {
         forbidden.extend([opts.repo.as_path(), cargo_home.as_path()]);
     }
     forbidden.retain(|p| p.is_absolute() && p.as_os_str().len() > 1);
-    let launcher::Checked { stamp, launcher: launcher_build, runtime: runtime_build } = launcher::check(&built, &facts.version, &forbidden)?;
-    for (from, to) in [(&built.launcher, tmp.path.join(&opts.bin_name)), (&built.runtime, tmp.path.join(built.runtime_name()))] {
+    let launcher::Checked { stamp, launcher: launcher_build, runtime: runtime_build } =
+        launcher::check(&built, &facts.version, &forbidden)?;
+    for (from, to) in
+        [(&built.launcher, tmp.path.join(&opts.bin_name)), (&built.runtime, tmp.path.join(built.runtime_name()))]
+    {
         fs::copy(from, &to)?;
     }
     fs::remove_dir_all(&work)?;
@@ -251,10 +257,18 @@ pub fn build(opts: &Options) -> Result<Summary> {
         Mode::Embedded { .. } => (None, None),
     };
     let manifest = manifest::Manifest {
-        python: manifest::PythonEntry { version: facts.version.clone(), full_version: facts.full_version.clone(), platform_tag: facts.platform_tag.clone() },
+        python: manifest::PythonEntry {
+            version: facts.version.clone(),
+            full_version: facts.full_version.clone(),
+            platform_tag: facts.platform_tag.clone(),
+        },
         distributions,
         custom_wheels: custom.iter().map(|(_, w)| manifest::CustomWheelEntry::of(w)).collect::<Result<_>>()?,
-        launcher: manifest::LauncherEntry { name: opts.bin_name.clone(), version: msty_mlx_contract::VERSION.into(), build: launcher_build },
+        launcher: manifest::LauncherEntry {
+            name: opts.bin_name.clone(),
+            version: msty_mlx_contract::VERSION.into(),
+            build: launcher_build,
+        },
         runtime: manifest::RuntimeEntry {
             file: built.runtime_name().into(),
             python: stamp.python.to_string(),
@@ -267,7 +281,12 @@ pub fn build(opts: &Options) -> Result<Summary> {
             (d.module_file.as_deref() == Some(mlxk2_dir.as_path())).then_some(d.version)
         }),
         bytecode: bytecode.0.into(),
-        installer: manifest::InstallerEntry { tool: "uv".into(), version: uv.version.clone(), python_platform, macosx_deployment_target },
+        installer: manifest::InstallerEntry {
+            tool: "uv".into(),
+            version: uv.version.clone(),
+            python_platform,
+            macosx_deployment_target,
+        },
         sanity_check: sanity.clone(),
     };
     fs::write(tmp.path.join("bundle-manifest.json"), serde_json::to_string_pretty(&manifest)? + "\n")?;
@@ -324,9 +343,21 @@ fn build_launcher(opts: &Options, mode: &Mode, facts: &PythonFacts, work: &Path)
             // The runtime links no libpython; pyo3 only needs the X.Y, never running `--python`.
             let config = work.join("pyo3-config.txt");
             fs::write(&config, launcher::pyo3_config(&facts.version, &facts.libdir))?;
-            launcher::build(&opts.repo, &target_dir, launcher::LinkTarget::ConfigFile(&config), &facts.platform_tag, opts.quiet)
+            launcher::build(
+                &opts.repo,
+                &target_dir,
+                launcher::LinkTarget::ConfigFile(&config),
+                &facts.platform_tag,
+                opts.quiet,
+            )
         }
-        Mode::Embedded { python } => launcher::build(&opts.repo, &target_dir, launcher::LinkTarget::Interpreter(python), &facts.platform_tag, opts.quiet),
+        Mode::Embedded { python } => launcher::build(
+            &opts.repo,
+            &target_dir,
+            launcher::LinkTarget::Interpreter(python),
+            &facts.platform_tag,
+            opts.quiet,
+        ),
     }
 }
 

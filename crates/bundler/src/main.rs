@@ -96,7 +96,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Sub::ClearQuarantine { path }) => clear_quarantine(&path).map(|()| ExitCode::SUCCESS),
-        Some(Sub::Verify { dir, json, sign_list, fix_install_names }) => verify(&dir, json, sign_list, fix_install_names),
+        Some(Sub::Verify { dir, json, sign_list, fix_install_names }) => {
+            verify(&dir, json, sign_list, fix_install_names)
+        }
         None => build(cli.build).map(|()| ExitCode::SUCCESS),
     };
     match result {
@@ -161,7 +163,11 @@ fn verify(dir: &std::path::Path, json: bool, sign_list: bool, fix: bool) -> anyh
         for f in &fixes {
             quiet_pipe(writeln!(out, "install_name_tool {} {}", f.args.join(" "), f.file.display()))?;
         }
-        quiet_pipe(writeln!(out, "{} install name(s) rewritten; re-sign these files (codesign --force …) before shipping", fixes.len()))?;
+        quiet_pipe(writeln!(
+            out,
+            "{} install name(s) rewritten; re-sign these files (codesign --force …) before shipping",
+            fixes.len()
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
     let report = verify::verify(dir)?;

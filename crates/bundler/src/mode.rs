@@ -43,7 +43,9 @@ impl Mode {
         let version = target_version(opts, python.as_deref())?;
         let abi = format!("cp{}", version.replace('.', ""));
         if let Some(given) = opts.target_abi.as_deref().filter(|a| *a != abi) {
-            bail!("--target-abi `{given}`: uv resolves for CPython {version}'s own ABI `{abi}` only; leave --target-abi (TARGET_ABI) unset");
+            bail!(
+                "--target-abi `{given}`: uv resolves for CPython {version}'s own ABI `{abi}` only; leave --target-abi (TARGET_ABI) unset"
+            );
         }
         let target = platform::uv_target(&opts.target_platform)?;
         let host = find_on_path("python3")
@@ -80,7 +82,11 @@ impl Mode {
             Mode::WheelsOnly { python: None, .. } => Err("no interpreter given (--python) to run it with".into()),
             Mode::WheelsOnly { python: Some(python), .. } => {
                 let executable = fs::metadata(python).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-                if executable { Ok(python) } else { Err(format!("`{}` is not executable (wheels-only mode never makes it so)", python.display())) }
+                if executable {
+                    Ok(python)
+                } else {
+                    Err(format!("`{}` is not executable (wheels-only mode never makes it so)", python.display()))
+                }
             }
         }
     }
@@ -104,7 +110,9 @@ fn choose_python(opts: &Options) -> Result<(Option<PathBuf>, &'static str)> {
     }
     match find_on_path("python3") {
         Some(p) => Ok((Some(p), "python3 on PATH")),
-        None => bail!("no interpreter: pass --python PATH (or EMBEDDED_PYTHON); ./python/bin/python3 does not exist and there is no python3 on PATH"),
+        None => bail!(
+            "no interpreter: pass --python PATH (or EMBEDDED_PYTHON); ./python/bin/python3 does not exist and there is no python3 on PATH"
+        ),
     }
 }
 
@@ -115,18 +123,25 @@ fn target_version(opts: &Options, python: Option<&Path>) -> Result<String> {
     let Some(given) = &opts.target_python_version else {
         return match from_prefix {
             Some(found) => found.context("pass --target-python-version (TARGET_PY_VERSION)"),
-            None => bail!("--wheels-only needs --target-python-version (TARGET_PY_VERSION), e.g. 3.11, or --python whose <prefix>/lib/python3.X tells it"),
+            None => bail!(
+                "--wheels-only needs --target-python-version (TARGET_PY_VERSION), e.g. 3.11, or --python whose <prefix>/lib/python3.X tells it"
+            ),
         };
     };
     let mut parts = given.split('.');
-    let ok = parts.next() == Some("3") && parts.next().is_some_and(|m| !m.is_empty() && m.chars().all(|c| c.is_ascii_digit())) && parts.next().is_none();
+    let ok = parts.next() == Some("3")
+        && parts.next().is_some_and(|m| !m.is_empty() && m.chars().all(|c| c.is_ascii_digit()))
+        && parts.next().is_none();
     if !ok {
         bail!("--target-python-version `{given}` must be 3.Y, e.g. 3.11");
     }
     if let Some(Ok(found)) = from_prefix
         && &found != given
     {
-        bail!("--target-python-version is {given} but the interpreter `{}` is Python {found} (its lib/python{found}); make them agree", python.unwrap_or(Path::new("")).display());
+        bail!(
+            "--target-python-version is {given} but the interpreter `{}` is Python {found} (its lib/python{found}); make them agree",
+            python.unwrap_or(Path::new("")).display()
+        );
     }
     Ok(given.clone())
 }
@@ -152,7 +167,10 @@ pub fn xy_from_prefix(python: &Path) -> Result<String> {
             .flatten()
             .filter(|e| e.path().is_dir())
             .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_prefix("python")).map(String::from))
-            .filter(|xy| xy.split_once('.').is_some_and(|(x, y)| x == "3" && !y.is_empty() && y.chars().all(|c| c.is_ascii_digit())))
+            .filter(|xy| {
+                xy.split_once('.')
+                    .is_some_and(|(x, y)| x == "3" && !y.is_empty() && y.chars().all(|c| c.is_ascii_digit()))
+            })
             .collect();
         found.sort();
         match found.len() {
@@ -167,7 +185,11 @@ pub fn xy_from_prefix(python: &Path) -> Result<String> {
         }
     }
     let looked: Vec<String> = looked.iter().map(|l| format!("`{}`", l.display())).collect();
-    bail!("cannot tell the Python X.Y of `{}` without running it: no python3.X directory in {}", python.display(), looked.join(" or "))
+    bail!(
+        "cannot tell the Python X.Y of `{}` without running it: no python3.X directory in {}",
+        python.display(),
+        looked.join(" or ")
+    )
 }
 
 #[cfg(test)]

@@ -69,7 +69,9 @@ const OWN: &[(&str, &str)] = &[
 pub fn split(text: &str) -> Result<Vec<String>> {
     match shlex::split(text) {
         Some(words) => Ok(words),
-        None => bail!("--pip-args/PIP_ARGS cannot be split like a shell would (an unterminated quote or a trailing backslash?): {text}"),
+        None => bail!(
+            "--pip-args/PIP_ARGS cannot be split like a shell would (an unterminated quote or a trailing backslash?): {text}"
+        ),
     }
 }
 
@@ -89,7 +91,9 @@ pub fn check(words: &[String]) -> Result<PipArgs> {
         let word = &words[i];
         let (flag, inline) = match word.split_once('=') {
             Some((flag, value)) if word.starts_with("--") => (flag.to_string(), Some(value.to_string())),
-            _ if word.len() > 2 && word.starts_with('-') && !word.starts_with("--") => (word[..2].to_string(), Some(word[2..].to_string())),
+            _ if word.len() > 2 && word.starts_with('-') && !word.starts_with("--") => {
+                (word[..2].to_string(), Some(word[2..].to_string()))
+            }
             _ => (word.clone(), None),
         };
         if !flag.starts_with('-') {
@@ -98,9 +102,12 @@ pub fn check(words: &[String]) -> Result<PipArgs> {
         if let Some((_, instead)) = OWN.iter().find(|(own, _)| *own == flag) {
             bail!("PIP_ARGS: `{flag}` is set by the bundler; use {instead}");
         }
-        let known = PASSED.iter().find(|(long, short, _, _)| *long == flag || short.is_some_and(|c| flag == format!("-{c}")));
+        let known =
+            PASSED.iter().find(|(long, short, _, _)| *long == flag || short.is_some_and(|c| flag == format!("-{c}")));
         let Some(&(long, _, takes_value, for_build)) = known else {
-            bail!("PIP_ARGS: `{flag}` is not passed on: uv's pip interface, which installs the bundle, does not take it");
+            bail!(
+                "PIP_ARGS: `{flag}` is not passed on: uv's pip interface, which installs the bundle, does not take it"
+            );
         };
         let mut taken = vec![word.clone()];
         match (takes_value, inline) {
@@ -134,15 +141,44 @@ mod tests {
     #[test]
     fn shared_flags_pass_through() {
         let args = check(&words("--no-index --find-links '/w h/wheels' -f/x --index-url=https://i/simple --extra-index-url https://e/simple --pre -U -vv")).unwrap();
-        assert_eq!(args.install, ["--no-index", "--find-links", "/w h/wheels", "-f/x", "--index-url=https://i/simple", "--extra-index-url", "https://e/simple", "--pre", "-U", "-vv"]);
-        assert_eq!(args.build, ["--no-index", "--find-links", "/w h/wheels", "-f/x", "--index-url=https://i/simple", "--extra-index-url", "https://e/simple", "-vv"]);
+        assert_eq!(
+            args.install,
+            [
+                "--no-index",
+                "--find-links",
+                "/w h/wheels",
+                "-f/x",
+                "--index-url=https://i/simple",
+                "--extra-index-url",
+                "https://e/simple",
+                "--pre",
+                "-U",
+                "-vv"
+            ]
+        );
+        assert_eq!(
+            args.build,
+            [
+                "--no-index",
+                "--find-links",
+                "/w h/wheels",
+                "-f/x",
+                "--index-url=https://i/simple",
+                "--extra-index-url",
+                "https://e/simple",
+                "-vv"
+            ]
+        );
         assert_eq!(check(&[]).unwrap(), PipArgs::default());
     }
 
     #[test]
     fn refusals_name_the_flag() {
         for (text, needle) in [
-            ("--no-index --prefer-binary", "`--prefer-binary` is not passed on: uv's pip interface, which installs the bundle, does not take it"),
+            (
+                "--no-index --prefer-binary",
+                "`--prefer-binary` is not passed on: uv's pip interface, which installs the bundle, does not take it",
+            ),
             ("--timeout 5", "`--timeout` is not passed on"),
             ("--progress-bar=off", "`--progress-bar` is not passed on"),
             ("--platform macosx_14_0_arm64", "`--platform` is set by the bundler; use --target-platform"),

@@ -30,14 +30,20 @@ pub const ACCEPTED_FORMS: &str = "macosx_X_Y_arm64, macosx_X_Y_x86_64, manylinux
 ///
 /// and the same for `aarch64` Linux tags.
 pub fn uv_target(tag: &str) -> Result<UvTarget> {
-    let unknown = || anyhow::anyhow!("--target-platform `{tag}` is not a wheel platform tag this bundler can resolve for; use one of: {ACCEPTED_FORMS}");
+    let unknown = || {
+        anyhow::anyhow!(
+            "--target-platform `{tag}` is not a wheel platform tag this bundler can resolve for; use one of: {ACCEPTED_FORMS}"
+        )
+    };
     let linux = |triple: String| Ok(UvTarget { triple, macos_deployment_target: None });
     if tag.starts_with("macosx_") {
         let mac = MacTag::parse(tag).ok_or_else(unknown)?;
         let Some(triple) = mac.triple() else {
             if mac.arch == "universal2" {
                 let v = mac.minimum_os.replace('.', "_");
-                bail!("--target-platform `{tag}`: uv resolves for one architecture at a time; build one bundle per architecture (macosx_{v}_arm64 or _x86_64)");
+                bail!(
+                    "--target-platform `{tag}`: uv resolves for one architecture at a time; build one bundle per architecture (macosx_{v}_arm64 or _x86_64)"
+                );
             }
             return Err(unknown());
         };
@@ -76,7 +82,8 @@ impl MacTag<'_> {
         let mut parts = tag.strip_prefix("macosx_")?.splitn(3, '_');
         let (major, minor, arch) = (parts.next()?, parts.next()?, parts.next()?);
         let number = |p: &str| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit());
-        (number(major) && number(minor) && !arch.is_empty()).then(|| MacTag { minimum_os: format!("{major}.{minor}"), arch })
+        (number(major) && number(minor) && !arch.is_empty())
+            .then(|| MacTag { minimum_os: format!("{major}.{minor}"), arch })
     }
 
     /// The target triple of a single-architecture tag (Rust's and uv's spelling agree);
@@ -97,7 +104,11 @@ pub fn version_key(v: &str) -> Vec<u32> {
 
 /// Whether binaries for a wheel platform tag run on this machine (same OS and architecture).
 pub fn runs_here(tag: &str) -> bool {
-    let os_ok = if cfg!(target_os = "macos") { tag.starts_with("macosx") } else { tag.starts_with("linux") || tag.starts_with("manylinux") || tag.starts_with("musllinux") };
+    let os_ok = if cfg!(target_os = "macos") {
+        tag.starts_with("macosx")
+    } else {
+        tag.starts_with("linux") || tag.starts_with("manylinux") || tag.starts_with("musllinux")
+    };
     os_ok && (tag.ends_with(std::env::consts::ARCH) || (cfg!(target_os = "macos") && tag.ends_with("universal2")))
 }
 
@@ -129,7 +140,18 @@ mod tests {
 
     #[test]
     fn unknown_tags_name_the_tag_and_the_accepted_forms() {
-        for tag in ["win_amd64", "macosx_14_arm64", "macosx_x_0_arm64", "macosx_14_0_ppc", "manylinux_2_24_x86_64", "manylinux1_x86_64", "musllinux_1_2_x86_64", "linux_i686", "", "x86_64-apple-darwin"] {
+        for tag in [
+            "win_amd64",
+            "macosx_14_arm64",
+            "macosx_x_0_arm64",
+            "macosx_14_0_ppc",
+            "manylinux_2_24_x86_64",
+            "manylinux1_x86_64",
+            "musllinux_1_2_x86_64",
+            "linux_i686",
+            "",
+            "x86_64-apple-darwin",
+        ] {
             let err = uv_target(tag).unwrap_err().to_string();
             assert!(err.contains(&format!("`{tag}`")) && err.contains(ACCEPTED_FORMS), "{tag}: {err}");
         }
@@ -140,12 +162,19 @@ mod tests {
     #[test]
     fn mac_tags_split() {
         assert_eq!(MacTag::parse("macosx_14_0_arm64"), Some(MacTag { minimum_os: "14.0".into(), arch: "arm64" }));
-        assert_eq!(MacTag::parse("macosx_10_9_universal2"), Some(MacTag { minimum_os: "10.9".into(), arch: "universal2" }));
+        assert_eq!(
+            MacTag::parse("macosx_10_9_universal2"),
+            Some(MacTag { minimum_os: "10.9".into(), arch: "universal2" })
+        );
         assert_eq!(MacTag::parse("macosx_14_0_arm64").and_then(|m| m.triple()), Some("aarch64-apple-darwin"));
         assert_eq!(MacTag::parse("macosx_10_9_universal2").and_then(|m| m.triple()), None);
         assert_eq!(MacTag::parse("macosx_14_0_"), None);
         assert_eq!(MacTag::parse("linux_x86_64"), None);
-        assert!(version_key("10.13") < version_key("11.0") && version_key("14.0") == version_key("14.0") && version_key("13.6") < version_key("14.0"));
+        assert!(
+            version_key("10.13") < version_key("11.0")
+                && version_key("14.0") == version_key("14.0")
+                && version_key("13.6") < version_key("14.0")
+        );
     }
 
     /// uv and the cross build agree on every macOS tag both accept.
@@ -153,7 +182,11 @@ mod tests {
     fn uv_and_cross_targets_agree() {
         for tag in ["macosx_14_0_arm64", "macosx_13_0_x86_64", "macosx_11_0_arm64", "macosx_15_2_arm64"] {
             let (uv, cross) = (uv_target(tag).unwrap(), super::super::cross::cross_target(tag).unwrap());
-            assert_eq!((uv.triple.as_str(), uv.macos_deployment_target.as_deref()), (cross.triple, Some(cross.minimum_os.as_str())), "{tag}");
+            assert_eq!(
+                (uv.triple.as_str(), uv.macos_deployment_target.as_deref()),
+                (cross.triple, Some(cross.minimum_os.as_str())),
+                "{tag}"
+            );
         }
     }
 

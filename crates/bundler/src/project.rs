@@ -37,8 +37,12 @@ impl Project {
         if given.contains('/') && !given.contains("://") && !given.contains('@') {
             bail!("--project `{given}`: no such directory");
         }
-        pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(given)
-            .map_err(|e| anyhow!("--project `{given}` is neither a directory nor a requirement: {}", e.to_string().lines().next().unwrap_or("")))?;
+        pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(given).map_err(|e| {
+            anyhow!(
+                "--project `{given}` is neither a directory nor a requirement: {}",
+                e.to_string().lines().next().unwrap_or("")
+            )
+        })?;
         Ok(Project::Requirement(given.clone()))
     }
 

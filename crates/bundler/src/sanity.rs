@@ -24,7 +24,11 @@ pub fn check(bundle: &Path, bin_name: &str, launcher_python: &Path, import_pytho
         .output()
         .with_context(|| format!("cannot run the new launcher `{}`", exe.display()))?;
     let report: Value = serde_json::from_slice(&out.stdout).map_err(|_| {
-        anyhow!("the new launcher's --check-mlx-stack did not answer JSON ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim())
+        anyhow!(
+            "the new launcher's --check-mlx-stack did not answer JSON ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
     })?;
     if report["ok"] != Value::Bool(true) {
         let _ = writeln!(std::io::stderr(), "{}", serde_json::to_string_pretty(&report).unwrap_or_default());

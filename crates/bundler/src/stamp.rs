@@ -77,7 +77,11 @@ fn rewrite_record(vendor: &Path, dist_info: &Path, changed: &[PathBuf]) -> Resul
         }
         rows.push(fields);
     }
-    let mut writer = csv::WriterBuilder::new().has_headers(false).flexible(true).terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
     for row in &rows {
         writer.write_record(row).with_context(|| format!("cannot write `{}`", record.display()))?;
     }
@@ -107,10 +111,17 @@ mod tests {
         let info = root.join("x-1.dist-info");
         std::fs::create_dir_all(&info).unwrap();
         std::fs::write(root.join("a,b.py"), "new").unwrap();
-        std::fs::write(info.join("RECORD"), "\"a,b.py\",sha256=old,1\nx/__init__.py,sha256=keep,2\nx-1.dist-info/RECORD,,\n").unwrap();
+        std::fs::write(
+            info.join("RECORD"),
+            "\"a,b.py\",sha256=old,1\nx/__init__.py,sha256=keep,2\nx-1.dist-info/RECORD,,\n",
+        )
+        .unwrap();
         rewrite_record(&root, &info, &[root.join("a,b.py")]).unwrap();
         let text = std::fs::read_to_string(info.join("RECORD")).unwrap();
-        assert_eq!(text, format!("\"a,b.py\",{},3\nx/__init__.py,sha256=keep,2\nx-1.dist-info/RECORD,,\n", record_hash(b"new")));
+        assert_eq!(
+            text,
+            format!("\"a,b.py\",{},3\nx/__init__.py,sha256=keep,2\nx-1.dist-info/RECORD,,\n", record_hash(b"new"))
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -29,10 +29,12 @@ impl TempDir {
             let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let old = output.with_file_name(format!(".{name}.old-{}", std::process::id()));
             fs::rename(output, &old).with_context(|| format!("cannot move the old `{}` aside", output.display()))?;
-            fs::rename(&self.path, output).with_context(|| format!("cannot move the bundle to `{}`", output.display()))?;
+            fs::rename(&self.path, output)
+                .with_context(|| format!("cannot move the bundle to `{}`", output.display()))?;
             fs::remove_dir_all(&old).with_context(|| format!("cannot remove the old bundle `{}`", old.display()))?;
         } else {
-            fs::rename(&self.path, output).with_context(|| format!("cannot move the bundle to `{}`", output.display()))?;
+            fs::rename(&self.path, output)
+                .with_context(|| format!("cannot move the bundle to `{}`", output.display()))?;
         }
         self.keep = true;
         Ok(())
@@ -60,7 +62,12 @@ fn remove_stale(dist_dir: &Path, bin_name: &str) {
         let stale = if Path::new("/proc/self").exists() {
             !Path::new(&format!("/proc/{pid}")).exists()
         } else {
-            entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age.as_secs() > 86_400)
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 86_400)
         };
         if stale {
             let _ = std::fs::remove_dir_all(entry.path());

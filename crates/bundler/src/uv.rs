@@ -60,7 +60,10 @@ pub fn find_or_install(tools: Option<&Path>, note: &dyn Fn(String)) -> Result<Uv
         None => tried.push("python3 -m uv: no `uv` module".into()),
     }
     let Some(tools) = tools else {
-        bail!("uv {UV_PIN} is needed and there is no cache directory to install it into ({}); install it: python3 -m pip install uv=={UV_PIN}", tried.join("; "));
+        bail!(
+            "uv {UV_PIN} is needed and there is no cache directory to install it into ({}); install it: python3 -m pip install uv=={UV_PIN}",
+            tried.join("; ")
+        );
     };
     let dir = tools.join(format!("uv-{UV_PIN}"));
     let program = dir.join("bin/uv");
@@ -74,7 +77,8 @@ pub fn find_or_install(tools: Option<&Path>, note: &dyn Fn(String)) -> Result<Uv
     })?;
     note(format!("installing uv {UV_PIN} into `{}` ({})", dir.display(), tried.join("; ")));
     install(&host, &dir).with_context(|| format!("uv {UV_PIN} is needed: none found ({})", tried.join("; ")))?;
-    let version = version_of(&program).with_context(|| format!("the installed `{}` does not answer `--version`", program.display()))?;
+    let version = version_of(&program)
+        .with_context(|| format!("the installed `{}` does not answer `--version`", program.display()))?;
     Ok(Uv { program, version, found: "pinned install" })
 }
 
@@ -86,7 +90,16 @@ fn install(host: &Path, dir: &Path) -> Result<()> {
     let tmp = parent.join(format!(".uv-{UV_PIN}.tmp-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     let out = Command::new(host)
-        .args(["-I", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-script-location", "--target"])
+        .args([
+            "-I",
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-warn-script-location",
+            "--target",
+        ])
         .arg(&tmp)
         .arg(format!("uv=={UV_PIN}"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -96,7 +109,12 @@ fn install(host: &Path, dir: &Path) -> Result<()> {
     if !out.status.success() {
         let _ = fs::remove_dir_all(&tmp);
         let text = String::from_utf8_lossy(&out.stderr);
-        let last = text.lines().rev().find(|l| l.starts_with("ERROR")).or_else(|| text.lines().rev().find(|l| !l.trim().is_empty())).unwrap_or("");
+        let last = text
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("ERROR"))
+            .or_else(|| text.lines().rev().find(|l| !l.trim().is_empty()))
+            .unwrap_or("");
         bail!(
             "`{} -m pip install uv=={UV_PIN}` failed: {}; without network, put uv {UV_PIN} or newer on PATH",
             host.display(),
@@ -115,7 +133,11 @@ fn install(host: &Path, dir: &Path) -> Result<()> {
 
 /// The binary behind the host's `uv` module (running it directly saves a Python start per call).
 fn uv_module_binary(python: &Path) -> Option<PathBuf> {
-    let out = Command::new(python).args(["-I", "-c", "import uv; print(uv.find_uv_bin())"]).stderr(Stdio::null()).output().ok()?;
+    let out = Command::new(python)
+        .args(["-I", "-c", "import uv; print(uv.find_uv_bin())"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
     let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     (out.status.success() && path.is_file()).then_some(path)
 }

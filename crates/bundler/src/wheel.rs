@@ -38,7 +38,8 @@ pub fn read(path: &Path) -> Result<WheelInfo> {
         bail!("`{}` is not a wheel (the name must end in .whl)", path.display());
     }
     let file = File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
-    let mut zip = zip::ZipArchive::new(file).with_context(|| format!("`{}` is not a wheel (not a zip archive)", path.display()))?;
+    let mut zip = zip::ZipArchive::new(file)
+        .with_context(|| format!("`{}` is not a wheel (not a zip archive)", path.display()))?;
     let dist_info = (0..zip.len())
         .filter_map(|i| zip.by_index(i).ok().and_then(|f| f.name().ok().map(|n| n.to_string())))
         .filter_map(|name| name.split_once('/').map(|(dir, _)| dir.to_string()))
@@ -54,11 +55,8 @@ pub fn read(path: &Path) -> Result<WheelInfo> {
     };
     let metadata = Metadata::parse(&read_member("METADATA")?)
         .map_err(|e| anyhow::anyhow!("malformed {dist_info}/METADATA in `{}`: {e}", path.display()))?;
-    let tags: Vec<String> = read_member("WHEEL")?
-        .lines()
-        .filter_map(|l| l.strip_prefix("Tag:"))
-        .map(|t| t.trim().to_string())
-        .collect();
+    let tags: Vec<String> =
+        read_member("WHEEL")?.lines().filter_map(|l| l.strip_prefix("Tag:")).map(|t| t.trim().to_string()).collect();
     if tags.is_empty() {
         bail!("`{}` has no Tag in {dist_info}/WHEEL", path.display());
     }

@@ -111,7 +111,8 @@ mod tests {
     #[test]
     fn non_utf8_round_trips() {
         let odd = PathBuf::from(OsString::from_vec(b"/tmp/caf\xe9/x".to_vec()));
-        let sample = Sample { p: odd.clone(), o: Some("/ok".into()), env: vec![("PYTHONPATH".into(), odd.clone().into())] };
+        let sample =
+            Sample { p: odd.clone(), o: Some("/ok".into()), env: vec![("PYTHONPATH".into(), odd.clone().into())] };
         let text = serde_json::to_string(&sample).unwrap();
         assert!(text.contains(r#""o":"/ok""#), "{text}");
         assert!(text.contains(r#""p":{"bytes":[47,"#), "{text}");

@@ -217,7 +217,10 @@ mod tests {
             libpython: "/R/python/lib/libpython3.11.so.1.0".into(),
             isolation: Isolation::for_python(python),
             bytecode: BytecodePlan { shipped_pycs: true, pycache_prefix: None },
-            child_environment: ChildEnv { set: vec![("PYTHONNOUSERSITE".into(), "1".into())], remove: vec!["PYTHONHOME".into()] },
+            child_environment: ChildEnv {
+                set: vec![("PYTHONNOUSERSITE".into(), "1".into())],
+                remove: vec!["PYTHONHOME".into()],
+            },
             exit_with_parent: ParentWatch::Armed { parent_pid: 7 },
             log_filter: None,
         };

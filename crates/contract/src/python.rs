@@ -125,7 +125,10 @@ mod tests {
     #[test]
     fn derived_names() {
         let v = PyVersion::new(3, 12);
-        assert_eq!((v.abi_tag(), v.cache_tag(), v.stdlib_dir_name()), ("cp312".into(), "cpython-312".into(), "python3.12".into()));
+        assert_eq!(
+            (v.abi_tag(), v.cache_tag(), v.stdlib_dir_name()),
+            ("cp312".into(), "cpython-312".into(), "python3.12".into())
+        );
         assert!(v.has_safe_path() && !PyVersion::new(3, 10).has_safe_path());
         assert_eq!(serde_json::to_string(&v).unwrap(), "\"3.12\"");
         assert_eq!(serde_json::from_str::<PyVersion>("\"3.12\"").unwrap(), v);

@@ -54,7 +54,9 @@ impl fmt::Display for StampError {
         match self {
             StampError::Missing => f.write_str("does not exist"),
             StampError::Unreadable(e) => write!(f, "cannot be read ({e})"),
-            StampError::NoStamp => f.write_str("is not a msty-mlx-studio runtime library (no runtime stamp inside; corrupt or another file)"),
+            StampError::NoStamp => f.write_str(
+                "is not a msty-mlx-studio runtime library (no runtime stamp inside; corrupt or another file)",
+            ),
             StampError::Malformed(line) => write!(f, "has a malformed runtime stamp `{line}`"),
         }
     }
@@ -174,7 +176,12 @@ mod tests {
 
     #[test]
     fn malformed_stamps() {
-        for line in ["msty-mlx-runtime-stamp:plan=x;python=3.11;version=1", "msty-mlx-runtime-stamp:plan=1;python=3;version=1", "msty-mlx-runtime-stamp:plan=1", "other"] {
+        for line in [
+            "msty-mlx-runtime-stamp:plan=x;python=3.11;version=1",
+            "msty-mlx-runtime-stamp:plan=1;python=3;version=1",
+            "msty-mlx-runtime-stamp:plan=1",
+            "other",
+        ] {
             assert!(matches!(RuntimeStamp::parse(line), Err(StampError::Malformed(_))), "{line}");
         }
     }

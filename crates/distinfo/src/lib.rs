@@ -118,7 +118,8 @@ impl Metadata {
             headers.push((key.to_ascii_lowercase(), value.trim().to_string()));
         }
         let first = |field: &str| headers.iter().find(|(k, _)| k == field).map(|(_, v)| v.clone());
-        let required = |field: &'static str, key: &str| first(key).filter(|v| !v.is_empty()).ok_or(MetadataError::Missing(field));
+        let required =
+            |field: &'static str, key: &str| first(key).filter(|v| !v.is_empty()).ok_or(MetadataError::Missing(field));
         Ok(Metadata {
             name: required("Name", "name")?,
             version: required("Version", "version")?,
@@ -248,10 +249,10 @@ impl SiteDir {
     /// Reads one distribution by any spelling of its name.
     pub fn distribution(&self, name: &str) -> Result<Distribution, DistError> {
         let package = normalize(name);
-        let paths = self.by_name.get(&package).ok_or_else(|| DistError::NotFound {
-            package: name.to_string(),
-            searched: self.path.clone(),
-        })?;
+        let paths = self
+            .by_name
+            .get(&package)
+            .ok_or_else(|| DistError::NotFound { package: name.to_string(), searched: self.path.clone() })?;
         if paths.len() > 1 {
             return Err(DistError::Duplicate { package, dist_infos: paths.clone() });
         }
@@ -269,7 +270,8 @@ fn read_distribution(site: &Path, dist_info: &Path, package: &str) -> Result<Dis
     let malformed = |reason: String| DistError::Malformed { package: package.to_string(), file: file.clone(), reason };
     let text = std::str::from_utf8(&bytes).map_err(|e| malformed(format!("not UTF-8 ({e})")))?;
     let metadata = Metadata::parse(text).map_err(|e| malformed(e.to_string()))?;
-    let installer = fs::read_to_string(dist_info.join("INSTALLER")).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let installer =
+        fs::read_to_string(dist_info.join("INSTALLER")).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     Ok(Distribution {
         module_file: module_file(site, dist_info, &metadata.name),
         package: metadata.name,
@@ -291,11 +293,18 @@ fn module_file(site: &Path, dist_info: &Path, name: &str) -> Option<PathBuf> {
         for path in record_paths(&record) {
             let path = path.as_str();
             let Some(first) = path.split('/').next() else { continue };
-            if first.is_empty() || first.ends_with(".dist-info") || first.ends_with(".data") || first == ".." || first == "bin" {
+            if first.is_empty()
+                || first.ends_with(".dist-info")
+                || first.ends_with(".data")
+                || first == ".."
+                || first == "bin"
+            {
                 continue;
             }
             let top = first.split('.').next().unwrap_or(first).to_string();
-            if !tops.contains(&top) && (path.contains('/') || path.ends_with(".py") || path.contains(".so") || path.ends_with(".pyd")) {
+            if !tops.contains(&top)
+                && (path.contains('/') || path.ends_with(".py") || path.contains(".so") || path.ends_with(".pyd"))
+            {
                 tops.push(top);
             }
         }
@@ -318,7 +327,8 @@ fn locate_module(site: &Path, top: &str) -> Option<PathBuf> {
     // Extension modules: `top.cpython-311-x86_64-linux-gnu.so`, `top.abi3.so`, `top.so`.
     fs::read_dir(site).ok()?.flatten().map(|e| e.path()).find(|p| {
         p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-            n.strip_prefix(top).is_some_and(|rest| rest.starts_with('.') && (rest.ends_with(".so") || rest.ends_with(".pyd")))
+            n.strip_prefix(top)
+                .is_some_and(|rest| rest.starts_with('.') && (rest.ends_with(".so") || rest.ends_with(".pyd")))
         })
     })
 }
@@ -329,7 +339,8 @@ mod tests {
 
     #[test]
     fn record_paths_agree_with_a_csv_reader() {
-        let text = "a/b.py,sha256=x,10\n\"c,d.py\",sha256=y,2\r\n\"say \"\"hi\"\".txt\",,\n\n,,\nlast.dist-info/RECORD,,";
+        let text =
+            "a/b.py,sha256=x,10\n\"c,d.py\",sha256=y,2\r\n\"say \"\"hi\"\".txt\",,\n\n,,\nlast.dist-info/RECORD,,";
         let expected: Vec<String> = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)

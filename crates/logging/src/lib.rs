@@ -26,39 +26,59 @@ pub struct LogSetup {
     pub warning: Option<String>,
 }
 
-/// Reads `MLXK2_LAUNCHER_LOG` and installs the subscriber.
+/// Reads `MLXK2_LAUNCHER_LOG` and installs the subscriber (nothing at all when unset).
 pub fn init() -> LogSetup {
-    let setup = parse(std::env::var_os(LAUNCHER_LOG).as_deref());
-    if let Some(filter) = &setup.filter {
-        install(filter);
+    let (setup, targets) = read(std::env::var_os(LAUNCHER_LOG).as_deref());
+    if let Some(targets) = targets {
+        subscribe(targets);
     }
     setup
 }
 
 /// Reads a value of the variable (`None`: unset).
 pub fn parse(value: Option<&OsStr>) -> LogSetup {
-    let Some(value) = value else { return LogSetup::default() };
+    read(value).0
+}
+
+fn read(value: Option<&OsStr>) -> (LogSetup, Option<Targets>) {
+    let Some(value) = value else { return (LogSetup::default(), None) };
     let Some(text) = value.to_str() else {
-        return LogSetup { filter: None, warning: Some(format!("{LAUNCHER_LOG} is not UTF-8; logging stays off")) };
+        return (
+            LogSetup { filter: None, warning: Some(format!("{LAUNCHER_LOG} is not UTF-8; logging stays off")) },
+            None,
+        );
     };
     if text.is_empty() {
-        return LogSetup::default();
+        return (LogSetup::default(), None);
     }
     match text.parse::<Targets>() {
-        Ok(_) => LogSetup { filter: Some(text.to_string()), warning: None },
-        Err(e) => LogSetup {
-            filter: None,
-            warning: Some(format!(
-                "{LAUNCHER_LOG} is not a valid filter `{text}` ({e}); logging stays off (use e.g. {LAUNCHER_LOG}=debug or msty_mlx_studio=debug)"
-            )),
-        },
+        Ok(targets) => (LogSetup { filter: Some(text.to_string()), warning: None }, Some(targets)),
+        Err(e) => (
+            LogSetup {
+                filter: None,
+                warning: Some(format!(
+                    "{LAUNCHER_LOG} is not a valid filter `{text}` ({e}); logging stays off (use e.g. {LAUNCHER_LOG}=debug or msty_mlx_studio=debug)"
+                )),
+            },
+            None,
+        ),
     }
 }
 
-/// Installs a stderr subscriber for `filter` (already validated; an invalid one installs none).
+/// Installs a stderr subscriber for `filter` (validated by the launcher; an invalid one
+/// installs none). The runtime's entry to logging: its copy of tracing is its own.
 pub fn install(filter: &str) {
-    let Ok(targets) = filter.parse::<Targets>() else { return };
-    let output = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false).with_target(false).without_time();
+    if let Ok(targets) = filter.parse::<Targets>() {
+        subscribe(targets);
+    }
+}
+
+fn subscribe(targets: Targets) {
+    let output = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .without_time();
     let _ = tracing_subscriber::registry().with(output).with(targets).try_init();
 }
 

@@ -146,7 +146,9 @@ impl Config {
         let mut pointers: Vec<*const c_char> = owned.iter().map(|a| a.as_ptr()).collect();
         // SAFETY: the config is live; `pointers` holds `len` valid NUL-terminated strings that
         // outlive the call (CPython copies them).
-        let status = unsafe { ffi::PyConfig_SetBytesArgv(&mut *self.raw, pointers.len() as ffi::Py_ssize_t, pointers.as_mut_ptr()) };
+        let status = unsafe {
+            ffi::PyConfig_SetBytesArgv(&mut *self.raw, pointers.len() as ffi::Py_ssize_t, pointers.as_mut_ptr())
+        };
         check("PyConfig_SetBytesArgv", status)
     }
 
@@ -242,6 +244,8 @@ fn check(step: &'static str, status: ffi::PyStatus) -> Result<(), StartError> {
 }
 
 fn c_string(value: &OsStr, what: &'static str) -> Result<CString, StartError> {
-    CString::new(value.as_bytes())
-        .map_err(|_| StartError::Failed { step: what, detail: format!("`{}` contains a NUL byte", value.to_string_lossy()) })
+    CString::new(value.as_bytes()).map_err(|_| StartError::Failed {
+        step: what,
+        detail: format!("`{}` contains a NUL byte", value.to_string_lossy()),
+    })
 }

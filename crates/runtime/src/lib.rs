@@ -50,14 +50,20 @@ fn main_entry(action: u32, plan_format: u32, plan: &[u8], argv: &[OsString], rep
         0
     };
     if plan_format != FORMAT {
-        return reject(reply, format!("this runtime reads plan format {FORMAT}, the launcher sent format {plan_format}"));
+        return reject(
+            reply,
+            format!("this runtime reads plan format {FORMAT}, the launcher sent format {plan_format}"),
+        );
     }
     let plan: LaunchPlan = match serde_json::from_slice(plan) {
         Ok(plan) => plan,
         Err(e) => return reject(reply, format!("the launch plan is not valid plan-format-{FORMAT} JSON ({e})")),
     };
     if plan.python != PYTHON_XY {
-        return reject(reply, format!("this runtime is built for Python {PYTHON_XY}, the plan is for Python {}", plan.python));
+        return reject(
+            reply,
+            format!("this runtime is built for Python {PYTHON_XY}, the plan is for Python {}", plan.python),
+        );
     }
     if let Some(filter) = &plan.log_filter {
         msty_mlx_logging::install(filter);

@@ -5,8 +5,8 @@
 use std::ffi::{OsStr, OsString};
 
 use msty_mlx_contract::plan::LaunchPlan;
-use pyo3::prelude::*;
 use pyo3::exceptions::PyKeyboardInterrupt;
+use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyType};
 
 use crate::ffi::{Config, ConfigString, Interpreter, StartError, raise_sigint};
@@ -84,19 +84,20 @@ if write_to_prefix:
 fn redeliver_lost_sigint(py: Python<'_>) -> PyResult<()> {
     let sys = py.import("sys")?;
     let previous = sys.getattr("unraisablehook")?.unbind();
-    let hook = PyCFunction::new_closure(py, Some(c"redeliver_lost_sigint"), None, move |args, _kwargs| -> PyResult<()> {
-        let py = args.py();
-        let unraisable = args.get_item(0)?;
-        previous.call1(py, (&unraisable,))?;
-        let kind = unraisable.getattr("exc_type")?;
-        if let Ok(kind) = kind.cast::<PyType>()
-            && kind.is_subclass_of::<PyKeyboardInterrupt>()?
-        {
-            tracing::debug!("a KeyboardInterrupt was dropped by CPython (cpython#95959); raising SIGINT again");
-            raise_sigint();
-        }
-        Ok(())
-    })?;
+    let hook =
+        PyCFunction::new_closure(py, Some(c"redeliver_lost_sigint"), None, move |args, _kwargs| -> PyResult<()> {
+            let py = args.py();
+            let unraisable = args.get_item(0)?;
+            previous.call1(py, (&unraisable,))?;
+            let kind = unraisable.getattr("exc_type")?;
+            if let Ok(kind) = kind.cast::<PyType>()
+                && kind.is_subclass_of::<PyKeyboardInterrupt>()?
+            {
+                tracing::debug!("a KeyboardInterrupt was dropped by CPython (cpython#95959); raising SIGINT again");
+                raise_sigint();
+            }
+            Ok(())
+        })?;
     sys.setattr("unraisablehook", hook)
 }
 
@@ -149,7 +150,10 @@ pub fn start(plan: &LaunchPlan, argv: &[OsString], run_command: Option<&str>) ->
             if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
                 StartFailure::Interrupted("KeyboardInterrupt while adding _vendor to sys.path".into())
             } else {
-                StartFailure::Failed(format!("could not put `{}` on sys.path: {e}; check the .pth files in _vendor", plan.paths.vendor.display()))
+                StartFailure::Failed(format!(
+                    "could not put `{}` on sys.path: {e}; check the .pth files in _vendor",
+                    plan.paths.vendor.display()
+                ))
             }
         })
     })?;

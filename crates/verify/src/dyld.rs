@@ -73,7 +73,8 @@ impl Unresolved {
             text += " is a relative name: dyld looks it up from the working directory, not in the bundle";
         }
         if name.starts_with("@rpath/") && !self.rpaths.is_empty() {
-            let rpaths: Vec<String> = self.rpaths.iter().map(|(r, image)| format!("`{r}` in `{}`", show(image))).collect();
+            let rpaths: Vec<String> =
+                self.rpaths.iter().map(|(r, image)| format!("`{r}` in `{}`", show(image))).collect();
             text += &format!(" (LC_RPATH: {})", rpaths.join(", "));
         }
         let loaded_by_others = self.executables.iter().any(|e| *e != self.image);
@@ -108,7 +109,9 @@ pub struct Images<'a> {
 pub fn is_python_host(path: &Path, slice: &MachSlice) -> bool {
     let launcher = || path.parent().is_some_and(|dir| dir.join("libmsty_mlx_runtime.dylib").is_file());
     slice.filetype == FileType::Execute
-        && (path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("python")) || slice.loads.iter().any(|l| is_libpython(&l.name)) || launcher())
+        && (path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("python"))
+            || slice.loads.iter().any(|l| is_libpython(&l.name))
+            || launcher())
 }
 
 /// `…/libpython3.12.dylib`, `…/Python.framework/Versions/3.12/Python`.
@@ -124,7 +127,9 @@ pub fn is_libpython_dylib(name: &str) -> bool {
 /// `@loader_path/X`, `@executable_path/X` or an absolute path as a path (`None`: `@rpath`, a
 /// relative name, or `@executable_path` without a known executable).
 pub fn expand(name: &str, loader_dir: &Path, exe_dir: Option<&Path>) -> Option<PathBuf> {
-    let rest = |prefix: &str| name.strip_prefix(prefix).filter(|r| r.is_empty() || r.starts_with('/')).map(|r| r.trim_start_matches('/'));
+    let rest = |prefix: &str| {
+        name.strip_prefix(prefix).filter(|r| r.is_empty() || r.starts_with('/')).map(|r| r.trim_start_matches('/'))
+    };
     if let Some(rest) = rest("@loader_path") {
         Some(normalize_path(&loader_dir.join(rest)))
     } else if let Some(rest) = rest("@executable_path") {
@@ -179,7 +184,15 @@ impl Resolver<'_, '_> {
             if (self.bundle.skip)(&load.name) {
                 continue;
             }
-            let mut attempt = Attempt { arch: self.arch.clone(), ok: false, tried: Vec::new(), wrong_arch: Vec::new(), rpaths: Vec::new(), chain: chain.clone(), exe: exe.clone() };
+            let mut attempt = Attempt {
+                arch: self.arch.clone(),
+                ok: false,
+                tried: Vec::new(),
+                wrong_arch: Vec::new(),
+                rpaths: Vec::new(),
+                chain: chain.clone(),
+                exe: exe.clone(),
+            };
             let exe_dir = exe.as_deref().map(dir);
             let candidates: Vec<PathBuf> = match load.name.strip_prefix("@rpath/") {
                 Some(rest) => {
@@ -226,11 +239,20 @@ impl Resolver<'_, '_> {
 
 /// Every load of every image that dyld would not resolve, for every architecture.
 pub fn unresolved_loads(bundle: &Images) -> Vec<Unresolved> {
-    let arches: BTreeSet<String> = bundle.images.values().flat_map(|i| i.slices.iter().map(|s| s.arch.clone())).collect();
+    let arches: BTreeSet<String> =
+        bundle.images.values().flat_map(|i| i.slices.iter().map(|s| s.arch.clone())).collect();
     let mut attempts: BTreeMap<(PathBuf, Load), Vec<Attempt>> = BTreeMap::new();
     for arch in arches {
-        let mut r = Resolver { bundle, arch, attempts: &mut attempts, visited_chains: BTreeSet::new(), visited: BTreeSet::new(), edges: BTreeMap::new() };
-        let with_slice: Vec<(PathBuf, MachSlice)> = bundle.images.keys().filter_map(|p| Some((p.clone(), r.slice(p)?.clone()))).collect();
+        let mut r = Resolver {
+            bundle,
+            arch,
+            attempts: &mut attempts,
+            visited_chains: BTreeSet::new(),
+            visited: BTreeSet::new(),
+            edges: BTreeMap::new(),
+        };
+        let with_slice: Vec<(PathBuf, MachSlice)> =
+            bundle.images.keys().filter_map(|p| Some((p.clone(), r.slice(p)?.clone()))).collect();
         for (path, slice) in &with_slice {
             if slice.filetype == FileType::Execute {
                 r.visit(vec![path.clone()]);
@@ -241,14 +263,21 @@ pub fn unresolved_loads(bundle: &Images) -> Vec<Unresolved> {
             .iter()
             .filter(|(path, slice)| is_python_host(path, slice))
             .map(|(host, _)| {
-                let libpython = r.edges.get(host).and_then(|targets| targets.iter().find(|t| is_libpython(&t.to_string_lossy())));
+                let libpython =
+                    r.edges.get(host).and_then(|targets| targets.iter().find(|t| is_libpython(&t.to_string_lossy())));
                 libpython.into_iter().cloned().chain([host.clone()]).collect()
             })
             .collect();
         // Images nobody names in a load command first (extension modules): what they load is
         // then reached through them, with their rpaths, before it could be taken for a root.
-        let named: BTreeSet<String> = with_slice.iter().flat_map(|(_, s)| s.loads.iter().map(|l| l.name.rsplit('/').next().unwrap_or("").to_string())).collect();
-        let (unnamed, rest): (Vec<_>, Vec<_>) = with_slice.iter().map(|(p, _)| p.clone()).partition(|p| !named.contains(&*p.file_name().unwrap_or_default().to_string_lossy()));
+        let named: BTreeSet<String> = with_slice
+            .iter()
+            .flat_map(|(_, s)| s.loads.iter().map(|l| l.name.rsplit('/').next().unwrap_or("").to_string()))
+            .collect();
+        let (unnamed, rest): (Vec<_>, Vec<_>) = with_slice
+            .iter()
+            .map(|(p, _)| p.clone())
+            .partition(|p| !named.contains(&*p.file_name().unwrap_or_default().to_string_lossy()));
         for root in unnamed.into_iter().chain(rest) {
             if r.visited.contains(&root) {
                 continue;
@@ -257,7 +286,8 @@ pub fn unresolved_loads(bundle: &Images) -> Vec<Unresolved> {
                 r.visit(vec![root.clone()]);
             }
             for host in &hosts {
-                let chain: Vec<PathBuf> = std::iter::once(root.clone()).chain(host.iter().filter(|p| **p != root).cloned()).collect();
+                let chain: Vec<PathBuf> =
+                    std::iter::once(root.clone()).chain(host.iter().filter(|p| **p != root).cloned()).collect();
                 r.visit(chain);
             }
         }
@@ -268,7 +298,16 @@ pub fn unresolved_loads(bundle: &Images) -> Vec<Unresolved> {
         if failed.is_empty() {
             continue;
         }
-        let mut u = Unresolved { image, load, arches: Vec::new(), tried: Vec::new(), wrong_arch: Vec::new(), rpaths: Vec::new(), searched: Vec::new(), executables: Vec::new() };
+        let mut u = Unresolved {
+            image,
+            load,
+            arches: Vec::new(),
+            tried: Vec::new(),
+            wrong_arch: Vec::new(),
+            rpaths: Vec::new(),
+            searched: Vec::new(),
+            executables: Vec::new(),
+        };
         for a in failed {
             push_new(&mut u.arches, [a.arch.clone()]);
             push_new(&mut u.tried, a.tried.iter().cloned());
@@ -294,8 +333,8 @@ fn push_new<T: PartialEq>(list: &mut Vec<T>, items: impl IntoIterator<Item = T>)
 mod tests {
     use super::*;
     use crate::native::native_info;
-    use msty_mlx_testkit::{synthetic_macho, synthetic_retarget, synthetic_universal};
     use goblin::mach::constants::cputype::CPU_TYPE_X86_64;
+    use msty_mlx_testkit::{synthetic_macho, synthetic_retarget, synthetic_universal};
 
     const SYSTEM: &str = "/usr/lib/libSystem.B.dylib";
 
@@ -308,7 +347,8 @@ mod tests {
 
     /// The unresolved loads of a bundle at `/r` made of `files` (relative path, bytes).
     fn unresolved(files: Vec<(&str, Vec<u8>)>) -> Vec<Unresolved> {
-        let images: BTreeMap<PathBuf, NativeInfo> = files.into_iter().map(|(p, b)| (Path::new("/r").join(p), native_info(&b).unwrap())).collect();
+        let images: BTreeMap<PathBuf, NativeInfo> =
+            files.into_iter().map(|(p, b)| (Path::new("/r").join(p), native_info(&b).unwrap())).collect();
         let find = |p: &Path| if images.contains_key(p) { Found::Image(p.to_path_buf()) } else { Found::Nothing };
         let skip = |name: &str| name.starts_with('/');
         unresolved_loads(&Images { images: &images, find: &find, skip: &skip })
@@ -324,12 +364,22 @@ mod tests {
 
     #[test]
     fn python3_needs_an_rpath_to_its_libpython() {
-        let found = unresolved(vec![libpython(), ("python/bin/python3", exe(&["@rpath/libpython3.12.dylib", SYSTEM], &[]))]);
+        let found =
+            unresolved(vec![libpython(), ("python/bin/python3", exe(&["@rpath/libpython3.12.dylib", SYSTEM], &[]))]);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].image, Path::new("/r/python/bin/python3"));
-        assert_eq!(describe(&found[0]), "LC_LOAD_DYLIB `@rpath/libpython3.12.dylib` resolves to nothing: no LC_RPATH in `python/bin/python3`");
+        assert_eq!(
+            describe(&found[0]),
+            "LC_LOAD_DYLIB `@rpath/libpython3.12.dylib` resolves to nothing: no LC_RPATH in `python/bin/python3`"
+        );
 
-        let found = unresolved(vec![libpython(), ("python/bin/python3", exe(&["@rpath/libpython3.12.dylib"], &["@executable_path/../lib64", "/install/lib"]))]);
+        let found = unresolved(vec![
+            libpython(),
+            (
+                "python/bin/python3",
+                exe(&["@rpath/libpython3.12.dylib"], &["@executable_path/../lib64", "/install/lib"]),
+            ),
+        ]);
         assert_eq!(
             describe(&found[0]),
             "LC_LOAD_DYLIB `@rpath/libpython3.12.dylib` resolves to none of: `python/lib64/libpython3.12.dylib`, `/install/lib/libpython3.12.dylib` \
@@ -337,7 +387,11 @@ mod tests {
         );
 
         for rpath in ["@executable_path/../lib", "@loader_path/../lib/"] {
-            assert_eq!(unresolved(vec![libpython(), ("python/bin/python3", exe(&["@rpath/libpython3.12.dylib"], &[rpath]))]), vec![], "{rpath}");
+            assert_eq!(
+                unresolved(vec![libpython(), ("python/bin/python3", exe(&["@rpath/libpython3.12.dylib"], &[rpath]))]),
+                vec![],
+                "{rpath}"
+            );
         }
     }
 
@@ -346,7 +400,13 @@ mod tests {
         let found = unresolved(vec![
             libpython(),
             ("python/bin/python3", exe(&["@executable_path/../lib/libpython3.12.dylib"], &[])),
-            ("mlxk2/msty-mlx-studio", exe(&["@rpath/libpython3.12.dylib"], &["@executable_path/../python/lib", "@executable_path/python/lib"])),
+            (
+                "mlxk2/msty-mlx-studio",
+                exe(
+                    &["@rpath/libpython3.12.dylib"],
+                    &["@executable_path/../python/lib", "@executable_path/python/lib"],
+                ),
+            ),
         ]);
         assert_eq!(found, vec![]);
     }
@@ -361,13 +421,20 @@ mod tests {
                 libpython(),
                 ("python/bin/python3", exe(&["@rpath/libpython3.12.dylib"], &["@executable_path/../lib"])),
                 ("mlxk2/msty-mlx-studio", exe(&["@rpath/libpython3.12.dylib"], &["@executable_path/../python/lib"])),
-                ("mlxk2/_vendor/mlx/core.cpython-312-darwin.so", lib("core", &["@rpath/libmlx.dylib", SYSTEM], &["@loader_path/lib"])),
+                (
+                    "mlxk2/_vendor/mlx/core.cpython-312-darwin.so",
+                    lib("core", &["@rpath/libmlx.dylib", SYSTEM], &["@loader_path/lib"]),
+                ),
             ];
             all.extend(files);
             unresolved(all)
         };
-        let libmlx = || ("mlxk2/_vendor/mlx/lib/libmlx.dylib", lib("@rpath/libmlx.dylib", &["@rpath/libdep.dylib"], &[]));
-        assert_eq!(vendor(vec![libmlx(), ("mlxk2/_vendor/mlx/lib/libdep.dylib", lib("@rpath/libdep.dylib", &[], &[]))]), vec![]);
+        let libmlx =
+            || ("mlxk2/_vendor/mlx/lib/libmlx.dylib", lib("@rpath/libmlx.dylib", &["@rpath/libdep.dylib"], &[]));
+        assert_eq!(
+            vendor(vec![libmlx(), ("mlxk2/_vendor/mlx/lib/libdep.dylib", lib("@rpath/libdep.dylib", &[], &[]))]),
+            vec![]
+        );
 
         let found = vendor(vec![]);
         assert_eq!(found.len(), 1);
@@ -382,8 +449,16 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].image, Path::new("/r/mlxk2/_vendor/mlx/lib/libmlx.dylib"));
         let text = describe(&found[0]);
-        assert!(text.starts_with("LC_LOAD_DYLIB `@rpath/libdep.dylib` resolves to none of: `mlxk2/_vendor/mlx/lib/libdep.dylib`, "), "{text}");
-        assert!(text.contains("(LC_RPATH: `@loader_path/lib` in `mlxk2/_vendor/mlx/core.cpython-312-darwin.so`, "), "{text}");
+        assert!(
+            text.starts_with(
+                "LC_LOAD_DYLIB `@rpath/libdep.dylib` resolves to none of: `mlxk2/_vendor/mlx/lib/libdep.dylib`, "
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("(LC_RPATH: `@loader_path/lib` in `mlxk2/_vendor/mlx/core.cpython-312-darwin.so`, "),
+            "{text}"
+        );
     }
 
     /// An extension module is loaded by every Python host: `@executable_path` must work for each.
@@ -403,24 +478,48 @@ mod tests {
             "LC_LOAD_DYLIB `@executable_path/../lib/libhelper.dylib` resolves to none of: `lib/libhelper.dylib` in the process of `mlxk2/msty-mlx-studio`"
         );
         // With no executable in the bundle, @executable_path is unknown.
-        let found = unresolved(vec![("_vendor/ext.cpython-312-darwin.so", lib("ext", &["@executable_path/libhelper.dylib"], &[]))]);
-        assert_eq!(describe(&found[0]), "LC_LOAD_DYLIB `@executable_path/libhelper.dylib` resolves to nothing: no main executable of the bundle loads it");
+        let found = unresolved(vec![(
+            "_vendor/ext.cpython-312-darwin.so",
+            lib("ext", &["@executable_path/libhelper.dylib"], &[]),
+        )]);
+        assert_eq!(
+            describe(&found[0]),
+            "LC_LOAD_DYLIB `@executable_path/libhelper.dylib` resolves to nothing: no main executable of the bundle loads it"
+        );
     }
 
     #[test]
     fn every_slice_of_a_universal_file_must_resolve() {
-        let universal = |arm: Vec<u8>, intel: Vec<u8>| synthetic_universal(&[arm, synthetic_retarget(intel, CPU_TYPE_X86_64)]);
-        let python3 = || universal(exe(&["@rpath/libpython3.12.dylib"], &["@executable_path/../lib"]), exe(&["@rpath/libpython3.12.dylib"], &["@executable_path/../lib"]));
+        let universal =
+            |arm: Vec<u8>, intel: Vec<u8>| synthetic_universal(&[arm, synthetic_retarget(intel, CPU_TYPE_X86_64)]);
+        let python3 = || {
+            universal(
+                exe(&["@rpath/libpython3.12.dylib"], &["@executable_path/../lib"]),
+                exe(&["@rpath/libpython3.12.dylib"], &["@executable_path/../lib"]),
+            )
+        };
         // A thin arm64 libpython under a universal python3: the x86_64 slice finds no x86_64 libpython.
         let found = unresolved(vec![libpython(), ("python/bin/python3", python3())]);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].arches, ["x86_64"]);
-        assert!(describe(&found[0]).contains("`python/lib/libpython3.12.dylib` lacks the x86_64 slice"), "{}", describe(&found[0]));
-        let libpython = universal(lib("@rpath/libpython3.12.dylib", &[], &[]), lib("@rpath/libpython3.12.dylib", &[], &[]));
-        assert_eq!(unresolved(vec![("python/lib/libpython3.12.dylib", libpython), ("python/bin/python3", python3())]), vec![]);
+        assert!(
+            describe(&found[0]).contains("`python/lib/libpython3.12.dylib` lacks the x86_64 slice"),
+            "{}",
+            describe(&found[0])
+        );
+        let libpython =
+            universal(lib("@rpath/libpython3.12.dylib", &[], &[]), lib("@rpath/libpython3.12.dylib", &[], &[]));
+        assert_eq!(
+            unresolved(vec![("python/lib/libpython3.12.dylib", libpython), ("python/bin/python3", python3())]),
+            vec![]
+        );
         // The x86_64 slice alone lacks the rpath.
-        let python3 = universal(exe(&["@rpath/libpython3.12.dylib"], &["@executable_path/../lib"]), exe(&["@rpath/libpython3.12.dylib"], &[]));
-        let libpython = universal(lib("@rpath/libpython3.12.dylib", &[], &[]), lib("@rpath/libpython3.12.dylib", &[], &[]));
+        let python3 = universal(
+            exe(&["@rpath/libpython3.12.dylib"], &["@executable_path/../lib"]),
+            exe(&["@rpath/libpython3.12.dylib"], &[]),
+        );
+        let libpython =
+            universal(lib("@rpath/libpython3.12.dylib", &[], &[]), lib("@rpath/libpython3.12.dylib", &[], &[]));
         let found = unresolved(vec![("python/lib/libpython3.12.dylib", libpython), ("python/bin/python3", python3)]);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].arches, ["x86_64"]);

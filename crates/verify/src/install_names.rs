@@ -37,7 +37,10 @@ pub fn plan_install_name_fixes(files: &[(PathBuf, NativeInfo)]) -> Vec<InstallNa
         }
         let mut added: Vec<String> = Vec::new();
         for lib in info.libs.iter().filter(|l| absolute_libpython(l)) {
-            fixes.push(InstallNameFix { file: file.clone(), args: vec!["-change".into(), lib.clone(), format!("@rpath/{}", leaf(lib))] });
+            fixes.push(InstallNameFix {
+                file: file.clone(),
+                args: vec!["-change".into(), lib.clone(), format!("@rpath/{}", leaf(lib))],
+            });
             if let Some(rpath) = missing_rpath(file, info, &leaf(lib), files)
                 && !added.contains(&rpath)
             {
@@ -56,7 +59,8 @@ fn missing_rpath(file: &Path, info: &NativeInfo, leaf: &str, files: &[(PathBuf, 
     let file = normalize_path(file);
     let here = file.parent()?;
     let exe_dir = info.executable.then_some(here);
-    if info.rpaths.iter().filter_map(|r| expand(r, here, exe_dir)).any(|dir| normalize_path(&dir.join(leaf)) == target) {
+    if info.rpaths.iter().filter_map(|r| expand(r, here, exe_dir)).any(|dir| normalize_path(&dir.join(leaf)) == target)
+    {
         return None;
     }
     let base = if info.executable { "@executable_path" } else { "@loader_path" };
@@ -82,7 +86,9 @@ fn relative_path(from: &Path, to: &Path) -> PathBuf {
 /// re-signed afterwards, which only macOS can do).
 pub fn fix_install_names(dir: &Path) -> Result<Vec<InstallNameFix>> {
     if !cfg!(target_os = "macos") {
-        bail!("--fix-install-names edits Mach-O files with install_name_tool and runs on macOS only; on this system run `verify` to see what would be changed");
+        bail!(
+            "--fix-install-names edits Mach-O files with install_name_tool and runs on macOS only; on this system run `verify` to see what would be changed"
+        );
     }
     fix_install_names_with(dir, Path::new("install_name_tool"))
 }
@@ -100,11 +106,9 @@ pub fn fix_install_names_with(dir: &Path, tool: &Path) -> Result<Vec<InstallName
     }
     let fixes = plan_install_name_fixes(&files);
     for fix in &fixes {
-        let status = Command::new(tool)
-            .args(&fix.args)
-            .arg(&fix.file)
-            .status()
-            .with_context(|| format!("Failed to run `{}` (on macOS: install the Xcode command line tools)", tool.display()))?;
+        let status = Command::new(tool).args(&fix.args).arg(&fix.file).status().with_context(|| {
+            format!("Failed to run `{}` (on macOS: install the Xcode command line tools)", tool.display())
+        })?;
         if !status.success() {
             bail!("`{} {} {}` failed ({status})", tool.display(), fix.args.join(" "), fix.file.display());
         }
@@ -124,16 +128,44 @@ mod tests {
     #[test]
     fn absolute_libpython_names_become_rpath_names_with_the_rpath_they_need() {
         let files = vec![
-            (PathBuf::from("/r/python/lib/libpython3.11.dylib"), info(synthetic_macho(false, Some("/install/lib/libpython3.11.dylib"), &["/usr/lib/libSystem.B.dylib"], &[]))),
-            (PathBuf::from("/r/python/bin/python3"), info(synthetic_macho(true, None, &["/install/lib/libpython3.11.dylib", "/usr/lib/libSystem.B.dylib"], &[]))),
-            (PathBuf::from("/r/mlxk2/msty-mlx-studio"), info(synthetic_macho(true, None, &["@rpath/libpython3.11.dylib"], &["@executable_path/../python/lib"]))),
+            (
+                PathBuf::from("/r/python/lib/libpython3.11.dylib"),
+                info(synthetic_macho(
+                    false,
+                    Some("/install/lib/libpython3.11.dylib"),
+                    &["/usr/lib/libSystem.B.dylib"],
+                    &[],
+                )),
+            ),
+            (
+                PathBuf::from("/r/python/bin/python3"),
+                info(synthetic_macho(
+                    true,
+                    None,
+                    &["/install/lib/libpython3.11.dylib", "/usr/lib/libSystem.B.dylib"],
+                    &[],
+                )),
+            ),
+            (
+                PathBuf::from("/r/mlxk2/msty-mlx-studio"),
+                info(synthetic_macho(true, None, &["@rpath/libpython3.11.dylib"], &["@executable_path/../python/lib"])),
+            ),
         ];
-        let fix = |file: &str, args: &[&str]| InstallNameFix { file: file.into(), args: args.iter().map(|a| a.to_string()).collect() };
-        assert_eq!(plan_install_name_fixes(&files), vec![
-            fix("/r/python/lib/libpython3.11.dylib", &["-id", "@rpath/libpython3.11.dylib"]),
-            fix("/r/python/bin/python3", &["-change", "/install/lib/libpython3.11.dylib", "@rpath/libpython3.11.dylib"]),
-            fix("/r/python/bin/python3", &["-add_rpath", "@executable_path/../lib"]),
-        ]);
+        let fix = |file: &str, args: &[&str]| InstallNameFix {
+            file: file.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        assert_eq!(
+            plan_install_name_fixes(&files),
+            vec![
+                fix("/r/python/lib/libpython3.11.dylib", &["-id", "@rpath/libpython3.11.dylib"]),
+                fix(
+                    "/r/python/bin/python3",
+                    &["-change", "/install/lib/libpython3.11.dylib", "@rpath/libpython3.11.dylib"]
+                ),
+                fix("/r/python/bin/python3", &["-add_rpath", "@executable_path/../lib"]),
+            ]
+        );
         // Already relocatable: nothing to do.
         assert!(plan_install_name_fixes(&files[2..]).is_empty());
     }
@@ -141,17 +173,29 @@ mod tests {
     #[test]
     fn an_rpath_that_already_resolves_is_not_added_again() {
         let files = vec![
-            (PathBuf::from("/r/python/lib/libpython3.11.dylib"), info(synthetic_macho(false, Some("@rpath/libpython3.11.dylib"), &[], &[]))),
-            (PathBuf::from("/r/python/bin/python3"), info(synthetic_macho(true, None, &["/install/lib/libpython3.11.dylib"], &["@loader_path/../lib"]))),
+            (
+                PathBuf::from("/r/python/lib/libpython3.11.dylib"),
+                info(synthetic_macho(false, Some("@rpath/libpython3.11.dylib"), &[], &[])),
+            ),
+            (
+                PathBuf::from("/r/python/bin/python3"),
+                info(synthetic_macho(true, None, &["/install/lib/libpython3.11.dylib"], &["@loader_path/../lib"])),
+            ),
             // The launcher's rpath names another directory: it gets one for python/lib.
-            (PathBuf::from("/r/mlxk2/msty-mlx-studio"), info(synthetic_macho(true, None, &["/install/lib/libpython3.11.dylib"], &["@executable_path/lib"]))),
+            (
+                PathBuf::from("/r/mlxk2/msty-mlx-studio"),
+                info(synthetic_macho(true, None, &["/install/lib/libpython3.11.dylib"], &["@executable_path/lib"])),
+            ),
         ];
         let plan: Vec<Vec<String>> = plan_install_name_fixes(&files).into_iter().map(|f| f.args).collect();
-        assert_eq!(plan, [
-            vec!["-change", "/install/lib/libpython3.11.dylib", "@rpath/libpython3.11.dylib"],
-            vec!["-change", "/install/lib/libpython3.11.dylib", "@rpath/libpython3.11.dylib"],
-            vec!["-add_rpath", "@executable_path/../python/lib"],
-        ]);
+        assert_eq!(
+            plan,
+            [
+                vec!["-change", "/install/lib/libpython3.11.dylib", "@rpath/libpython3.11.dylib"],
+                vec!["-change", "/install/lib/libpython3.11.dylib", "@rpath/libpython3.11.dylib"],
+                vec!["-add_rpath", "@executable_path/../python/lib"],
+            ]
+        );
     }
 
     #[test]

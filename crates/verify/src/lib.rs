@@ -142,7 +142,14 @@ pub fn verify(dir: &Path) -> Result<Report> {
         bail!("`{}` is neither a Resources folder (python/ + mlxk2/) nor a bundle folder (_vendor/)", root.display());
     };
     let mut w = Walk {
-        report: Report { bundle: root.clone(), layout, python: None, platform: None, findings: Vec::new(), sign_list: Vec::new() },
+        report: Report {
+            bundle: root.clone(),
+            layout,
+            python: None,
+            platform: None,
+            findings: Vec::new(),
+            sign_list: Vec::new(),
+        },
         root: root.clone(),
         natives: Vec::new(),
         runtime_xy: None,
@@ -185,12 +192,23 @@ impl Walk {
             let name = entry.file_name().to_string_lossy().into_owned();
             let ty = entry.file_type().with_context(|| format!("Failed to read the type of `{}`", path.display()))?;
             if ty.is_symlink() {
-                let target = fs::read_link(&path).with_context(|| format!("Failed to read the symlink `{}`", path.display()))?;
+                let target =
+                    fs::read_link(&path).with_context(|| format!("Failed to read the symlink `{}`", path.display()))?;
                 let resolved = if target.is_absolute() { target.clone() } else { dir.join(&target) };
                 if target.is_absolute() && !self.inside(&target) || !self.inside(&resolved) {
-                    self.finding(Kind::OutsideLink, Severity::Error, &path, format!("symlink to `{}` leaves the bundle", target.display()));
+                    self.finding(
+                        Kind::OutsideLink,
+                        Severity::Error,
+                        &path,
+                        format!("symlink to `{}` leaves the bundle", target.display()),
+                    );
                 } else if target.is_absolute() {
-                    self.finding(Kind::OutsideLink, Severity::Error, &path, format!("absolute symlink `{}` breaks when the app moves", target.display()));
+                    self.finding(
+                        Kind::OutsideLink,
+                        Severity::Error,
+                        &path,
+                        format!("absolute symlink `{}` breaks when the app moves", target.display()),
+                    );
                 }
                 continue;
             }
@@ -212,7 +230,12 @@ impl Walk {
                 self.check_pth(&path);
             }
             if name.starts_with("__editable__") {
-                self.finding(Kind::EditableInstall, Severity::Error, &path, "an editable-install finder points at a developer's source tree");
+                self.finding(
+                    Kind::EditableInstall,
+                    Severity::Error,
+                    &path,
+                    "an editable-install finder points at a developer's source tree",
+                );
             }
             self.check_file(&path, &name, depth)?;
         }
@@ -244,7 +267,12 @@ impl Walk {
             if let (Some(tag), Some(xy)) = (cache_tag(&name), self.target_xy())
                 && tag != format!("cpython-{}", xy.replace('.', ""))
             {
-                self.finding(Kind::ForeignPyc, Severity::Error, &path, format!("bytecode for {tag}, the bundle runs Python {xy}"));
+                self.finding(
+                    Kind::ForeignPyc,
+                    Severity::Error,
+                    &path,
+                    format!("bytecode for {tag}, the bundle runs Python {xy}"),
+                );
                 continue;
             }
             let mut header = [0u8; 8];
@@ -268,13 +296,23 @@ impl Walk {
         for line in text.lines().map(str::trim) {
             if line.is_empty() || line.starts_with('#') || line.starts_with("import ") || line.starts_with("import\t") {
                 if line.contains("__editable__") {
-                    self.finding(Kind::EditableInstall, Severity::Error, path, format!("`{line}` loads an editable-install finder"));
+                    self.finding(
+                        Kind::EditableInstall,
+                        Severity::Error,
+                        path,
+                        format!("`{line}` loads an editable-install finder"),
+                    );
                 }
                 continue;
             }
             let target = site.join(line);
             if Path::new(line).is_absolute() || !self.inside(&target) {
-                self.finding(Kind::OutsidePth, Severity::Error, path, format!("path line `{line}` points outside the bundle"));
+                self.finding(
+                    Kind::OutsidePth,
+                    Severity::Error,
+                    path,
+                    format!("path line `{line}` points outside the bundle"),
+                );
             }
         }
     }
@@ -285,7 +323,12 @@ impl Walk {
         let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else { return };
         if json["dir_info"]["editable"] == serde_json::Value::Bool(true) {
             let url = json["url"].as_str().unwrap_or("?");
-            self.finding(Kind::EditableInstall, Severity::Error, &file, format!("editable install of `{url}`: the code lives outside the bundle"));
+            self.finding(
+                Kind::EditableInstall,
+                Severity::Error,
+                &file,
+                format!("editable install of `{url}`: the code lives outside the bundle"),
+            );
         }
     }
 
@@ -308,7 +351,9 @@ impl Walk {
             }
             return Ok(());
         }
-        let native = head == [0x7f, b'E', b'L', b'F'] || matches!(u32::from_le_bytes(head), 0xfeedfacf | 0xfeedface | 0xbebafeca) || u32::from_be_bytes(head) == 0xcafebabe;
+        let native = head == [0x7f, b'E', b'L', b'F']
+            || matches!(u32::from_le_bytes(head), 0xfeedfacf | 0xfeedface | 0xbebafeca)
+            || u32::from_be_bytes(head) == 0xcafebabe;
         if native {
             let bytes = fs::read(path).with_context(failed)?;
             if let Some(info) = native_info(&bytes) {
@@ -322,10 +367,16 @@ impl Walk {
         let Ok(bytes) = fs::read(path) else { return };
         let first = String::from_utf8_lossy(bytes.split(|b| *b == b'\n').next().unwrap_or(&[])).into_owned();
         let interpreter = first.trim_start_matches("#!").split_whitespace().next().unwrap_or("").to_string();
-        let system = ["/bin/", "/usr/bin/", "/usr/local/bin/"].iter().any(|p| interpreter.starts_with(p)) && !interpreter.contains("python")
+        let system = ["/bin/", "/usr/bin/", "/usr/local/bin/"].iter().any(|p| interpreter.starts_with(p))
+            && !interpreter.contains("python")
             || interpreter == "/usr/bin/env";
         if interpreter.starts_with('/') && !system && !self.inside(Path::new(&interpreter)) {
-            self.finding(Kind::BuildShebang, Severity::Error, path, format!("shebang names `{interpreter}`, which will not exist on a user's machine"));
+            self.finding(
+                Kind::BuildShebang,
+                Severity::Error,
+                path,
+                format!("shebang names `{interpreter}`, which will not exist on a user's machine"),
+            );
         }
     }
 
@@ -333,29 +384,52 @@ impl Walk {
         let rel_name = path.strip_prefix(&self.root).unwrap_or(path).to_path_buf();
         // The runtime library says which X.Y it was built for in its stamp; the launcher is
         // the executable next to it (neither links libpython).
-        let is_runtime = name == msty_mlx_contract::stamp::FILE_NAME || name == "libmsty_mlx_runtime.so" || name == "libmsty_mlx_runtime.dylib";
+        let is_runtime = name == msty_mlx_contract::stamp::FILE_NAME
+            || name == "libmsty_mlx_runtime.so"
+            || name == "libmsty_mlx_runtime.dylib";
         if is_runtime {
             self.runtime_xy = msty_mlx_contract::stamp::RuntimeStamp::read(path).ok().map(|s| s.python.to_string());
         }
-        let is_launcher = rel_name.components().count() <= 2 && info.executable && !rel_name.starts_with("python") && !name.contains(".so") && !name.ends_with(".dylib");
+        let is_launcher = rel_name.components().count() <= 2
+            && info.executable
+            && !rel_name.starts_with("python")
+            && !name.contains(".so")
+            && !name.ends_with(".dylib");
         if self.report.platform.is_none() && (is_launcher || is_runtime || name == "python3") {
             self.report.platform = Some(format!("{}-{}", if info.macho { "macos" } else { "linux" }, info.arch));
         }
         if info.macho {
             self.check_macho_names(path, info);
         } else {
-            for rpath in info.rpaths.iter().filter(|r| !r.is_empty() && !r.starts_with("$ORIGIN") && !r.starts_with("${ORIGIN}")) {
+            for rpath in
+                info.rpaths.iter().filter(|r| !r.is_empty() && !r.starts_with("$ORIGIN") && !r.starts_with("${ORIGIN}"))
+            {
                 // A path of this (the building) machine would be searched on users' machines
                 // too; one left by a wheel's own build container (manylinux `/opt/_internal/…`)
                 // exists nowhere and only costs a failed lookup.
                 if Path::new(rpath).exists() {
-                    self.finding(Kind::AbsoluteRpath, Severity::Error, path, format!("RPATH/RUNPATH `{rpath}` is a build-machine path"));
+                    self.finding(
+                        Kind::AbsoluteRpath,
+                        Severity::Error,
+                        path,
+                        format!("RPATH/RUNPATH `{rpath}` is a build-machine path"),
+                    );
                 } else {
-                    self.finding(Kind::AbsoluteRpath, Severity::Warning, path, format!("RPATH/RUNPATH `{rpath}` is a path of the machine that built this wheel (absent here)"));
+                    self.finding(
+                        Kind::AbsoluteRpath,
+                        Severity::Warning,
+                        path,
+                        format!("RPATH/RUNPATH `{rpath}` is a path of the machine that built this wheel (absent here)"),
+                    );
                 }
             }
             for lib in info.libs.iter().filter(|l| l.starts_with('/')) {
-                self.finding(Kind::AbsoluteRpath, Severity::Error, path, format!("DT_NEEDED `{lib}` is an absolute path"));
+                self.finding(
+                    Kind::AbsoluteRpath,
+                    Severity::Error,
+                    path,
+                    format!("DT_NEEDED `{lib}` is an absolute path"),
+                );
             }
         }
         // Extension modules: `x.cpython-311-x86_64-linux-gnu.so`, `x.cpython-311-darwin.so`.
@@ -365,11 +439,25 @@ impl Walk {
             if let Some(xy) = self.target_xy()
                 && version != xy.replace('.', "")
             {
-                self.finding(Kind::ForeignExtension, Severity::Error, path, format!("extension built for cpython-{version}, the bundle runs Python {xy}"));
+                self.finding(
+                    Kind::ForeignExtension,
+                    Severity::Error,
+                    path,
+                    format!("extension built for cpython-{version}, the bundle runs Python {xy}"),
+                );
             }
-            let foreign = if info.macho { !platform.is_empty() && platform != "darwin" } else { platform.contains("darwin") || (!platform.is_empty() && !platform.contains(&info.arch)) };
+            let foreign = if info.macho {
+                !platform.is_empty() && platform != "darwin"
+            } else {
+                platform.contains("darwin") || (!platform.is_empty() && !platform.contains(&info.arch))
+            };
             if foreign {
-                self.finding(Kind::ForeignExtension, Severity::Error, path, format!("extension for `{platform}` in a {} bundle", if info.macho { "macOS" } else { "Linux" }));
+                self.finding(
+                    Kind::ForeignExtension,
+                    Severity::Error,
+                    path,
+                    format!("extension for `{platform}` in a {} bundle", if info.macho { "macOS" } else { "Linux" }),
+                );
             }
         }
         let executable = info.executable && !name.contains(".so") && !name.ends_with(".dylib");
@@ -395,20 +483,33 @@ impl Walk {
             let mut problems = Vec::new();
             for rpath in slice.rpaths.iter().filter(|r| !r.is_empty() && !r.starts_with('@')) {
                 if Path::new(rpath).exists() {
-                    problems.push((Kind::AbsoluteRpath, Severity::Error, format!("LC_RPATH `{rpath}` is a build-machine path")));
+                    problems.push((
+                        Kind::AbsoluteRpath,
+                        Severity::Error,
+                        format!("LC_RPATH `{rpath}` is a build-machine path"),
+                    ));
                 } else {
                     problems.push((Kind::AbsoluteRpath, Severity::Warning, format!("LC_RPATH `{rpath}` is a path of the machine that built this wheel (absent here; dyld still searches it)")));
                 }
             }
             if let Some(id) = slice.id.as_deref().filter(|id| build_machine_name(id)) {
-                if dyld::is_libpython(id) || path.file_name().is_some_and(|n| dyld::is_libpython(&n.to_string_lossy())) {
-                    problems.push((Kind::AbsoluteInstallName, Severity::Error, format!("LC_ID_DYLIB `{id}` is a build-machine path (use @rpath/…)")));
+                if dyld::is_libpython(id) || path.file_name().is_some_and(|n| dyld::is_libpython(&n.to_string_lossy()))
+                {
+                    problems.push((
+                        Kind::AbsoluteInstallName,
+                        Severity::Error,
+                        format!("LC_ID_DYLIB `{id}` is a build-machine path (use @rpath/…)"),
+                    ));
                 } else {
                     problems.push((Kind::AbsoluteInstallName, Severity::Warning, format!("LC_ID_DYLIB `{id}` is a build-machine path (the library's own name: dyld does not look it up)")));
                 }
             }
             for load in slice.loads.iter().filter(|l| build_machine_name(&l.name)) {
-                problems.push((Kind::AbsoluteInstallName, Severity::Error, format!("{} `{}` is a build-machine path (use @rpath/…)", load.command.as_str(), load.name)));
+                problems.push((
+                    Kind::AbsoluteInstallName,
+                    Severity::Error,
+                    format!("{} `{}` is a build-machine path (use @rpath/…)", load.command.as_str(), load.name),
+                ));
             }
             for problem in problems {
                 match found.iter_mut().find(|(p, _)| *p == problem) {
@@ -443,7 +544,8 @@ impl Walk {
         for u in unresolved {
             let info = &self.machos[&u.image];
             let arches: Vec<&str> = u.arches.iter().map(String::as_str).collect();
-            let detail = u.describe(|p| p.strip_prefix(&self.root).unwrap_or(p).display().to_string()) + &in_slices(info, &arches);
+            let detail = u.describe(|p| p.strip_prefix(&self.root).unwrap_or(p).display().to_string())
+                + &in_slices(info, &arches);
             let severity = if u.weak() { Severity::Warning } else { Severity::Error };
             self.report.findings.push(Finding { kind: Kind::UnresolvedLoad, severity, path: u.image, detail });
         }
@@ -467,7 +569,9 @@ impl Walk {
                 kind: Kind::PythonMismatch,
                 severity: Severity::Error,
                 path: self.root.clone(),
-                detail: format!("the runtime library is built for Python {launcher}, the bundled interpreter is Python {python}"),
+                detail: format!(
+                    "the runtime library is built for Python {launcher}, the bundled interpreter is Python {python}"
+                ),
             });
         }
         // macOS: MLX's Metal kernels ship as mlx/lib/mlx.metallib.
@@ -478,7 +582,8 @@ impl Walk {
                         kind: Kind::MissingMetallib,
                         severity: Severity::Error,
                         path: vendor.join("mlx/lib/mlx.metallib"),
-                        detail: "mlx is vendored without its Metal kernels (install mlx-metal or a full mlx wheel)".into(),
+                        detail: "mlx is vendored without its Metal kernels (install mlx-metal or a full mlx wheel)"
+                            .into(),
                     });
                 }
             }
@@ -507,7 +612,8 @@ fn in_slices(info: &NativeInfo, arches: &[&str]) -> String {
 /// The entries of `dir`, by name; an unreadable directory or entry is an error naming `dir`.
 fn read_dir_sorted(dir: &Path) -> Result<Vec<fs::DirEntry>> {
     let failed = || format!("Failed to list `{}`", dir.display());
-    let mut entries = fs::read_dir(dir).with_context(failed)?.collect::<std::io::Result<Vec<_>>>().with_context(failed)?;
+    let mut entries =
+        fs::read_dir(dir).with_context(failed)?.collect::<std::io::Result<Vec<_>>>().with_context(failed)?;
     entries.sort_by_key(|e| e.file_name());
     Ok(entries)
 }
@@ -531,7 +637,6 @@ fn normalize_path(path: &Path) -> PathBuf {
 fn cache_tag(name: &str) -> Option<String> {
     name.split('.').find(|p| p.starts_with("cpython-")).map(String::from)
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -137,7 +137,10 @@ fn slice(m: &MachO) -> MachSlice {
             other => FileType::Other(other),
         },
         id: m.name.map(String::from),
-        loads: commands.zip(m.libs.iter().skip(1)).map(|(command, name)| Load { command, name: name.to_string() }).collect(),
+        loads: commands
+            .zip(m.libs.iter().skip(1))
+            .map(|(command, name)| Load { command, name: name.to_string() })
+            .collect(),
         rpaths: m.rpaths.iter().map(|s| s.to_string()).collect(),
     }
 }
@@ -181,14 +184,29 @@ mod tests {
 
     #[test]
     fn synthetic_macho_parses() {
-        let lib = native_info(&synthetic_macho(false, Some("/install/lib/libpython3.11.dylib"), &["/usr/lib/libSystem.B.dylib"], &[])).unwrap();
+        let lib = native_info(&synthetic_macho(
+            false,
+            Some("/install/lib/libpython3.11.dylib"),
+            &["/usr/lib/libSystem.B.dylib"],
+            &[],
+        ))
+        .unwrap();
         assert!(lib.macho && !lib.executable && !lib.universal());
         assert_eq!(lib.id.as_deref(), Some("/install/lib/libpython3.11.dylib"));
         assert_eq!(lib.arch, "arm64");
         assert_eq!(lib.libs, ["/usr/lib/libSystem.B.dylib"]);
         assert_eq!(lib.slices[0].filetype, FileType::Dylib);
-        assert_eq!(lib.slices[0].loads, [Load { command: LoadCommand::Load, name: "/usr/lib/libSystem.B.dylib".into() }]);
-        let exe = native_info(&synthetic_macho(true, None, &["/install/lib/libpython3.11.dylib"], &["@executable_path/../lib", "/install/lib"])).unwrap();
+        assert_eq!(
+            lib.slices[0].loads,
+            [Load { command: LoadCommand::Load, name: "/usr/lib/libSystem.B.dylib".into() }]
+        );
+        let exe = native_info(&synthetic_macho(
+            true,
+            None,
+            &["/install/lib/libpython3.11.dylib"],
+            &["@executable_path/../lib", "/install/lib"],
+        ))
+        .unwrap();
         assert!(exe.executable);
         assert_eq!(exe.libs, ["/install/lib/libpython3.11.dylib"]);
         assert_eq!(exe.rpaths, ["@executable_path/../lib", "/install/lib"]);
@@ -196,8 +214,16 @@ mod tests {
 
     #[test]
     fn universal_files_are_read_slice_by_slice() {
-        let arm = synthetic_macho(false, Some("/install/lib/libpython3.12.dylib"), &["/usr/lib/libSystem.B.dylib"], &["@loader_path"]);
-        let intel = synthetic_retarget(synthetic_macho(false, Some("/install/lib/libpython3.12.dylib"), &["/usr/lib/libc++.1.dylib"], &[]), cputype::CPU_TYPE_X86_64);
+        let arm = synthetic_macho(
+            false,
+            Some("/install/lib/libpython3.12.dylib"),
+            &["/usr/lib/libSystem.B.dylib"],
+            &["@loader_path"],
+        );
+        let intel = synthetic_retarget(
+            synthetic_macho(false, Some("/install/lib/libpython3.12.dylib"), &["/usr/lib/libc++.1.dylib"], &[]),
+            cputype::CPU_TYPE_X86_64,
+        );
         let info = native_info(&synthetic_universal(&[intel, arm])).unwrap();
         assert!(info.macho && info.universal() && !info.executable);
         assert_eq!(info.arch, "universal(arm64,x86_64)");
