@@ -464,22 +464,31 @@ fn alternate_serve(runs: usize, a: impl Fn() -> Command, b: impl Fn() -> Command
     (median(&mut ta), median(&mut tb))
 }
 
-/// Peak RSS (MiB) of `cmd`, as `getrusage(RUSAGE_CHILDREN)` reports it to a Python wrapper
-/// whose only child it is; median of 7.
-pub(crate) fn peak_rss(b: &Bundle, cmd: Command) -> f64 {
-    let program = cmd.get_program().to_owned();
-    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
-    let envs: Vec<_> = cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))).collect();
+/// Peak RSS (MiB) of `cmd`, median of 7, measured by `perf/peak_rss.c` (vfork + wait4 from a
+/// tiny static program, so that no spawner's pages are counted as the child's).
+pub(crate) fn peak_rss(_b: &Bundle, cmd: Command) -> f64 {
+    static HELPER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let helper = HELPER.get_or_init(|| {
+        let exe = scratch("peak-rss").join("peak_rss");
+        run_ok(
+            Command::new("cc")
+                .args(["-O2", "-static", "-o"])
+                .arg(&exe)
+                .arg(Path::new(REPO).join("benches/perf/peak_rss.c")),
+        );
+        exe
+    });
     let mut samples = Vec::new();
     for _ in 0..7 {
-        let mut w = Command::new(b.python3());
-        w.args(["-I", "-c", "import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"])
-            .arg(&program)
-            .args(&args)
-            .env_clear()
-            .envs(envs.clone());
+        let mut w = Command::new(helper);
+        w.arg(cmd.get_program()).args(cmd.get_args()).env_clear();
+        w.envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))));
+        if let Some(dir) = cmd.get_current_dir() {
+            w.current_dir(dir);
+        }
         let out = run_ok(&mut w);
-        samples.push(String::from_utf8_lossy(&out.stdout).trim().parse::<f64>().unwrap() / 1024.0);
+        samples
+            .push(String::from_utf8_lossy(&out.stdout).lines().last().unwrap().trim().parse::<f64>().unwrap() / 1024.0);
     }
     median(&mut samples)
 }

@@ -62,13 +62,13 @@ pub fn answer(flag: Flag, exe: PathBuf, log_filter: Option<String>, argv: &[OsSt
     if healthy { 0 } else { DIAGNOSTICS_FAILED.into() }
 }
 
-fn emit(report: &Value) {
-    let mut out = std::io::stdout().lock();
+fn emit(report: &impl serde::Serialize) {
+    // One line, one write (stdout is line-buffered: a writer would scan every byte for `\n`).
+    let mut line = serde_json::to_string(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    line.push('\n');
     // A closed stdout leaves nothing to report to; the exit status still tells.
-    let _ = serde_json::to_writer(&mut out, report)
-        .map_err(std::io::Error::from)
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.flush());
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(line.as_bytes()).and_then(|()| out.flush());
 }
 
 fn path_json(path: &Path) -> Value {
@@ -286,7 +286,7 @@ fn check_mlx_stack(inputs: &Inputs, vendor: &Path, argv: &[OsString]) -> (Value,
 }
 
 fn same_version(a: &str, b: &str) -> bool {
-    use pep508_rs::pep440_rs::Version;
+    use msty_mlx_distinfo::pep508::Version;
     use std::str::FromStr;
     match (Version::from_str(a), Version::from_str(b)) {
         (Ok(a), Ok(b)) => a == b,

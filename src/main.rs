@@ -3,11 +3,16 @@
 //! `mlxk2.cli.main` in an embedded, isolated CPython in this very process.
 
 #![deny(unsafe_code)]
+// The process is about to answer in a millisecond or to become CPython, which sets up its own
+// signal handling: std's start-up (a read of /proc/self/maps for the main thread's stack
+// guard, an alternate signal stack, SIGSEGV/SIGBUS handlers) would be most of the launcher's
+// own cost for `--mlx-info`. Its two promises that matter are kept by `sys::prepare_process`:
+// fds 0–2 are open, SIGPIPE is ignored.
+#![no_main]
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use msty_mlx_contract::exit_code::LauncherExit;
 use msty_mlx_logging as logging;
@@ -15,14 +20,30 @@ use msty_mlx_studio::failure::Failure;
 use msty_mlx_studio::plan::{self, Depth, Inputs};
 use msty_mlx_studio::{LAUNCHER_NAME, diagnostics, parent, stage2, sys};
 
-fn main() -> ExitCode {
+/// The C entry point, in place of std's `lang_start`.
+#[allow(unsafe_code)]
+mod entry {
+    use std::ffi::{c_char, c_int};
+
+    // SAFETY: the C runtime calls `main` once, on the main thread; `#![no_main]` leaves no
+    // other `main` symbol in this executable. argv is read through std (`args_os`), which
+    // captures it from the loader on every platform we build for.
+    #[unsafe(no_mangle)]
+    extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+        super::main()
+    }
+}
+
+fn main() -> ! {
+    sys::prepare_process();
     let argv: Vec<OsString> = std::env::args_os().collect();
+    // `process::exit` flushes std's stdout buffer (returning from C `main` would not).
     match run(argv) {
         Ok(status) => std::process::exit(status),
         Err(failure) => {
             // Never panic on a closed or broken stderr: the exit code still tells.
             let _ = writeln!(std::io::stderr(), "{LAUNCHER_NAME}: error: {failure}");
-            ExitCode::from(failure.exit.code())
+            std::process::exit(failure.exit.code().into())
         }
     }
 }

@@ -4,8 +4,7 @@
 
 use std::str::FromStr;
 
-use pep508_rs::pep440_rs::Version;
-use pep508_rs::{MarkerEnvironment, MarkerEnvironmentBuilder, Requirement, VersionOrUrl};
+use msty_mlx_distinfo::pep508::{Environment, Requirement, Version, VersionOrUrl};
 use serde::Serialize;
 
 use msty_mlx_distinfo::{SiteDir, normalize};
@@ -45,23 +44,22 @@ pub struct TargetPython {
 }
 
 impl TargetPython {
-    pub fn marker_environment(&self) -> Result<MarkerEnvironment, String> {
+    pub fn marker_environment(&self) -> Environment {
         let (sys_platform, platform_system) =
             if cfg!(target_os = "macos") { ("darwin", "Darwin") } else { ("linux", "Linux") };
-        MarkerEnvironment::try_from(MarkerEnvironmentBuilder {
-            implementation_name: "cpython",
-            implementation_version: &self.python_full_version,
-            os_name: "posix",
-            platform_machine: &self.machine,
-            platform_python_implementation: "CPython",
-            platform_release: &self.release,
-            platform_system,
-            platform_version: &self.kernel_version,
-            python_full_version: &self.python_full_version,
-            python_version: &self.python_version,
-            sys_platform,
-        })
-        .map_err(|e| format!("bad Python version for marker evaluation: {e}"))
+        Environment {
+            implementation_name: "cpython".into(),
+            implementation_version: self.python_full_version.clone(),
+            os_name: "posix".into(),
+            platform_machine: self.machine.clone(),
+            platform_python_implementation: "CPython".into(),
+            platform_release: self.release.clone(),
+            platform_system: platform_system.into(),
+            platform_version: self.kernel_version.clone(),
+            python_full_version: self.python_full_version.clone(),
+            python_version: self.python_version.clone(),
+            sys_platform: sys_platform.into(),
+        }
     }
 }
 
@@ -113,7 +111,7 @@ pub fn native_checks(site: &SiteDir, target: Option<&TargetPython>) -> Vec<Check
         .ok_or_else(|| {
             "cannot evaluate markers: the bundled Python's X.Y is unknown (no stdlib and no runtime stamp)".to_string()
         })
-        .and_then(TargetPython::marker_environment);
+        .map(TargetPython::marker_environment);
     for dependent in DEPENDENTS {
         let name = format!("{dependent} requirements on mlx");
         let dist = match site.distribution(dependent) {
@@ -166,12 +164,12 @@ fn requirement_check(
     requires_dist: &[String],
     dist_info: &std::path::Path,
     mlx: &Version,
-    env: &MarkerEnvironment,
+    env: &Environment,
 ) -> Check {
     let mut applied = Vec::new();
     let mut failed = Vec::new();
     for line in requires_dist {
-        let requirement = match Requirement::<pep508_rs::VerbatimUrl>::from_str(line) {
+        let requirement = match Requirement::from_str(line) {
             Ok(r) => r,
             Err(e) => {
                 let first = e.to_string().lines().next().unwrap_or_default().to_string();
@@ -182,13 +180,12 @@ fn requirement_check(
                 );
             }
         };
-        if normalize(requirement.name.as_ref()) != "mlx" || !requirement.evaluate_markers(env, &[]) {
+        if normalize(&requirement.name) != "mlx" || !requirement.applies(env, &[]) {
             continue;
         }
-        let satisfied = match &requirement.version_or_url {
-            None => true,
-            Some(VersionOrUrl::VersionSpecifier(specifiers)) => specifiers.contains(mlx),
-            Some(VersionOrUrl::Url(_)) => false,
+        let satisfied = match &requirement.version {
+            VersionOrUrl::Specifiers(specifiers) => specifiers.contains(mlx),
+            VersionOrUrl::Url(_) => false,
         };
         if satisfied { applied.push(format!("`{line}`")) } else { failed.push(format!("`{line}`")) }
     }

@@ -146,6 +146,25 @@ unsafe extern "C" fn collect_reply(ctx: *mut c_void, kind: u32, data: *const u8,
     replies.0.push((kind, bytes));
 }
 
+/// What std's runtime set-up promises and the launcher (`#![no_main]`) keeps: file
+/// descriptors 0–2 are open (a closed one is reopened on `/dev/null`, so that no file the
+/// launcher opens later becomes its stdout), and SIGPIPE is ignored (a write to a closed pipe
+/// is an `EPIPE` error, as in std programs and in CPython, which ignores it too).
+pub fn prepare_process() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
+    // SAFETY: `fds` is a valid array of three pollfd for the duration of the call.
+    let polled = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) };
+    if polled >= 0 {
+        for _closed in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
+            // SAFETY: a NUL-terminated path. The new descriptor is the lowest free one, which
+            // is the closed one: lower descriptors are open or were reopened before it.
+            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        }
+    }
+    // SAFETY: setting a signal's disposition to SIG_IGN has no memory-safety preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
 /// Rewrites the process environment (inherited by CPython's `os.environ` and all children).
 pub fn apply_child_env(plan: &ChildEnv) {
     for name in &plan.remove {
