@@ -340,9 +340,16 @@ pub(crate) fn bundle_with_vendor(name: &str, vendor: &Path) -> Bundle {
     let b = Bundle::copy(name);
     fs::remove_dir_all(b.vendor()).unwrap();
     std::os::unix::fs::symlink(vendor, b.vendor()).unwrap();
-    fs::copy(LAUNCHER, b.exe()).unwrap();
-    fs::copy(runtime(), b.runtime()).unwrap();
+    replace_file(LAUNCHER.as_ref(), &b.exe());
+    replace_file(runtime(), &b.runtime());
     b
+}
+
+/// Puts a copy of `from` at `to`, a hard link into the base bundle: unlinked first, so that
+/// the base (and every other copy) keeps its own file.
+pub(crate) fn replace_file(from: &Path, to: &Path) {
+    let _ = fs::remove_file(to);
+    fs::copy(from, to).unwrap();
 }
 
 pub(crate) fn py_c(b: &Bundle, code: &str) -> Command {

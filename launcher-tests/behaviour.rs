@@ -77,7 +77,7 @@ fn observe(mut cmd: Command, args: &[OsString], situation: Situation) -> Observe
             let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
             let mut out = child.stdout.take().unwrap();
             stdout.push_str(&String::from_utf8_lossy(&read_until(&mut out, b"ready\n", Duration::from_secs(30))));
-            std::thread::sleep(Duration::from_millis(100));
+            wait_blocked(child.id());
             run_ok(Command::new("kill").args([format!("-{sig}"), child.id().to_string()]));
             let mut rest = String::new();
             out.read_to_string(&mut rest).unwrap();

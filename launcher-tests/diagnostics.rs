@@ -106,7 +106,7 @@ fn python_info_describes_the_run_without_starting_python() {
     assert_eq!(j["child_environment"]["set"]["PYTHONPATH"], path(b.vendor()));
     // The plan is the whole decision, in its documented format.
     let plan = &j["plan"];
-    assert_eq!(plan["format"], 1);
+    assert_eq!(plan["format"], msty_mlx_contract::plan::FORMAT);
     assert_eq!(plan["python"], XY);
     assert_eq!(plan["libpython"], j["libpython"]["path"]);
     assert_eq!(plan["runtime"], path(b.runtime()));

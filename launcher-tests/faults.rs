@@ -639,10 +639,23 @@ fn a_bundle_path_of_4000_bytes() {
     assert_runs_from(&b, Some("C.UTF-8"), true);
 }
 
+/// Whether CPython X.Y can run mlxk2 from a bundle path with non-UTF-8 bytes (measured with
+/// python3 itself): `Err` says why not.
+fn cpython_runs_from_a_non_utf8_path() -> Result<(), &'static str> {
+    const SURROGATES: &str = "it cannot import an extension module from such a path \
+        (`UnicodeEncodeError: 'utf-8' codec can't encode character '\\udce9' … surrogates not allowed`)";
+    match &*XY {
+        "3.10" | "3.11" => Ok(()),
+        "3.12" | "3.13" => Err(SURROGATES),
+        other => panic!("no recorded expectation for CPython {other} from a non-UTF-8 path: run python3 and add one"),
+    }
+}
+
 /// Non-UTF-8 bytes in the bundle path, under a UTF-8 locale, `LANG=C` and no `LANG`. The
-/// launcher and its diagnostics handle them; CPython 3.12.1 itself cannot import an extension
-/// module from such a path (`UnicodeEncodeError … surrogates not allowed`, python3 alike), so
-/// there the run must fail exactly as python3's does. 3.11 must run.
+/// launcher and its diagnostics handle them everywhere. Where CPython itself can run from such
+/// a path, the run's paths are byte-exact and its probes equal python3's; where it cannot
+/// ([`cpython_runs_from_a_non_utf8_path`], said on stderr), python3 must fail and the run must
+/// fail exactly as python3's does (and the test fails when a CPython starts to cope).
 #[test]
 fn a_bundle_path_with_non_utf8_bytes() {
     let mut resources = scratch("fault-bytes");
@@ -650,8 +663,17 @@ fn a_bundle_path_with_non_utf8_bytes() {
     resources.push("Resources");
     let b = bundle_at(&resources);
     assert_diagnostics_from(&b);
+    let expected = cpython_runs_from_a_non_utf8_path();
+    if let Err(why) = expected {
+        eprintln!("CPython {XY}: runs from a non-UTF-8 path are compared as failures: {why}");
+    }
     for lang in [Some("C.UTF-8"), Some("C"), None] {
-        assert_runs_from(&b, lang, XY == "3.11");
+        assert_runs_from(&b, lang, expected.is_ok());
+        if expected.is_err() {
+            let reference = run(b.reference().args(["paths-hex"]));
+            assert_ne!(reference.code, Some(0), "CPython {XY} now runs from a non-UTF-8 path: update the expectation");
+            assert!(reference.stderr().contains("surrogates not allowed"), "{}", reference.stderr());
+        }
     }
 }
 
@@ -782,8 +804,10 @@ fn launchers_racing_to_create_the_cache() {
     assert_eq!(prefixes.len(), 1, "{prefixes:?}");
     let n = assert_cache_consistent(&b, &prefixes[0]);
     assert!(n > 20, "only {n} pycs");
+    for (pyc, _) in pyc_files(&prefixes[0]) {
+        age(&pyc);
+    }
     let files = pyc_files(&prefixes[0]);
-    std::thread::sleep(Duration::from_millis(20));
     let r = run(b.launcher().env("HOME", &home).args(args));
     assert_eq!(r.code, Some(0));
     assert_eq!(pyc_files(&prefixes[0]), files, "the next start rewrote or added pycs");

@@ -117,35 +117,38 @@ pub fn host_python() -> &'static HostPython {
 pub fn runtime() -> &'static Path {
     static RUNTIME: OnceLock<PathBuf> = OnceLock::new();
     RUNTIME.get_or_init(|| {
-        if let Some(given) = std::env::var_os("MLXK2_TEST_RUNTIME") {
-            return PathBuf::from(given);
-        }
-        let host = host_python();
-        let target = Path::new(REPO).join("target/test-runtime");
-        let cargo = option_env!("CARGO").unwrap_or("cargo");
-        let release = !cfg!(debug_assertions);
-        let out = Command::new(cargo)
-            .current_dir(REPO)
-            .args(["build", "--locked", "--quiet", "-p", "msty-mlx-runtime", "--target-dir"])
-            .arg(&target)
-            .args(release.then_some("--release"))
-            .env("PYO3_PYTHON", &host.executable)
-            .env_remove("PYO3_CONFIG_FILE")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run cargo to build the runtime: {e}"));
-        assert!(
-            out.status.success(),
-            "building the runtime for {:?} failed:\n{}",
-            host.executable,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let built = target.join(if release { "release" } else { "debug" }).join(RUNTIME_FILE);
-        let kept = Path::new(SCRATCH).join(format!("py{}-{}-runtime", host.xy, std::process::id())).join(RUNTIME_FILE);
-        fs::create_dir_all(kept.parent().unwrap()).unwrap();
-        fs::copy(&built, &kept).unwrap();
-        let stamp = msty_mlx_contract::stamp::RuntimeStamp::read(&kept).unwrap();
-        assert_eq!(stamp.python.to_string(), host.xy, "a concurrent build replaced the runtime; run again");
-        kept
+        kept(|| {
+            if let Some(given) = std::env::var_os("MLXK2_TEST_RUNTIME") {
+                return PathBuf::from(given);
+            }
+            let host = host_python();
+            let target = Path::new(REPO).join("target/test-runtime");
+            let cargo = option_env!("CARGO").unwrap_or("cargo");
+            let release = !cfg!(debug_assertions);
+            let out = Command::new(cargo)
+                .current_dir(REPO)
+                .args(["build", "--locked", "--quiet", "-p", "msty-mlx-runtime", "--target-dir"])
+                .arg(&target)
+                .args(release.then_some("--release"))
+                .env("PYO3_PYTHON", &host.executable)
+                .env_remove("PYO3_CONFIG_FILE")
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run cargo to build the runtime: {e}"));
+            assert!(
+                out.status.success(),
+                "building the runtime for {:?} failed:\n{}",
+                host.executable,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let built = target.join(if release { "release" } else { "debug" }).join(RUNTIME_FILE);
+            let kept =
+                Path::new(SCRATCH).join(format!("py{}-{}-runtime", host.xy, std::process::id())).join(RUNTIME_FILE);
+            fs::create_dir_all(kept.parent().unwrap()).unwrap();
+            fs::copy(&built, &kept).unwrap();
+            let stamp = msty_mlx_contract::stamp::RuntimeStamp::read(&kept).unwrap();
+            assert_eq!(stamp.python.to_string(), host.xy, "a concurrent build replaced the runtime; run again");
+            kept
+        })
     })
 }
 
@@ -155,30 +158,32 @@ pub fn runtime() -> &'static Path {
 pub fn bundler() -> &'static Path {
     static BUNDLER: OnceLock<PathBuf> = OnceLock::new();
     BUNDLER.get_or_init(|| {
-        let target = Path::new(REPO).join("target/test-runtime");
-        let release = !cfg!(debug_assertions);
-        let out = Command::new(option_env!("CARGO").unwrap_or("cargo"))
-            .current_dir(REPO)
-            .args([
-                "build",
-                "--locked",
-                "--quiet",
-                "-p",
-                "msty-mlx-bundler",
-                "--bin",
-                "build-external-python",
-                "--target-dir",
-            ])
-            .arg(&target)
-            .args(release.then_some("--release"))
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run cargo to build the bundler: {e}"));
-        assert!(
-            out.status.success(),
-            "building build-external-python failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        target.join(if release { "release" } else { "debug" }).join("build-external-python")
+        kept(|| {
+            let target = Path::new(REPO).join("target/test-runtime");
+            let release = !cfg!(debug_assertions);
+            let out = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+                .current_dir(REPO)
+                .args([
+                    "build",
+                    "--locked",
+                    "--quiet",
+                    "-p",
+                    "msty-mlx-bundler",
+                    "--bin",
+                    "build-external-python",
+                    "--target-dir",
+                ])
+                .arg(&target)
+                .args(release.then_some("--release"))
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run cargo to build the bundler: {e}"));
+            assert!(
+                out.status.success(),
+                "building build-external-python failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            target.join(if release { "release" } else { "debug" }).join("build-external-python")
+        })
     })
 }
 
@@ -198,10 +203,12 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 pub fn launcher_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = scratch("launcher-files");
-        fs::copy(LAUNCHER, dir.join("msty-mlx-studio")).unwrap();
-        fs::copy(runtime(), dir.join(RUNTIME_FILE)).unwrap();
-        dir
+        kept(|| {
+            let dir = scratch("launcher-files");
+            fs::copy(LAUNCHER, dir.join("msty-mlx-studio")).unwrap();
+            fs::copy(runtime(), dir.join(RUNTIME_FILE)).unwrap();
+            dir
+        })
     })
 }
 
@@ -210,39 +217,118 @@ pub fn launcher_dir() -> &'static Path {
 pub fn uv_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        use msty_mlx_bundler::uv;
-        let found = uv::find_or_install(uv::tools_dir().as_deref(), &|line| eprintln!("harness: {line}"))
-            .unwrap_or_else(|e| panic!("the bundler tests need uv {}: {e:#}", uv::UV_PIN));
-        let dir = scratch("uv-bin");
-        std::os::unix::fs::symlink(&found.program, dir.join("uv")).unwrap();
-        dir
+        kept(|| {
+            use msty_mlx_bundler::uv;
+            let found = uv::find_or_install(uv::tools_dir().as_deref(), &|line| eprintln!("harness: {line}"))
+                .unwrap_or_else(|e| panic!("the bundler tests need uv {}: {e:#}", uv::UV_PIN));
+            let dir = scratch("uv-bin");
+            std::os::unix::fs::symlink(&found.program, dir.join("uv")).unwrap();
+            dir
+        })
     })
 }
 
-/// A fresh, empty scratch directory for one test.
+/// Waits until process `pid` sleeps in the kernel (state `S`: blocked in a read, a sleep, a
+/// wait), so that a signal sent next finds it there.
+pub fn wait_blocked(pid: u32) {
+    let start = Instant::now();
+    loop {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('S')) {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "process {pid} never blocked: {stat}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Sets `path`'s modification time far into the past, so that any rewrite shows (instead of
+/// sleeping past the file system's timestamp granularity); returns the time set.
+pub fn age(path: &Path) -> std::time::SystemTime {
+    let old = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    fs::File::options().write(true).open(path).unwrap().set_modified(old).unwrap();
+    old
+}
+
+/// A fresh, empty scratch directory for one test. It belongs to the calling test thread and is
+/// removed when that test ends, unless it failed (then it stays for inspection, until a later
+/// run's [`remove_stale_scratch`]). Inside [`kept`] it belongs to the whole process instead.
 pub fn scratch(name: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     let dir = Path::new(SCRATCH).join(format!("py{XY}-{}-{name}-{n}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
+    OWNED.with(|owned| {
+        let mut owned = owned.borrow_mut();
+        if owned.keeping == 0 {
+            notice_failures();
+            owned.dirs.push(dir.clone());
+        }
+    });
     dir
+}
+
+/// Runs `f` (a process-wide fixture's set-up, e.g. in a `OnceLock`) with the scratch
+/// directories it makes kept for the whole process: no single test owns them.
+pub fn kept<T>(f: impl FnOnce() -> T) -> T {
+    OWNED.with(|o| o.borrow_mut().keeping += 1);
+    let value = f();
+    OWNED.with(|o| o.borrow_mut().keeping -= 1);
+    value
+}
+
+/// The scratch directories of the current test thread.
+#[derive(Default)]
+struct Owned {
+    dirs: Vec<PathBuf>,
+    failed: bool,
+    keeping: usize,
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        if !self.failed {
+            for dir in &self.dirs {
+                let _ = fs::remove_dir_all(dir);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static OWNED: std::cell::RefCell<Owned> = std::cell::RefCell::default();
+}
+
+/// A failing test panics on its own thread: the panic hook marks that thread's directories to
+/// be kept (the thread-local's destructor runs after the test, when `panicking()` is over).
+fn notice_failures() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = OWNED.try_with(|o| o.try_borrow_mut().map(|mut o| o.failed = true));
+            default(info);
+        }));
+    });
 }
 
 /// The shared base bundle (built once per test process).
 pub fn base() -> &'static Bundle {
     static BASE: OnceLock<Bundle> = OnceLock::new();
     BASE.get_or_init(|| {
-        remove_stale_scratch();
-        let python = python_tree();
-        let root = Path::new(SCRATCH).join(format!("py{XY}-{}-base", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
-        let res = root.join("Resources");
-        fs::create_dir_all(res.join("mlxk2")).unwrap();
-        link_tree(&python, &res.join("python"));
-        fs::copy(LAUNCHER, res.join("mlxk2/msty-mlx-studio")).unwrap();
-        fs::copy(runtime(), res.join("mlxk2").join(RUNTIME_FILE)).unwrap();
-        install_fixtures(&res.join("mlxk2/_vendor"), BASE_FIXTURES);
-        Bundle { root }
+        kept(|| {
+            remove_stale_scratch();
+            let python = python_tree();
+            let root = Path::new(SCRATCH).join(format!("py{XY}-{}-base", std::process::id()));
+            let _ = fs::remove_dir_all(&root);
+            let res = root.join("Resources");
+            fs::create_dir_all(res.join("mlxk2")).unwrap();
+            link_tree(&python, &res.join("python"));
+            fs::copy(LAUNCHER, res.join("mlxk2/msty-mlx-studio")).unwrap();
+            fs::copy(runtime(), res.join("mlxk2").join(RUNTIME_FILE)).unwrap();
+            install_fixtures(&res.join("mlxk2/_vendor"), BASE_FIXTURES);
+            Bundle { root }
+        })
     })
 }
 

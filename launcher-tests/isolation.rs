@@ -38,8 +38,7 @@ fn bytecode_goes_to_the_user_cache_or_nowhere() {
         .join(b.vendor().strip_prefix("/").unwrap())
         .join(format!("mlxk2/cli.cpython-{}.pyc", XY.replace('.', "")));
     assert!(cli_pyc.is_file(), "{} not written", cli_pyc.display());
-    let written = std::fs::metadata(&cli_pyc).unwrap().modified().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    let written = age(&cli_pyc);
     run(b.launcher().arg("report").env("HOME", &home));
     assert_eq!(std::fs::metadata(&cli_pyc).unwrap().modified().unwrap(), written, "the cached pyc was recompiled");
     assert_eq!(b.snapshot(), before, "written inside the bundle");

@@ -93,6 +93,9 @@ for python in "${pythons[@]}"; do
             cat "target/tmp/real-timings-py$xy.txt"
         fi
     fi
+    # Each test removes its own scratch directories when it passes; the fixtures shared by a
+    # whole test process (base bundle, real stack) go once every run for this X.Y passed.
+    rm -rf target/tmp/py"$xy"-*
 done
 # The macOS bundle, built here (zig) and checked without a Mac.
 echo "=== macOS gate (macosx_14_0_arm64, CPython 3.12, mlx-knife 2.0.8)"

@@ -165,7 +165,10 @@ fn runtime_for_another_python() {
 fn runtime_for_another_plan_format() {
     let b =
         with_runtime("rt-format", Some(restamped(&format!("plan={};", msty_mlx_contract::plan::FORMAT), "plan=9;")));
-    assert_runtime_error(&b, "reads launch plans of format 9, this launcher writes format 1");
+    assert_runtime_error(
+        &b,
+        &format!("reads launch plans of format 9, this launcher writes format {}", msty_mlx_contract::plan::FORMAT),
+    );
     assert_eq!(run(b.launcher().arg("--python-info")).json()["runtime"]["plan_format"], 9);
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::harness::*;
-use crate::{LauncherIn, Row, Target, alternate, bundle_with_vendor, peak_rss, py_c, with_arg};
+use crate::{LauncherIn, Row, Target, alternate, bundle_with_vendor, peak_rss, py_c, replace_file, with_arg};
 
 /// Appends the S rows: for this build, and for `baseline` when given.
 pub fn rows(rows: &mut Vec<Row>, runs: usize, b: &Bundle, vendor: &Path, home: &Path, baseline: Option<&Path>) {
@@ -42,8 +42,8 @@ pub fn rows(rows: &mut Vec<Row>, runs: usize, b: &Bundle, vendor: &Path, home: &
     let before;
     if let Some(dir) = baseline {
         before = bundle_with_vendor("perf-baseline", vendor);
-        std::fs::copy(dir.join("msty-mlx-studio"), before.exe()).unwrap();
-        std::fs::copy(dir.join(RUNTIME_FILE), before.runtime()).unwrap();
+        replace_file(&dir.join("msty-mlx-studio"), &before.exe());
+        replace_file(&dir.join(RUNTIME_FILE), &before.runtime());
         builds.push((" [baseline]", &before));
     }
     let python_i = || {

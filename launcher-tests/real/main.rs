@@ -50,68 +50,72 @@ fn timing(line: impl AsRef<str>) {
 fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
     STACK.get_or_init(|| {
-        let _ = fs::remove_file(Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("real-timings-py{XY}.txt")));
-        let start = Instant::now();
-        let wheels = real_wheel_cache();
-        timing(format!("wheel cache ready: {:.1} s", start.elapsed().as_secs_f64()));
+        kept(|| {
+            let _ = fs::remove_file(Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("real-timings-py{XY}.txt")));
+            let start = Instant::now();
+            let wheels = real_wheel_cache();
+            timing(format!("wheel cache ready: {:.1} s", start.elapsed().as_secs_f64()));
 
-        let work = scratch("real");
-        fs::copy(Path::new(REPO).join("launcher-tests/real/requirements.txt"), work.join("requirements.txt")).unwrap();
-        let start = Instant::now();
-        let cargo_bin = Path::new(env!("CARGO")).parent().unwrap().to_path_buf();
-        let host_bin = host_python().executable.parent().unwrap().to_path_buf();
-        let out = Command::new(bundler())
-            .current_dir(&work)
-            .env_clear()
-            .env("PATH", format!("{}:{}:/usr/local/bin:/usr/bin:/bin", host_bin.display(), cargo_bin.display()))
-            .env("HOME", dirs::home_dir().unwrap())
-            .env("LANG", "C.UTF-8")
-            .env("CARGO", env!("CARGO"))
-            .args(["--quiet", "--project", "mlx-knife==2.0.8", "--requirements", "requirements.txt", "--python"])
-            .arg(&host_python().executable)
-            .arg("--pip-args")
-            .arg(format!("--no-index --find-links {}", wheels.display()))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "bundler failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        timing(format!(
-            "bundle built (uv install, precompile, launcher, sanity check): {:.1} s",
-            start.elapsed().as_secs_f64()
-        ));
-        let dist = work.join("dist-ext-python/msty-mlx-studio");
-        let manifest: Value = serde_json::from_slice(&fs::read(dist.join("bundle-manifest.json")).unwrap()).unwrap();
+            let work = scratch("real");
+            fs::copy(Path::new(REPO).join("launcher-tests/real/requirements.txt"), work.join("requirements.txt"))
+                .unwrap();
+            let start = Instant::now();
+            let cargo_bin = Path::new(env!("CARGO")).parent().unwrap().to_path_buf();
+            let host_bin = host_python().executable.parent().unwrap().to_path_buf();
+            let out = Command::new(bundler())
+                .current_dir(&work)
+                .env_clear()
+                .env("PATH", format!("{}:{}:/usr/local/bin:/usr/bin:/bin", host_bin.display(), cargo_bin.display()))
+                .env("HOME", dirs::home_dir().unwrap())
+                .env("LANG", "C.UTF-8")
+                .env("CARGO", env!("CARGO"))
+                .args(["--quiet", "--project", "mlx-knife==2.0.8", "--requirements", "requirements.txt", "--python"])
+                .arg(&host_python().executable)
+                .arg("--pip-args")
+                .arg(format!("--no-index --find-links {}", wheels.display()))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "bundler failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            timing(format!(
+                "bundle built (uv install, precompile, launcher, sanity check): {:.1} s",
+                start.elapsed().as_secs_f64()
+            ));
+            let dist = work.join("dist-ext-python/msty-mlx-studio");
+            let manifest: Value =
+                serde_json::from_slice(&fs::read(dist.join("bundle-manifest.json")).unwrap()).unwrap();
 
-        let root = work.join("MyApp.app/Contents");
-        link_tree(&base().home(), &root.join("Resources/python"));
-        link_tree(&dist, &root.join("Resources/mlxk2"));
-        let app = Bundle { root };
+            let root = work.join("MyApp.app/Contents");
+            link_tree(&base().home(), &root.join("Resources/python"));
+            link_tree(&dist, &root.join("Resources/mlxk2"));
+            let app = Bundle { root };
 
-        let hf_home = work.join("hf");
-        let tmpdir = work.join("tmp");
-        fs::create_dir_all(&tmpdir).unwrap();
-        let generated = run_ok(
-            clean_command(&app.python3())
-                .arg(Path::new(REPO).join("python-fixtures/tiny_model/make_tiny_model.py"))
-                .arg(&hf_home)
-                .env("PYTHONPATH", app.vendor())
-                .env("PYTHONNOUSERSITE", "1")
-                .env("PYTHONDONTWRITEBYTECODE", "1"),
-        );
-        let info: Value = serde_json::from_slice(&generated.stdout).unwrap();
-        Stack {
-            app,
-            dist,
-            manifest,
-            hf_home,
-            tmpdir,
-            model: info["model"].as_str().unwrap().into(),
-            expected: info["expected_reply"].as_str().unwrap().into(),
-        }
+            let hf_home = work.join("hf");
+            let tmpdir = work.join("tmp");
+            fs::create_dir_all(&tmpdir).unwrap();
+            let generated = run_ok(
+                clean_command(&app.python3())
+                    .arg(Path::new(REPO).join("python-fixtures/tiny_model/make_tiny_model.py"))
+                    .arg(&hf_home)
+                    .env("PYTHONPATH", app.vendor())
+                    .env("PYTHONNOUSERSITE", "1")
+                    .env("PYTHONDONTWRITEBYTECODE", "1"),
+            );
+            let info: Value = serde_json::from_slice(&generated.stdout).unwrap();
+            Stack {
+                app,
+                dist,
+                manifest,
+                hf_home,
+                tmpdir,
+                model: info["model"].as_str().unwrap().into(),
+                expected: info["expected_reply"].as_str().unwrap().into(),
+            }
+        })
     })
 }
 
