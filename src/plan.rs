@@ -124,55 +124,13 @@ pub fn survey(inputs: &Inputs, depth: Depth) -> Survey {
         }
     };
     if let Some(xy) = python {
-        let libpython = python_home::libpython_path(&layout.paths.home, xy);
-        let checked = match depth {
-            Depth::Run => match std::fs::metadata(&libpython) {
-                Ok(_) => Ok(None),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(python_home::LibpythonProblem::Missing),
-                Err(e) => Err(python_home::LibpythonProblem::Unreadable(e.to_string())),
-            },
-            Depth::Describe => python_home::inspect(&libpython, xy).map(Some),
-        };
-        match checked {
+        match check_libpython(&layout, xy, depth) {
             Ok(file) => survey.libpython = file,
-            Err(problem) => problems.push(libpython_failure(&libpython, &problem, xy, &layout)),
+            Err(failure) => problems.push(failure),
         }
     }
-    if !layout.paths.vendor.is_dir() {
-        problems.push(Failure::new(
-            LauncherExit::VendorMissing,
-            format!("no `_vendor` directory at `{}`", layout.paths.vendor.display()),
-            "rebuild the bundle with build-external-python; the launcher must sit next to _vendor",
-        ));
-    } else if !layout.paths.vendor.join("mlxk2").is_dir() {
-        problems.push(Failure::new(
-            LauncherExit::Mlxk2Missing,
-            format!("no `mlxk2` package in `{}`", layout.paths.vendor.display()),
-            "vendor mlx-knife into _vendor (build-external-python)",
-        ));
-    }
-    match (&runtime, &python) {
-        (Err(failure), _) => problems.push(failure.clone()),
-        (Ok(stamp), _) if stamp.plan_format != FORMAT => problems.push(runtime_failure(
-            &layout.paths.runtime,
-            &format!("reads launch plans of format {}, this launcher writes format {FORMAT}", stamp.plan_format),
-        )),
-        (Ok(stamp), Some(xy)) if stamp.python != *xy => problems.push(Failure::new(
-            LauncherExit::Runtime,
-            format!(
-                "the runtime `{}` is built for Python {}, but the home `{}` (chosen by {}) holds Python {xy}",
-                layout.paths.runtime.display(),
-                stamp.python,
-                layout.paths.home.display(),
-                layout.paths.home_rule
-            ),
-            format!(
-                "rebuild it for Python {xy}: PYO3_PYTHON={} cargo build --release",
-                layout.paths.executable.display()
-            ),
-        )),
-        _ => {}
-    }
+    problems.extend(vendor_problem(&layout));
+    problems.extend(runtime_problem(&layout, &runtime, python));
 
     if let Some(xy) = python {
         let bytecode = bytecode::plan(
@@ -199,6 +157,68 @@ pub fn survey(inputs: &Inputs, depth: Depth) -> Survey {
     survey.python = python;
     survey.problems = problems;
     survey
+}
+
+/// A run only needs libpython to exist (loading it tells the rest, in one line); a
+/// description also reads its headers.
+fn check_libpython(layout: &Layout, xy: PyVersion, depth: Depth) -> Result<Option<LibpythonFile>, Failure> {
+    let libpython = python_home::libpython_path(&layout.paths.home, xy);
+    let checked = match depth {
+        Depth::Run => match std::fs::metadata(&libpython) {
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(python_home::LibpythonProblem::Missing),
+            Err(e) => Err(python_home::LibpythonProblem::Unreadable(e.to_string())),
+        },
+        Depth::Describe => python_home::inspect(&libpython, xy).map(Some),
+    };
+    checked.map_err(|problem| libpython_failure(&libpython, &problem, xy, layout))
+}
+
+fn vendor_problem(layout: &Layout) -> Option<Failure> {
+    let vendor = &layout.paths.vendor;
+    if !vendor.is_dir() {
+        Some(Failure::new(
+            LauncherExit::VendorMissing,
+            format!("no `_vendor` directory at `{}`", vendor.display()),
+            "rebuild the bundle with build-external-python; the launcher must sit next to _vendor",
+        ))
+    } else if !vendor.join("mlxk2").is_dir() {
+        Some(Failure::new(
+            LauncherExit::Mlxk2Missing,
+            format!("no `mlxk2` package in `{}`", vendor.display()),
+            "vendor mlx-knife into _vendor (build-external-python)",
+        ))
+    } else {
+        None
+    }
+}
+
+/// The runtime must exist, read this launcher's plan format, and be built for the home's X.Y.
+fn runtime_problem(
+    layout: &Layout,
+    runtime: &Result<RuntimeStamp, Failure>,
+    python: Option<PyVersion>,
+) -> Option<Failure> {
+    let paths = &layout.paths;
+    match (runtime, python) {
+        (Err(failure), _) => Some(failure.clone()),
+        (Ok(stamp), _) if stamp.plan_format != FORMAT => Some(runtime_failure(
+            &paths.runtime,
+            &format!("reads launch plans of format {}, this launcher writes format {FORMAT}", stamp.plan_format),
+        )),
+        (Ok(stamp), Some(xy)) if stamp.python != xy => Some(Failure::new(
+            LauncherExit::Runtime,
+            format!(
+                "the runtime `{}` is built for Python {}, but the home `{}` (chosen by {}) holds Python {xy}",
+                paths.runtime.display(),
+                stamp.python,
+                paths.home.display(),
+                paths.home_rule
+            ),
+            format!("rebuild it for Python {xy}: PYO3_PYTHON={} cargo build --release", paths.executable.display()),
+        )),
+        _ => None,
+    }
 }
 
 fn stdlib_failure(layout: &Layout, found: &[PyVersion], runtime_xy: Option<PyVersion>) -> Failure {

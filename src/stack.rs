@@ -63,11 +63,8 @@ impl TargetPython {
     }
 }
 
-/// Runs the native checks over `site`; `target` is `None` when the bundled Python's X.Y is
-/// unknown (markers cannot be evaluated then).
-pub fn native_checks(site: &SiteDir, target: Option<&TargetPython>) -> Vec<Check> {
-    let mut checks = Vec::new();
-
+/// No project may have two dist-infos (which one Python imports is an accident of order).
+fn duplicates_check(site: &SiteDir) -> Check {
     let duplicates: Vec<String> = site
         .duplicates()
         .map(|(name, paths)| {
@@ -75,7 +72,7 @@ pub fn native_checks(site: &SiteDir, target: Option<&TargetPython>) -> Vec<Check
             format!("{name}: {}", list.join(" and "))
         })
         .collect();
-    checks.push(Check::new(
+    Check::new(
         "no duplicate dist-infos",
         duplicates.is_empty(),
         if duplicates.is_empty() {
@@ -83,7 +80,15 @@ pub fn native_checks(site: &SiteDir, target: Option<&TargetPython>) -> Vec<Check
         } else {
             duplicates.join("; ")
         },
-    ));
+    )
+}
+
+/// Runs the native checks over `site`; `target` is `None` when the bundled Python's X.Y is
+/// unknown (markers cannot be evaluated then).
+pub fn native_checks(site: &SiteDir, target: Option<&TargetPython>) -> Vec<Check> {
+    let mut checks = Vec::new();
+
+    checks.push(duplicates_check(site));
 
     let mlx = match site.distribution("mlx") {
         Ok(mlx) => {
