@@ -24,6 +24,19 @@ fn the_launcher_links_no_libpython_and_has_no_rpath() {
     );
 }
 
+/// A start maps only the C library: the unwinder is linked in (build.rs), no libgcc_s.
+#[test]
+fn the_launcher_needs_only_the_c_library() {
+    let dynamic = dynamic_section(std::path::Path::new(LAUNCHER));
+    let needed: Vec<&str> = dynamic
+        .lines()
+        .filter(|l| l.contains("(NEEDED)"))
+        .filter_map(|l| l.split('[').nth(1)?.strip_suffix(']'))
+        .collect();
+    assert_eq!(needed, ["libc.so.6"], "{dynamic}");
+    assert!(dynamic.contains("BIND_NOW"), "full RELRO kept: {dynamic}");
+}
+
 #[test]
 fn the_runtime_is_linked_like_an_extension_module() {
     let runtime = runtime();
