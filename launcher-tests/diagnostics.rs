@@ -305,6 +305,16 @@ fn check_mlx_stack_on_a_healthy_stack() {
     assert!(r.stderr().contains("mlx_lm fixture: imported"), "{}", r.stderr());
 }
 
+/// The documented order: native checks with no Python loaded, then the import step.
+#[test]
+fn check_mlx_stack_runs_the_native_checks_before_loading_python() {
+    let r = run(base().launcher().arg("--check-mlx-stack").env("MLXK2_LAUNCHER_LOG", "debug"));
+    assert_eq!(r.code, Some(0), "{}", r.stderr());
+    let err = r.stderr();
+    let at = |needle: &str| err.find(needle).unwrap_or_else(|| panic!("no {needle:?} in {err}"));
+    assert!(at("native checks done") < at("libpython loaded"), "{err}");
+}
+
 #[test]
 fn check_mlx_stack_backend_skew() {
     let b = Bundle::copy("skew");
