@@ -1,6 +1,7 @@
 //! Integration tests: the real launcher binary inside real, relocated bundles.
 
 mod harness;
+mod schema;
 
 mod bad_input;
 mod behaviour;
@@ -13,5 +14,6 @@ mod interrupt;
 mod isolation;
 mod locate;
 mod parent_death;
+mod schemas;
 mod two_stage;
 mod verify;

@@ -9,6 +9,8 @@
 
 #[path = "../harness.rs"]
 mod harness;
+#[path = "../schema.rs"]
+mod schema;
 
 mod chaos;
 
@@ -199,15 +201,18 @@ fn check_diagnostics(s: &Stack, app: &Bundle) {
     };
     let stack = launcher_json(s, app, &["--check-mlx-stack"]);
     assert_eq!(stack["ok"], true, "{stack}");
+    schema::assert_valid("check-mlx-stack", &stack);
     assert_eq!(stack["mlx"]["version"], version("mlx"));
     assert_eq!(stack["mlx_lm"]["version"], version("mlx-lm"));
     assert!(stack["mlx"]["file"].as_str().unwrap().starts_with(app.vendor().to_str().unwrap()));
     let mlx = launcher_json(s, app, &["--mlx-info"]);
+    schema::assert_valid("pkg-info", &mlx);
     assert_eq!(mlx["version"], version("mlx"));
     assert_eq!(mlx["backends"]["mlx-cpu"]["version"], version("mlx-cpu"));
     assert_eq!(launcher_json(s, app, &["--pkg-info", "mlx_lm"])["version"], version("mlx-lm"));
     let info = launcher_json(s, app, &["--python-info"]);
     assert_eq!(info["ok"], true, "{info}");
+    schema::assert_valid("python-info", &info);
     assert_eq!(info["python_version"], s.manifest["python"]["version"]);
     assert_eq!(info["runtime"]["python"], s.manifest["runtime"]["python"]);
     assert_eq!(info["runtime"]["plan_format"], s.manifest["runtime"]["plan_format"]);
@@ -226,6 +231,7 @@ fn diagnostics_agree_with_the_manifest() {
     let s = stack();
     check_diagnostics(s, &s.app);
     assert_eq!(s.manifest["mlxk2_version"], "2.0.8");
+    schema::assert_valid("bundle-manifest", &s.manifest);
 }
 
 #[test]
