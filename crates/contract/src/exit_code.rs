@@ -38,7 +38,49 @@ pub const DIAGNOSTICS_FAILED: u8 = 2;
 pub const INTERRUPTED: u8 = 130;
 
 impl LauncherExit {
+    /// Every launcher exit, in code order (the documentation's table is tested against it).
+    pub const ALL: [LauncherExit; 9] = [
+        LauncherExit::BadEnvironment,
+        LauncherExit::NoPythonHome,
+        LauncherExit::StdlibMissing,
+        LauncherExit::Libpython,
+        LauncherExit::VendorMissing,
+        LauncherExit::Mlxk2Missing,
+        LauncherExit::InterpreterStart,
+        LauncherExit::SelfLocation,
+        LauncherExit::Runtime,
+    ];
+
     pub fn code(self) -> u8 {
         self as u8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Exhaustive: a new variant does not compile until it has a place in `ALL`.
+    fn position(exit: LauncherExit) -> usize {
+        match exit {
+            LauncherExit::BadEnvironment => 0,
+            LauncherExit::NoPythonHome => 1,
+            LauncherExit::StdlibMissing => 2,
+            LauncherExit::Libpython => 3,
+            LauncherExit::VendorMissing => 4,
+            LauncherExit::Mlxk2Missing => 5,
+            LauncherExit::InterpreterStart => 6,
+            LauncherExit::SelfLocation => 7,
+            LauncherExit::Runtime => 8,
+        }
+    }
+
+    #[test]
+    fn all_is_every_code_once_in_order() {
+        for (i, exit) in LauncherExit::ALL.iter().enumerate() {
+            assert_eq!(position(*exit), i);
+        }
+        let codes: Vec<u8> = LauncherExit::ALL.iter().map(|e| e.code()).collect();
+        assert_eq!(codes, (80..=88).collect::<Vec<u8>>());
     }
 }
