@@ -25,6 +25,7 @@ pub mod runtime_stamp;
 pub mod settings;
 pub mod stack;
 pub mod stage2;
+pub mod trusted_dir;
 #[allow(unsafe_code)]
 pub mod sys;
 

@@ -5,7 +5,7 @@
 //!
 //! Format (JSON, [`FORMAT`] = 1): `format`, `python` (X.Y), `launcher`, `home`, `home_rule`,
 //! `executable`, `libpython`, `vendor`, `runtime`, `isolation {…}`, `bytecode {shipped_pycs,
-//! pycache_prefix}`, `child_environment {set {NAME: value}, removed [NAME]}`, `exit_with_parent
+//! pycache_prefix, no_cache_reason}`, `child_environment {set {NAME: value}, removed [NAME]}`, `exit_with_parent
 //! {state, …}`, `log_filter`. Paths are JSON strings, or `{"bytes": [..]}` when not UTF-8. Any
 //! change to these fields or to [`crate::abi`] takes a new format number; the runtime refuses a
 //! plan of another format and the launcher refuses a runtime stamped with another one.
