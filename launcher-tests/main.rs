@@ -13,5 +13,6 @@ mod interrupt;
 mod isolation;
 mod locate;
 mod parent_death;
+mod trusted_cache;
 mod two_stage;
 mod verify;
