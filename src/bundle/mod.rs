@@ -187,7 +187,7 @@ pub fn build(opts: &Options) -> Result<Summary> {
     steps.header(format!("Precompiling _vendor for Python {} (unchecked hash-based pycs)", facts.version));
     let bytecode = match compile::compiler(&mode, &facts.version) {
         Ok((python, how)) => {
-            let cache = dirs::cache_dir().map(|c| c.join("msty-mlx-studio/bytecode"));
+            let cache = crate::trusted_dir::bundler_cache("bytecode");
             let done = compile::compile(&python, &vendor, cache.as_deref())?;
             steps.note(format!(
                 "compiled with `{}` ({how}): {} compiled, {} from the bytecode cache, {} that do not compile left without pyc",
