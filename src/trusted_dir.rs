@@ -100,7 +100,8 @@ pub fn walk(root: &Path, ours: &[&OsStr], create: bool) -> Result<Walked, Refusa
         .chain(missing_above.iter().map(OsString::as_os_str))
         .chain(ours.iter().copied())
         .collect();
-    let mut leaf_created = false;
+    // Whether the component just walked was created by this walk (the last one: the leaf).
+    let mut created = false;
     let steps = existing
         .iter()
         .map(|n| (n.as_os_str(), false, false))
@@ -116,19 +117,19 @@ pub fn walk(root: &Path, ours: &[&OsStr], create: bool) -> Result<Walked, Refusa
                     return Ok(Walked::WouldCreate { path: full });
                 }
                 match sys::mkdir_at(dir.as_fd(), name, 0o700) {
-                    Ok(()) => leaf_created = true,
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => leaf_created = false, // a concurrent launcher
+                    Ok(()) => created = true,
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => created = false, // a concurrent launcher
                     Err(error) => return Err(Refusal::Unusable { dir: path, error }),
                 }
                 open(Some(&dir), name, &path)?
             }
             other => {
-                leaf_created = false;
+                created = false;
                 other?
             }
         };
         if is_ours {
-            check_ours(&next, &path, euid, create && !leaf_created)?;
+            check_ours(&next, &path, euid, create && !created)?;
         } else {
             check_above(&next, &path, euid)?;
         }
@@ -137,7 +138,7 @@ pub fn walk(root: &Path, ours: &[&OsStr], create: bool) -> Result<Walked, Refusa
     Ok(Walked::Open {
         path,
         leaf: dir.into(),
-        leaf_created,
+        leaf_created: created,
     })
 }
 
