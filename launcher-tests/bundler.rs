@@ -902,3 +902,32 @@ fn clear_quarantine_has_nothing_to_do_here() {
     assert_eq!(r.code, Some(0));
     assert!(r.stdout().starts_with("nothing to do: com.apple.quarantine exists only on macOS"));
 }
+
+/// Issue 21: the bundler's bytecode cache holds code it signs into bundles. A cache that
+/// others could write (here: `msty-mlx-studio` group-writable) is not used: one warning line,
+/// every pyc compiled afresh.
+#[test]
+fn an_untrusted_bytecode_cache_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = scratch("pyc-untrusted-home");
+    let tree = project("pyc-untrusted-tree");
+    for (i, expected) in [(0, " 0 from the bytecode cache"), (1, " 0 from the bytecode cache")] {
+        let cwd = scratch(&format!("pyc-untrusted-{i}"));
+        let mut cmd = bundler(&cwd);
+        cmd.env("HOME", &home).arg("--python").arg(&host_python().executable).arg("--pip-args").arg(offline());
+        let r = run(cmd.arg("--launcher").arg(launcher_dir()).arg("--project").arg(&tree));
+        assert_eq!(r.code, Some(0), "{}", r.stderr());
+        assert!(r.stderr().contains(expected), "{expected:?}:\n{}", r.stderr());
+        let ours = home.join(".cache/msty-mlx-studio");
+        if i == 0 {
+            assert_eq!(fs::metadata(&ours).unwrap().permissions().mode() & 0o777, 0o700, "created 0700");
+            fs::set_permissions(&ours, fs::Permissions::from_mode(0o770)).unwrap();
+        } else {
+            let warning = format!(
+                "build-external-python: warning: not using the bytecode cache, untrusted: `{}` is group- or world-writable (mode 0770)",
+                ours.display()
+            );
+            assert!(r.stderr().contains(&warning), "{}", r.stderr());
+        }
+    }
+}

@@ -91,6 +91,7 @@ prefix, tag, n, bad = sys.argv[1], sys.implementation.cache_tag, 0, []
 for root, dirs, files in os.walk(prefix):
     for f in files:
         p = os.path.join(root, f)
+        if root == prefix and f == ".msty-mlx-studio-cache": continue  # the launcher's marker
         suffix = "." + tag + ".pyc"
         if not f.endswith(suffix):
             bad.append("stray file " + p); continue

@@ -15,5 +15,6 @@ mod isolation;
 mod locate;
 mod parent_death;
 mod schemas;
+mod trusted_cache;
 mod two_stage;
 mod verify;

@@ -9,14 +9,25 @@
 //! With a prefix set CPython reads pycs only from the prefix, which is why shipped pycs switch
 //! the prefix off instead of being mixed with it.
 //!
+//! CPython executes whatever valid pyc it finds under the prefix, so the prefix is code: every
+//! directory of it is checked before any use ([`msty_mlx_trust`], `docs/security.md`);
+//! one that another user could have written, or could swap, means no caching for this run.
+//!
 //! The cache is an optimisation, never a reason to fail or to talk: when the caller's
-//! environment names no cache directory (`HOME` and `XDG_CACHE_HOME` unset), or the prefix
-//! cannot be created and written (read-only or full file system, a file where a directory
-//! should be), the run goes on without caching, exactly as with shipped pycs minus the pycs,
-//! and only the debug log (`MLXK2_LAUNCHER_LOG=debug`) says why.
+//! environment names no cache directory (`HOME` and `XDG_CACHE_HOME` unset), the cache is
+//! untrusted, or the prefix cannot be created and written (read-only or full file system, a
+//! file where a directory should be), the run goes on without caching, exactly as with shipped
+//! pycs minus the pycs; the debug log (`MLXK2_LAUNCHER_LOG=debug`) says why in one line and
+//! the plan carries the reason (`no_cache_reason`, printed by `--python-info`).
+//!
+//! Writability is proved once per cache, not per run: the first run that finds the leaf
+//! without [`MARKER`] (it created the leaf, or an earlier launcher did) writes the marker as
+//! its probe and keeps it. A file system that becomes read-only or full later is harmless:
+//! CPython skips every pyc it cannot write.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -24,35 +35,55 @@ use msty_mlx_contract::plan::BytecodePlan;
 use msty_mlx_contract::python::PyVersion;
 use sha2::{Digest, Sha256};
 
+use msty_mlx_trust as sys;
+use msty_mlx_trust::{self as trusted_dir, Walked};
+
+/// The file in a cache leaf that says "trust-checked and proved writable by a launcher".
+pub const MARKER: &str = ".msty-mlx-studio-cache";
+
 /// Decides from `_vendor` (mlxk2's own pyc as the witness: the bundler compiles everything or
-/// nothing) and the user's cache directory (`None` when there is none). With `prepare` (a run,
-/// not a description) the prefix is created and a write is tried; when that fails the plan
-/// writes no bytecode.
+/// nothing) and the user's cache directory (`None` when there is none). Every directory of the
+/// prefix is trust-checked in both cases; with `prepare` (a run, not a description) missing
+/// ones are created `0700` and a cache without [`MARKER`] is probed; without, nothing on disk
+/// changes. Any refusal means no caching.
 pub fn plan(vendor: &Path, home: &Path, python_xy: PyVersion, cache_dir: Option<&Path>, prepare: bool) -> BytecodePlan {
     let tag = python_xy.cache_tag();
     let shipped_pycs = vendor.join("mlxk2/__pycache__").join(format!("__init__.{tag}.pyc")).is_file();
-    let mut pycache_prefix = match (shipped_pycs, cache_dir) {
-        (false, Some(cache)) => {
-            Some(cache.join("msty-mlx-studio/pycache").join(format!("{}-py{python_xy}", bundle_id(vendor, home))))
-        }
-        (false, None) => {
-            tracing::debug!(
-                "no per-user cache directory (HOME and XDG_CACHE_HOME unset or not absolute): running without a bytecode cache"
-            );
-            None
-        }
-        (true, _) => None,
+    if shipped_pycs {
+        return BytecodePlan { shipped_pycs, pycache_prefix: None, no_cache_reason: None };
+    }
+    let Some(cache) = cache_dir else {
+        let reason = "no per-user cache directory (HOME and XDG_CACHE_HOME unset or not absolute)";
+        tracing::debug!("{reason}: running without a bytecode cache");
+        return BytecodePlan { shipped_pycs, pycache_prefix: None, no_cache_reason: Some(reason.into()) };
     };
-    if prepare && let Some(prefix) = &pycache_prefix {
-        match writable(prefix) {
-            Ok(()) => tracing::debug!(prefix = %prefix.display(), "bytecode cache"),
-            Err(e) => {
-                tracing::debug!(prefix = %prefix.display(), "bytecode cache unusable ({e}): running without a bytecode cache");
-                pycache_prefix = None;
+    let leaf = OsString::from(format!("{}-py{python_xy}", bundle_id(vendor, home)));
+    let chain = [OsStr::new("msty-mlx-studio"), OsStr::new("pycache"), &leaf];
+    let walked = trusted_dir::walk(cache, &chain, prepare).and_then(|walked| match walked {
+        Walked::Open { path, leaf, leaf_created } if prepare => {
+            prove_writable(leaf.as_fd(), leaf_created)
+                .map_err(|error| trusted_dir::Refusal::Unusable { dir: path.clone(), error })?;
+            Ok(path)
+        }
+        Walked::Open { path, .. } | Walked::WouldCreate { path } => Ok(path),
+    });
+    match walked {
+        Ok(prefix) => {
+            if prepare {
+                tracing::debug!(prefix = %prefix.display(), "bytecode cache");
+            }
+            BytecodePlan { shipped_pycs, pycache_prefix: Some(prefix), no_cache_reason: None }
+        }
+        Err(refusal) => {
+            let kind = if refusal.is_untrusted() { "untrusted" } else { "unusable" };
+            tracing::debug!("bytecode cache {kind} ({refusal}): running without a bytecode cache");
+            BytecodePlan {
+                shipped_pycs,
+                pycache_prefix: None,
+                no_cache_reason: Some(format!("bytecode cache {kind}: {refusal}")),
             }
         }
     }
-    BytecodePlan { shipped_pycs, pycache_prefix }
 }
 
 /// The per-user cache directory the caller's environment names: `$XDG_CACHE_HOME` when absolute
@@ -70,15 +101,23 @@ pub fn user_cache_dir(vars: &[(OsString, OsString)]) -> Option<PathBuf> {
     var("XDG_CACHE_HOME").map(Path::to_path_buf).or_else(|| var("HOME").map(|home| home.join(".cache")))
 }
 
-/// Creates `prefix` and proves a file can be written there (which a read-only or full file
-/// system, or a file in the way, refuses). The probe is named by pid, so concurrent launchers
-/// never share one, and removed at once.
-fn writable(prefix: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(prefix)?;
-    let probe = prefix.join(format!(".write-probe-{}", std::process::id()));
-    let written = std::fs::File::create(&probe).and_then(|mut f| f.write_all(b"probe"));
-    let _ = std::fs::remove_file(&probe);
-    written
+/// Proves the (trust-checked) leaf writable by writing [`MARKER`] into it, unless a marker is
+/// already there. The marker stays: the next run finds it and writes nothing. Created with
+/// `O_EXCL`, so concurrent first runs never share one; a failed write removes it again.
+fn prove_writable(leaf: BorrowedFd<'_>, leaf_created: bool) -> std::io::Result<()> {
+    let marker = OsStr::new(MARKER);
+    if !leaf_created && sys::entry_kind_at(Some(leaf), marker).is_ok_and(|kind| kind == sys::EntryKind::File) {
+        return Ok(());
+    }
+    match sys::create_new_file_at(leaf, marker, 0o600) {
+        Ok(mut file) => file
+            .write_all(b"msty-mlx-studio: this bytecode cache was trust-checked and proved writable\n")
+            .inspect_err(|_| {
+                let _ = sys::unlink_at(leaf, marker);
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()), // a concurrent first run
+        Err(e) => Err(e),
+    }
 }
 
 /// A short, stable name for one bundle: a SHA-256 of its `_vendor` and home paths' bytes (pyc
@@ -124,6 +163,12 @@ mod tests {
             "1e62e6e62a7ea497"
         );
         assert_eq!(plan(&vendor, &dir, PyVersion::new(3, 11), None, false).pycache_prefix, None);
+        assert!(
+            plan(&vendor, &dir, PyVersion::new(3, 11), None, false)
+                .no_cache_reason
+                .unwrap()
+                .starts_with("no per-user cache directory")
+        );
         std::fs::write(vendor.join("mlxk2/__pycache__/__init__.cpython-311.pyc"), b"").unwrap();
         let p = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&cache), false);
         assert!(p.shipped_pycs && !p.write_bytecode());
@@ -144,11 +189,28 @@ mod tests {
         let p = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("cache")), true);
         assert_eq!(p.pycache_prefix, None);
         assert!(!p.write_bytecode());
-        // Described only (--python-info): nothing is created or probed.
-        assert!(plan(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("cache")), false).pycache_prefix.is_some());
+        assert!(p.no_cache_reason.unwrap().starts_with("bytecode cache unusable: "));
+        // Described only (--python-info): the same decision, from what is there.
+        let described = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("cache")), false);
+        assert_eq!(described.pycache_prefix, None);
+        let fresh = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("good")), false).pycache_prefix.unwrap();
+        assert!(!dir.join("good").exists(), "describing creates nothing");
         let good = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("good")), true).pycache_prefix.unwrap();
+        assert_eq!(good, fresh);
         assert!(good.is_dir());
-        assert_eq!(std::fs::read_dir(&good).unwrap().count(), 0, "the probe is removed");
+        let names = |d: &Path| std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>();
+        assert_eq!(names(&good), [MARKER], "the probe is the marker, and nothing else");
+        let probed = std::fs::metadata(good.join(MARKER)).unwrap().modified().unwrap();
+        std::fs::remove_file(good.join(MARKER)).unwrap();
+        std::fs::write(good.join(MARKER), b"").unwrap();
+        let kept = std::fs::metadata(good.join(MARKER)).unwrap().modified().unwrap();
+        assert!(kept >= probed);
+        assert_eq!(
+            plan(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("good")), true).pycache_prefix.unwrap(),
+            good
+        );
+        assert_eq!(std::fs::read(good.join(MARKER)).unwrap(), b"", "a marker is there: no probe");
+        assert_eq!(names(&good), [MARKER]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

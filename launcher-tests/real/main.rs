@@ -471,3 +471,78 @@ fn serve_on_a_port_already_bound_exits_3_like_python_m() {
     );
     timing(format!("serve on a bound port: exit {:?}, message {:?}", results[0].1, results[0].3));
 }
+
+/// Issue 21: the serve worker (a plain `python3` child, its own session) follows the
+/// launcher's bytecode-cache decision. A copy of the real bundle without shipped pycs: with a
+/// trusted cache root the worker gets the launcher's `PYTHONPYCACHEPREFIX`; with a cache root
+/// anyone may write (0777, not sticky) it gets `PYTHONDONTWRITEBYTECODE=1` and no prefix.
+/// Read from the running worker's `/proc/<pid>/environ`.
+#[test]
+fn serve_worker_environment_follows_the_cache_decision() {
+    use std::os::unix::fs::PermissionsExt;
+    let _g = serial();
+    let s = stack();
+    let root = scratch("real-nopyc").join("App");
+    link_tree(&s.app.root, &root);
+    let app = Bundle { root };
+    for dir in tree(&app.vendor()).into_iter().filter(|p| p.ends_with("__pycache__")) {
+        let _ = fs::remove_dir_all(dir);
+    }
+    for trusted in [true, false] {
+        let cache = scratch("real-cache-root");
+        if !trusted {
+            fs::set_permissions(&cache, fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        let mut described = s.launcher(&app);
+        let described = run(described.env("XDG_CACHE_HOME", &cache).arg("--python-info")).json();
+        let bytecode = &described["bytecode"];
+        assert_eq!(bytecode["shipped_pycs"], false, "{bytecode}");
+        let port = free_port().to_string();
+        let mut child = s
+            .launcher(&app)
+            .env("XDG_CACHE_HOME", &cache)
+            .args(["serve", "--host", "127.0.0.1", "--port", &port])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let seen =
+            String::from_utf8_lossy(&read_until(&mut stderr, b"Started server process [", Duration::from_secs(120)))
+                .into_owned();
+        let pid = String::from_utf8_lossy(&read_until(&mut stderr, b"]", Duration::from_secs(10)))
+            .trim_end_matches(']')
+            .to_string();
+        let environ =
+            fs::read(format!("/proc/{pid}/environ")).unwrap_or_else(|e| panic!("worker {pid:?} ({e}):\n{seen}"));
+        let vars: Vec<(String, String)> = environ
+            .split(|&b| b == 0)
+            .filter_map(|kv| String::from_utf8_lossy(kv).split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
+        let var = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        sigterm(child.id());
+        let status = wait_timeout(&mut child, Duration::from_secs(30));
+        assert!(status.is_some(), "the launcher did not stop after SIGTERM");
+        if trusted {
+            let prefix = bytecode["pycache_prefix"].as_str().expect("a trusted cache is used").to_string();
+            assert_eq!(var("PYTHONPYCACHEPREFIX").as_deref(), Some(prefix.as_str()), "worker environment: {vars:?}");
+            assert_eq!(var("PYTHONDONTWRITEBYTECODE"), None);
+            assert!(
+                tree(Path::new(&prefix)).iter().any(|p| p.to_string_lossy().contains("/uvicorn/")),
+                "the worker cached nothing"
+            );
+        } else {
+            assert_eq!(bytecode["pycache_prefix"], Value::Null, "{bytecode}");
+            assert!(bytecode["no_cache_reason"].as_str().unwrap().contains("not sticky (mode 0777)"), "{bytecode}");
+            assert_eq!(var("PYTHONDONTWRITEBYTECODE").as_deref(), Some("1"), "worker environment: {vars:?}");
+            assert_eq!(var("PYTHONPYCACHEPREFIX"), None);
+            assert!(tree(&cache).is_empty(), "something was written into the untrusted cache root");
+        }
+        timing(format!("serve worker env (cache {}): ok", if trusted { "trusted" } else { "untrusted" }));
+    }
+}
+
+/// SIGTERM to the launcher (mlx-knife stops its worker).
+fn sigterm(pid: u32) {
+    run_ok(Command::new("kill").args(["-TERM", &pid.to_string()]));
+}

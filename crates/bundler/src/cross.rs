@@ -161,9 +161,8 @@ struct ZigTools {
 /// settings (`PIP_INDEX_URL`, a proxy) apply.
 fn zig_tools(note: &dyn Fn(String)) -> Result<ZigTools> {
     let wheels = format!("ziglang=={ZIG_PIN} cargo-zigbuild=={CARGO_ZIGBUILD_PIN}");
-    let tools = dirs::cache_dir()
-        .map(|c| c.join("msty-mlx-studio/tools"))
-        .ok_or_else(|| anyhow!("zig is needed to link for macOS and there is no cache directory to install it into (HOME unset?); set HOME, {ELSEWHERE}"))?;
+    let tools = super::uv::tools_dir()
+        .ok_or_else(|| anyhow!("zig is needed to link for macOS and there is no usable cache directory to install it into (HOME unset, or the cache refused: see the warning above); set HOME, {ELSEWHERE}"))?;
     let dir = tools.join(format!("zig-{ZIG_PIN}-cargo-zigbuild-{CARGO_ZIGBUILD_PIN}"));
     let found =
         ZigTools { cargo_zigbuild: dir.join("bin/cargo-zigbuild"), zig: dir.join("ziglang/zig"), dir: dir.clone() };

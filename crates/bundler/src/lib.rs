@@ -5,6 +5,7 @@
 //! only when every step succeeded, so a failed or interrupted build never leaves a half bundle
 //! at the output path. `build` is the story; each step lives in its own module.
 
+mod caches;
 pub mod clean;
 pub mod compile;
 pub mod cross;
@@ -190,7 +191,7 @@ pub fn build(opts: &Options) -> Result<Summary> {
     steps.header(format!("Precompiling _vendor for Python {} (unchecked hash-based pycs)", facts.version));
     let bytecode = match compile::compiler(&mode, &facts.version) {
         Ok((python, how)) => {
-            let cache = dirs::cache_dir().map(|c| c.join("msty-mlx-studio/bytecode"));
+            let cache = crate::caches::bundler_cache("bytecode");
             let done = compile::compile(&python, &vendor, cache.as_deref())?;
             steps.note(format!(
                 "compiled with `{}` ({how}): {} compiled, {} from the bytecode cache, {} that do not compile left without pyc",

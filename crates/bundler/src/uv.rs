@@ -19,9 +19,9 @@ pub struct Uv {
     pub found: &'static str,
 }
 
-/// `~/.cache/msty-mlx-studio/tools`: where the pinned uv is installed.
+/// `~/.cache/msty-mlx-studio/tools`: where the pinned uv is installed (trust-checked: it runs).
 pub fn tools_dir() -> Option<PathBuf> {
-    Some(dirs::cache_dir()?.join("msty-mlx-studio/tools"))
+    crate::caches::bundler_cache("tools")
 }
 
 /// The first usable uv: `uv` on PATH, then `python3 -m uv` (the host's), then the pinned

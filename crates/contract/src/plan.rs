@@ -5,7 +5,7 @@
 //!
 //! Format (JSON, [`FORMAT`] = 2): `format`, `python` (X.Y), the bundle's paths ([`BundlePaths`]:
 //! `launcher`, `home`, `home_rule`, `executable`, `vendor`, `runtime`), `libpython`,
-//! `isolation {…}`, `bytecode {shipped_pycs, pycache_prefix}`, `child_environment {set {NAME:
+//! `isolation {…}`, `bytecode {shipped_pycs, pycache_prefix, no_cache_reason}`, `child_environment {set {NAME:
 //! value}, removed [NAME]}`, `exit_with_parent {state, …}`, `log_filter`. Paths are JSON
 //! strings, or `{"bytes": [..]}` when not UTF-8. Any change to these fields or to
 //! [`crate::abi`] takes a new format number; the runtime refuses a plan of another format and
@@ -150,6 +150,10 @@ pub struct BytecodePlan {
     /// Where new pycs are written (never inside the bundle); `None` = write none.
     #[serde(with = "crate::os_serde::opt_path")]
     pub pycache_prefix: Option<PathBuf>,
+    /// Why no pycs are cached although none are shipped (no cache directory, an untrusted or
+    /// unusable one); `None` when caching or with shipped pycs. Informational: the runtime
+    /// does not read it.
+    pub no_cache_reason: Option<String>,
 }
 
 impl BytecodePlan {
@@ -216,7 +220,7 @@ mod tests {
             },
             libpython: "/R/python/lib/libpython3.11.so.1.0".into(),
             isolation: Isolation::for_python(python),
-            bytecode: BytecodePlan { shipped_pycs: true, pycache_prefix: None },
+            bytecode: BytecodePlan { shipped_pycs: true, pycache_prefix: None, no_cache_reason: None },
             child_environment: ChildEnv {
                 set: vec![("PYTHONNOUSERSITE".into(), "1".into())],
                 remove: vec!["PYTHONHOME".into()],
