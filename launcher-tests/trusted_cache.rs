@@ -324,3 +324,44 @@ fn a_healthy_cache_works_with_0700_dirs_and_is_probed_once() {
 fn cache_tag() -> String {
     format!("cpython-{}", XY.replace('.', ""))
 }
+
+/// MLX's CPU JIT loads `<temp dir>/mlx/<version>/cpu/lib*.so` by name. Another user owns
+/// `mlx` in a shared sticky temp dir: nobody's launcher gives itself (and its children)
+/// `TMPDIR=<its cache>/msty-mlx-studio/tmp` instead, created 0700; without a cache directory,
+/// `MLX_DISABLE_COMPILE=1`. A private temp dir is kept, its `mlx` created 0700.
+#[test]
+fn mlx_kernels_are_never_loaded_from_a_directory_another_user_owns() {
+    require_root();
+    let b = Bundle::copy("trusted-jit");
+    let temp = shared_sticky_root("trusted-jit-temp");
+    fs::create_dir(temp.join("mlx")).unwrap(); // root's: another user, seen from nobody
+    let cache = nobody_root("trusted-jit-cache");
+    let mut cmd = b.launcher();
+    cmd.env("TMPDIR", &temp).args(["env", "TMPDIR", "MLX_DISABLE_COMPILE"]);
+    let r = run(&mut as_nobody(&cmd, &cache));
+    assert_eq!(r.code, Some(0), "{}", r.stderr());
+    let own = cache.join("msty-mlx-studio/tmp");
+    assert_eq!(r.json(), serde_json::json!({ "TMPDIR": own.to_str().unwrap(), "MLX_DISABLE_COMPILE": null }));
+    assert_eq!(fs::metadata(&own).unwrap().permissions().mode() & 0o777, 0o700);
+    let mut info = b.launcher();
+    info.env("TMPDIR", &temp).arg("--python-info");
+    let plan = run(&mut as_nobody(&info, &cache)).json()["plan"]["mlx_jit"].clone();
+    assert!(plan["reason"].as_str().unwrap().contains(&format!("`{}`", temp.join("mlx").display())), "{plan}");
+
+    // No cache directory for our own temp dir either: no JIT at all.
+    let mut bare = b.launcher();
+    bare.env("TMPDIR", &temp).env_remove("HOME").args(["env", "TMPDIR", "MLX_DISABLE_COMPILE"]);
+    let mut bare = as_nobody(&bare, &cache);
+    bare.env_remove("XDG_CACHE_HOME");
+    let r = run(&mut bare);
+    assert_eq!(r.json(), serde_json::json!({ "TMPDIR": temp.to_str().unwrap(), "MLX_DISABLE_COMPILE": "1" }));
+
+    // nobody's own private temp dir: kept, `mlx` created 0700 for MLX to fill.
+    let private = nobody_root("trusted-jit-private");
+    let mut cmd = b.launcher();
+    cmd.env("TMPDIR", &private).args(["env", "TMPDIR", "MLX_DISABLE_COMPILE"]);
+    let r = run(&mut as_nobody(&cmd, &cache));
+    assert_eq!(r.json(), serde_json::json!({ "TMPDIR": private.to_str().unwrap(), "MLX_DISABLE_COMPILE": null }));
+    let mlx = fs::metadata(private.join("mlx")).unwrap();
+    assert_eq!((mlx.uid(), mlx.permissions().mode() & 0o777), (NOBODY, 0o700));
+}

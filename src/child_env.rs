@@ -16,7 +16,7 @@ pub use msty_mlx_contract::plan::ChildEnv;
 
 /// Plans the environment for children, given the current one. `pycache_prefix` is where
 /// bytecode may be written (outside the bundle); `None` means none is written.
-pub fn plan<I>(current: I, vendor: &Path, pycache_prefix: Option<&Path>) -> ChildEnv
+pub fn plan<I>(current: I, vendor: &Path, pycache_prefix: Option<&Path>, extra: Vec<(OsString, OsString)>) -> ChildEnv
 where
     I: IntoIterator<Item = (OsString, OsString)>,
 {
@@ -32,6 +32,7 @@ where
         // No cwd or script dir on a child's sys.path (3.11+; mlxk2 2.0.7+ sets it too).
         ("PYTHONSAFEPATH".into(), "1".into()),
     ];
+    set.extend(extra);
     set.sort();
     let mut remove: Vec<OsString> = current
         .into_iter()
@@ -61,12 +62,13 @@ mod tests {
             ("MLXK2_PORT", "1"),
         ]
         .map(|(k, v)| (OsString::from(k), OsString::from(v)));
-        let p = plan(current, Path::new("/b/_vendor"), None);
+        let p = plan(current, Path::new("/b/_vendor"), None, Vec::new());
         assert_eq!(p.remove, ["PYTHONHOME", "PYTHONINSPECT", "PYTHONSTARTUP"].map(OsString::from));
         assert!(p.set.contains(&("PYTHONPATH".into(), "/b/_vendor".into())));
         assert!(p.set.contains(&("PYTHONNOUSERSITE".into(), "1".into())));
         assert!(p.set.contains(&("PYTHONDONTWRITEBYTECODE".into(), "1".into())));
-        let cached = plan([], Path::new("/b/_vendor"), Some(Path::new("/c/pyc")));
+        let cached = plan([], Path::new("/b/_vendor"), Some(Path::new("/c/pyc")), vec![("TMPDIR".into(), "/t".into())]);
+        assert!(cached.set.contains(&("TMPDIR".into(), "/t".into())));
         assert!(cached.set.contains(&("PYTHONPYCACHEPREFIX".into(), "/c/pyc".into())));
         assert!(!cached.set.iter().any(|(k, _)| k == "PYTHONDONTWRITEBYTECODE"));
     }

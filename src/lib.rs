@@ -14,6 +14,7 @@ pub mod diagnostics;
 pub mod failure;
 pub mod layout;
 pub mod library_file;
+pub mod mlx_jit;
 pub mod parent;
 pub mod plan;
 pub mod python_home;

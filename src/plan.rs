@@ -15,6 +15,7 @@ use crate::bytecode;
 use crate::child_env;
 use crate::failure::Failure;
 use crate::layout::{self, Layout, LookupEnv};
+use crate::mlx_jit;
 use crate::parent;
 use crate::python_home::{self, LibpythonFile};
 use crate::settings::{self, EXIT_WITH_PARENT};
@@ -140,8 +141,13 @@ pub fn survey(inputs: &Inputs, depth: Depth) -> Survey {
             inputs.cache_dir.as_deref(),
             depth == Depth::Run,
         );
-        let child_environment =
-            child_env::plan(inputs.vars.iter().cloned(), &layout.paths.vendor, bytecode.pycache_prefix.as_deref());
+        let mlx_jit = mlx_jit::plan(&inputs.vars, inputs.cache_dir.as_deref(), depth == Depth::Run);
+        let child_environment = child_env::plan(
+            inputs.vars.iter().cloned(),
+            &layout.paths.vendor,
+            bytecode.pycache_prefix.as_deref(),
+            mlx_jit::variables(&mlx_jit),
+        );
         survey.plan = Some(LaunchPlan {
             format: FORMAT,
             python: xy,
@@ -151,6 +157,7 @@ pub fn survey(inputs: &Inputs, depth: Depth) -> Survey {
             bytecode,
             child_environment,
             exit_with_parent: parent::planned(*exit_with_parent.as_ref().unwrap_or(&true)),
+            mlx_jit,
             log_filter: inputs.log_filter.clone(),
         });
     }

@@ -6,7 +6,7 @@
 //! Format (JSON, [`FORMAT`] = 2): `format`, `python` (X.Y), the bundle's paths ([`BundlePaths`]:
 //! `launcher`, `home`, `home_rule`, `executable`, `vendor`, `runtime`), `libpython`,
 //! `isolation {…}`, `bytecode {shipped_pycs, pycache_prefix, no_cache_reason}`, `child_environment {set {NAME:
-//! value}, removed [NAME]}`, `exit_with_parent {state, …}`, `log_filter`. Paths are JSON
+//! value}, removed [NAME]}`, `exit_with_parent {state, …}`, `mlx_jit {tmpdir, disable_compile, reason}`, `log_filter`. Paths are JSON
 //! strings, or `{"bytes": [..]}` when not UTF-8. Any change to these fields or to
 //! [`crate::abi`] takes a new format number; the runtime refuses a plan of another format and
 //! the launcher refuses a runtime stamped with another one. (Format 1 had the same keys; 2
@@ -96,6 +96,7 @@ pub struct LaunchPlan {
     pub bytecode: BytecodePlan,
     pub child_environment: ChildEnv,
     pub exit_with_parent: ParentWatch,
+    pub mlx_jit: MlxJit,
     /// `MLXK2_LAUNCHER_LOG`, validated: the runtime logs with the same filter.
     pub log_filter: Option<String>,
 }
@@ -162,6 +163,20 @@ impl BytecodePlan {
     }
 }
 
+/// Where MLX's CPU JIT may load compiled kernels from (the launcher's `mlx_jit`): the temp dir
+/// as it is, our own (`tmpdir`), or nowhere (`disable_compile`). Applied through the child
+/// environment, which the launcher's own process gets first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MlxJit {
+    /// `TMPDIR` for the launcher and its children, when the caller's temp dir is not safe.
+    #[serde(with = "crate::os_serde::opt_path")]
+    pub tmpdir: Option<PathBuf>,
+    /// `MLX_DISABLE_COMPILE=1`: no safe directory at all.
+    pub disable_compile: bool,
+    /// Why the caller's temp dir is not used; `None` when it is.
+    pub reason: Option<String>,
+}
+
 /// What to change in the process environment that children inherit.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChildEnv {
@@ -226,6 +241,7 @@ mod tests {
                 remove: vec!["PYTHONHOME".into()],
             },
             exit_with_parent: ParentWatch::Armed { parent_pid: 7 },
+            mlx_jit: MlxJit { tmpdir: None, disable_compile: false, reason: None },
             log_filter: None,
         };
         let json: serde_json::Value = serde_json::from_slice(&plan.to_json()).unwrap();

@@ -80,6 +80,10 @@ def main():
     if command == "report":
         print(json.dumps(report()))
         return 0
+    if command == "env":
+        # The named variables as this process sees them (null when unset).
+        print(json.dumps({name: os.environ.get(name) for name in rest}))
+        return 0
     if command == "report-wait":
         # A report, then another once a line arrives on stdin: one process seen twice (while
         # something else happens meanwhile, e.g. another start from another bundle).
