@@ -7,8 +7,9 @@
 // signal handling: std's start-up (a read of /proc/self/maps for the main thread's stack
 // guard, an alternate signal stack, SIGSEGV/SIGBUS handlers) would be most of the launcher's
 // own cost for `--mlx-info`. Its two promises that matter are kept by `sys::prepare_process`:
-// fds 0–2 are open, SIGPIPE is ignored.
-#![no_main]
+// fds 0–2 are open, SIGPIPE is ignored. (A test build keeps the harness's own `main`: `cargo
+// test --bins` must run tests, not the launcher; this file has none, its logic is the library's.)
+#![cfg_attr(not(test), no_main)]
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -21,6 +22,7 @@ use msty_mlx_studio::plan::{self, Depth, Inputs};
 use msty_mlx_studio::{LAUNCHER_NAME, diagnostics, parent, stage2, sys};
 
 /// The C entry point, in place of std's `lang_start`.
+#[cfg(not(test))]
 #[allow(unsafe_code)]
 mod entry {
     use std::ffi::{c_char, c_int};
