@@ -14,6 +14,36 @@ pub use msty_mlx_logging::LAUNCHER_LOG;
 /// `0`/`false`/`no`/`off` keeps the launcher running when its parent dies.
 pub const EXIT_WITH_PARENT: &str = "MLXK2_EXIT_WITH_PARENT";
 
+/// Every variable whose value the launcher (or its runtime) reads, as docs/electron.md's
+/// "Environment variables" table names them; `PYTHON*` stands for the caller's Python variables,
+/// which it removes. A drift test holds the table, this list and the sources together.
+pub const READ: &[&str] = &[
+    MLXK_PYTHON,
+    RESOURCES_PATH,
+    LAUNCHER_LOG,
+    EXIT_WITH_PARENT,
+    "HOME",
+    "XDG_CACHE_HOME",
+    "TMPDIR",
+    "TMP",
+    "TEMP",
+    "TEMPDIR",
+    "PYTHON*",
+];
+
+/// Every variable the launcher sets for its children (docs/electron.md, "Environment of
+/// mlx-knife's children").
+pub const SET_FOR_CHILDREN: &[&str] = &[
+    "PYTHONPATH",
+    "PYTHONNOUSERSITE",
+    "PYTHONUNBUFFERED",
+    "PYTHONSAFEPATH",
+    "PYTHONPYCACHEPREFIX",
+    "PYTHONDONTWRITEBYTECODE",
+    "TMPDIR",
+    "MLX_DISABLE_COMPILE",
+];
+
 /// Parses a boolean switch; unset means `default`.
 pub fn switch(var: &'static str, value: Option<&OsStr>, default: bool) -> Result<bool, Failure> {
     let Some(value) = value else { return Ok(default) };
