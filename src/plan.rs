@@ -133,37 +133,38 @@ pub fn survey(inputs: &Inputs, depth: Depth) -> Survey {
     problems.extend(vendor_problem(&layout));
     problems.extend(runtime_problem(&layout, &runtime, python));
 
-    if let Some(xy) = python {
-        let bytecode = bytecode::plan(
-            &layout.paths.vendor,
-            &layout.paths.home,
-            xy,
-            inputs.cache_dir.as_deref(),
-            depth == Depth::Run,
-        );
-        let mlx_jit = mlx_jit::plan(&inputs.vars, inputs.cache_dir.as_deref(), depth == Depth::Run);
-        let child_environment = child_env::plan(
-            inputs.vars.iter().cloned(),
-            &layout.paths.vendor,
-            bytecode.pycache_prefix.as_deref(),
-            mlx_jit::variables(&mlx_jit),
-        );
-        survey.plan = Some(LaunchPlan {
-            format: FORMAT,
-            python: xy,
-            libpython: python_home::libpython_path(&layout.paths.home, xy),
-            paths: layout.paths.clone(),
-            isolation: Isolation::for_python(xy),
-            bytecode,
-            child_environment,
-            exit_with_parent: parent::planned(*exit_with_parent.as_ref().unwrap_or(&true)),
-            mlx_jit,
-            log_filter: inputs.log_filter.clone(),
-        });
-    }
+    let exit_with_parent = *exit_with_parent.as_ref().unwrap_or(&true);
+    survey.plan = python.map(|xy| decide(inputs, &layout, xy, exit_with_parent, depth));
     survey.python = python;
     survey.problems = problems;
     survey
+}
+
+/// The launch plan for a located home of Python `xy`: the settings, the bytecode plan, where
+/// MLX may JIT, and the children's environment that follows from both.
+fn decide(inputs: &Inputs, layout: &Layout, xy: PyVersion, exit_with_parent: bool, depth: Depth) -> LaunchPlan {
+    let run = depth == Depth::Run;
+    let cache_dir = inputs.cache_dir.as_deref();
+    let bytecode = bytecode::plan(&layout.paths.vendor, &layout.paths.home, xy, cache_dir, run);
+    let mlx_jit = mlx_jit::plan(&inputs.vars, cache_dir, run);
+    let child_environment = child_env::plan(
+        inputs.vars.iter().cloned(),
+        &layout.paths.vendor,
+        bytecode.pycache_prefix.as_deref(),
+        mlx_jit::variables(&mlx_jit),
+    );
+    LaunchPlan {
+        format: FORMAT,
+        python: xy,
+        libpython: python_home::libpython_path(&layout.paths.home, xy),
+        paths: layout.paths.clone(),
+        isolation: Isolation::for_python(xy),
+        bytecode,
+        child_environment,
+        exit_with_parent: parent::planned(exit_with_parent),
+        mlx_jit,
+        log_filter: inputs.log_filter.clone(),
+    }
 }
 
 /// A run only needs libpython to exist (loading it tells the rest, in one line); a
