@@ -7,8 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::fixtures::{LauncherIn, bundle_with_vendor, py_c, replace_file, with_arg};
 use crate::harness::*;
-use crate::{LauncherIn, Row, Target, alternate, bundle_with_vendor, peak_rss, py_c, replace_file, with_arg};
+use crate::measure::{alternate, peak_rss};
+use crate::{Row, Target};
 
 /// Appends the S rows: for this build, and for `baseline` when given.
 pub fn rows(rows: &mut Vec<Row>, runs: usize, b: &Bundle, vendor: &Path, home: &Path, baseline: Option<&Path>) {
@@ -20,7 +22,6 @@ pub fn rows(rows: &mut Vec<Row>, runs: usize, b: &Bundle, vendor: &Path, home: &
         t.env_clear().envs(env.clone());
         t
     };
-    let launcher = |bundle: &Bundle, args: &[&str]| direct(bundle.launcher_in(home, args));
     let hello = || {
         let mut h = Command::new(&hello);
         h.env_clear().envs(env.clone());
@@ -56,53 +57,69 @@ pub fn rows(rows: &mut Vec<Row>, runs: usize, b: &Bundle, vendor: &Path, home: &
         ))
     };
     for (label, bundle) in &builds {
-        let (a, t) = alternate(runs, &mut launcher(bundle, &["--mlx-info"]), &mut floor());
-        rows.push(Row {
-            id: "S1",
-            what: format!("--mlx-info vs /bin/true{label}"),
-            a,
-            b: t,
-            unit: "ms",
-            target: Some(Target::Ratio(1.3)),
-        });
-        let a = peak_rss(b, launcher(bundle, &["--mlx-info"]));
-        rows.push(Row {
-            id: "S1m",
-            what: format!("peak RSS of --mlx-info (B: /bin/true){label}"),
-            a,
-            b: peak_rss(b, floor()),
-            unit: "MiB",
-            target: Some(Target::AtMost(2.5)),
-        });
-        let (a, t) = alternate(runs, &mut launcher(bundle, &["--python-info"]), &mut floor());
-        rows.push(Row {
-            id: "S2",
-            what: format!("--python-info vs /bin/true{label}"),
-            a,
-            b: t,
-            unit: "ms",
-            target: Some(Target::Ratio(3.0)),
-        });
-        let (a, t) = alternate(runs, &mut launcher(bundle, &["--version"]), &mut with_arg(python_i(), "--version"));
-        rows.push(Row {
-            id: "S3",
-            what: format!("--version vs python3 -I, same main{label}"),
-            a,
-            b: t,
-            unit: "ms",
-            target: Some(Target::Ratio(1.02)),
-        });
-        let a = peak_rss(b, launcher(bundle, &["--version"]));
-        let t = peak_rss(b, with_arg(python_i(), "--version"));
-        rows.push(Row {
-            id: "S3m",
-            what: format!("peak RSS of --version vs python3 -I{label}"),
-            a,
-            b: t,
-            unit: "MiB",
-            target: Some(Target::Difference(2.0)),
-        });
+        build_rows(rows, runs, (label, bundle), b, home, &floor, &python_i);
     }
+}
+
+/// S1–S3m for one build of the launcher and runtime (`label` marks the baseline's rows);
+/// peak RSS is measured through `sample`'s helper.
+fn build_rows(
+    rows: &mut Vec<Row>,
+    runs: usize,
+    (label, bundle): (&str, &Bundle),
+    sample: &Bundle,
+    home: &Path,
+    floor: &dyn Fn() -> Command,
+    python_i: &dyn Fn() -> Command,
+) {
+    let b = sample;
+    let launcher = |bundle: &Bundle, args: &[&str]| direct(bundle.launcher_in(home, args));
+    let (a, t) = alternate(runs, &mut launcher(bundle, &["--mlx-info"]), &mut floor());
+    rows.push(Row {
+        id: "S1",
+        what: format!("--mlx-info vs /bin/true{label}"),
+        a,
+        b: t,
+        unit: "ms",
+        target: Some(Target::Ratio(1.3)),
+    });
+    let a = peak_rss(b, launcher(bundle, &["--mlx-info"]));
+    rows.push(Row {
+        id: "S1m",
+        what: format!("peak RSS of --mlx-info (B: /bin/true){label}"),
+        a,
+        b: peak_rss(b, floor()),
+        unit: "MiB",
+        target: Some(Target::AtMost(2.5)),
+    });
+    let (a, t) = alternate(runs, &mut launcher(bundle, &["--python-info"]), &mut floor());
+    rows.push(Row {
+        id: "S2",
+        what: format!("--python-info vs /bin/true{label}"),
+        a,
+        b: t,
+        unit: "ms",
+        target: Some(Target::Ratio(3.0)),
+    });
+    let (a, t) = alternate(runs, &mut launcher(bundle, &["--version"]), &mut with_arg(python_i(), "--version"));
+    rows.push(Row {
+        id: "S3",
+        what: format!("--version vs python3 -I, same main{label}"),
+        a,
+        b: t,
+        unit: "ms",
+        target: Some(Target::Ratio(1.02)),
+    });
+    let a = peak_rss(b, launcher(bundle, &["--version"]));
+    let t = peak_rss(b, with_arg(python_i(), "--version"));
+    rows.push(Row {
+        id: "S3m",
+        what: format!("peak RSS of --version vs python3 -I{label}"),
+        a,
+        b: t,
+        unit: "MiB",
+        target: Some(Target::Difference(2.0)),
+    });
 }
 
 /// A Rust hello world built like the launcher (release, stripped): the cost of any Rust
