@@ -80,7 +80,7 @@ for python in "${pythons[@]}"; do
     fi
     MLXK2_TEST_PYTHON="$python" cargo test --locked -p msty-mlx-studio --test launcher "$@" "${only[@]}" 2>&1 | tee -a "$log"
     # The real stack (PyPI mlx-knife + mlx[cpu], Node driving the server) on 3.11 and 3.12,
-    # with the chaos storm (README "Chaos suite": 60 sequences on 3.11, 15 on 3.12; CHAOS_*
+    # with the chaos storm (docs/testing.md "Chaos suite": 60 sequences on 3.11, 15 on 3.12; CHAOS_*
     # variables pass through).
     if [[ "$xy" == 3.11 || "$xy" == 3.12 ]]; then
         if [[ "${MLXK2_SKIP_REAL:-}" == 1 ]]; then

@@ -1,6 +1,6 @@
 // Issue 12: a seeded storm of stops against the real stack. Each sequence starts `serve` (or
 // sometimes `run`) through a Node parent that spawns the launcher exactly as the app does
-// (README "Electron", option A), waits for a random phase, delivers a random stop, then checks
+// (docs/electron.md "The spawn contract", option A), waits for a random phase, delivers a random stop, then checks
 // the invariants within 10 s of the last signal:
 //   - no process of the launcher's tree is left (tracked during the run from /proc: children by
 //     parent pid, and every member of a session or process group led by a tracked process —
@@ -451,7 +451,7 @@ async function sequence(p, reference) {
   }
 }
 
-/** The documented exit statuses (README "Exit codes", "Chaos suite") for the signals delivered. */
+/** The documented exit statuses (docs/electron.md "Exit codes", docs/testing.md "Chaos suite") for the signals delivered. */
 function statusProblem(status, delivered, p) {
   const nums = delivered.map((s) => SIGNO[s]);
   if (status.signal) {

@@ -1,5 +1,5 @@
 // Drives mlx-knife's server the way the Electron main process does: child_process.spawn with
-// the app's two integration snippets (README, "Electron"), then HTTP against it.
+// the app's two integration snippets (docs/electron.md, "The spawn contract"), then HTTP against it.
 //
 //   node electron.js serve  CONFIG_JSON   → one JSON line with everything observed, then exits
 //   node electron.js orphan CONFIG_JSON   → prints {"pid","worker"} once ready, then waits to be killed
@@ -19,7 +19,7 @@ const [mode, configText] = process.argv.slice(2);
 const config = JSON.parse(configText);
 const base = `http://127.0.0.1:${config.port}`;
 
-// --- the two snippets from README, as the app uses them ---------------------------------------
+// --- the two snippets from docs/electron.md, as the app uses them ---------------------------------------
 function startOptionA(resourcesPath, host, port) {
   const launcher = config.launcher || path.join(resourcesPath, 'mlxk2', 'msty-mlx-studio');
   return spawn(launcher, ['serve', '--host', host, '--port', String(port)], {
