@@ -9,7 +9,7 @@
 //! `cargo bench --bench bundle [-- --runs N]`: one warm-up of each, then N (default 3)
 //! alternating rounds; medians are printed. Nothing is asserted: timings depend on the machine.
 
-#[path = "../launcher-tests/harness.rs"]
+#[path = "../launcher-tests/harness/mod.rs"]
 mod harness;
 
 use std::fs;

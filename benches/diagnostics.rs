@@ -6,7 +6,7 @@
 //! `cargo bench --bench diagnostics [-- --runs N] [-- --check]`: `--check` exits 1 when a target
 //! is missed (median ≤ 3 ms and ≤ 1/25 of the Python answer).
 
-#[path = "../launcher-tests/harness.rs"]
+#[path = "../launcher-tests/harness/mod.rs"]
 mod harness;
 
 use std::process::{Command, Stdio};

@@ -8,7 +8,7 @@
 //! floor (issue 17: `/bin/true` and a Rust hello world), with `--baseline DIR` (a directory
 //! holding another build's `msty-mlx-studio` and runtime) measured beside them in the same run.
 
-#[path = "../launcher-tests/harness.rs"]
+#[path = "../launcher-tests/harness/mod.rs"]
 mod harness;
 
 use std::path::PathBuf;

@@ -7,7 +7,7 @@
 //! Run by `launcher-tests/run-all.sh` for CPython 3.11 and 3.12 (`MLXK2_SKIP_REAL=1` opts out).
 //! Tests share one bundle and run one at a time (each starts servers).
 
-#[path = "../harness.rs"]
+#[path = "../harness/mod.rs"]
 mod harness;
 #[path = "../schema.rs"]
 mod schema;

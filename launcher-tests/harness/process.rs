@@ -1,0 +1,145 @@
+//! Running processes: a clean environment with default signal dispositions, results to assert on, and waits on conditions instead of sleeps.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::*;
+
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A command with only PATH, HOME and LANG from a known state, run in an empty directory, with
+/// default signal dispositions — as libuv (Node, Electron) starts children, whatever this test
+/// process inherited (a `nohup` or a background job ignores SIGHUP/SIGINT, and ignored signals
+/// survive exec). `env` execs the program, so the pid is the program's.
+pub fn clean_command(program: &Path) -> Command {
+    let mut cmd = Command::new("/usr/bin/env");
+    cmd.arg("--default-signal=HUP,INT,QUIT,TERM,PIPE").arg(program);
+    let home = scratch("home");
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", &home)
+        .env("LANG", "C.UTF-8")
+        .current_dir(&home)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// The output of a finished process, for assertions.
+pub struct Run {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout(), self.stderr()))
+    }
+    /// Asserts a launcher failure: the code, and exactly one line on stderr naming `needle`.
+    pub fn assert_launcher_error(&self, code: i32, needle: &str) {
+        let err = self.stderr();
+        assert_eq!(self.code, Some(code), "stderr: {err}");
+        assert_eq!(err.lines().count(), 1, "expected one line, got: {err}");
+        assert!(err.starts_with("msty-mlx-studio: error: "), "{err}");
+        assert!(err.contains(needle), "{needle:?} not in: {err}");
+        assert!(self.stdout.is_empty(), "stdout: {}", self.stdout());
+    }
+}
+
+pub fn run(cmd: &mut Command) -> Run {
+    use std::os::unix::process::ExitStatusExt;
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    Run { code: out.status.code(), signal: out.status.signal(), stdout: out.stdout, stderr: out.stderr }
+}
+
+/// Reads from `reader` until `needle` appears (or panics after `timeout`).
+pub fn read_until(reader: &mut impl Read, needle: &[u8], timeout: Duration) -> Vec<u8> {
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1];
+    while !seen.windows(needle.len()).any(|w| w == needle) {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out waiting for {:?}; got {:?}",
+            String::from_utf8_lossy(needle),
+            String::from_utf8_lossy(&seen)
+        );
+        match reader.read(&mut buf) {
+            Ok(0) => {
+                panic!("EOF before {:?}; got {:?}", String::from_utf8_lossy(needle), String::from_utf8_lossy(&seen))
+            }
+            Ok(_) => seen.push(buf[0]),
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    seen
+}
+
+/// Waits for a process to exit, up to `timeout`.
+pub fn wait_timeout(child: &mut std::process::Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if start.elapsed() > timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn pid_alive(pid: i32) -> bool {
+    // Zombies count as gone.
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// Waits until process `pid` sleeps in the kernel (state `S`: blocked in a read, a sleep, a
+/// wait), so that a signal sent next finds it there.
+pub fn wait_blocked(pid: u32) {
+    let start = Instant::now();
+    loop {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('S')) {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "process {pid} never blocked: {stat}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Sets `path`'s modification time far into the past, so that any rewrite shows (instead of
+/// sleeping past the file system's timestamp granularity); returns the time set.
+pub fn age(path: &Path) -> std::time::SystemTime {
+    let old = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    fs::File::options().write(true).open(path).unwrap().set_modified(old).unwrap();
+    old
+}
+
+pub fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
