@@ -18,19 +18,8 @@ use crate::harness::*;
 const NOBODY: u32 = 65534;
 const PLANTED: &str = "PLANTED-CODE-RAN";
 
-fn require_root() {
-    let status = fs::read_to_string("/proc/self/status").unwrap();
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap_or("?")
-        .to_string();
-    assert_eq!(
-        uid, "0",
-        "the trusted-cache tests plant files as another user and run the launcher as `nobody`: run them as root (CI does)"
-    );
-}
+/// Why these tests need root.
+const AS_NOBODY: &str = "the trusted-cache tests plant files as another user and run the launcher as `nobody`";
 
 /// `cmd` (a clean command) run as `nobody`, with `XDG_CACHE_HOME` = `cache_root`.
 fn as_nobody(cmd: &Command, cache_root: &Path) -> Command {
@@ -182,7 +171,7 @@ fn chain(root: &Path, leaf: &str) -> PathBuf {
 /// 0700, run as root), it runs.
 #[test]
 fn control_the_plant_runs_from_a_trusted_cache() {
-    require_root();
+    require_root(AS_NOBODY);
     let b = Bundle::copy("trusted-control");
     let root = scratch("trusted-control-root");
     let prefix = chain(&root, &leaf_name(&b));
@@ -194,7 +183,7 @@ fn control_the_plant_runs_from_a_trusted_cache() {
 /// Another user pre-creates the whole chain in a shared sticky cache root and plants a pyc.
 #[test]
 fn a_planted_chain_in_a_shared_sticky_root() {
-    require_root();
+    require_root(AS_NOBODY);
     let b = Bundle::copy("trusted-sticky");
     let root = shared_sticky_root("trusted-sticky-root");
     let prefix = chain(&root, &leaf_name(&b));
@@ -210,7 +199,7 @@ fn a_planted_chain_in_a_shared_sticky_root() {
 /// chain): at the top of the chain in a shared root, and at the leaf of nobody's own chain.
 #[test]
 fn a_symlink_in_the_chain() {
-    require_root();
+    require_root(AS_NOBODY);
     let b = Bundle::copy("trusted-symlink");
     let leaf = leaf_name(&b);
     let elsewhere = scratch("trusted-symlink-attacker");
@@ -243,7 +232,7 @@ fn a_symlink_in_the_chain() {
 /// planted the pyc.
 #[test]
 fn a_group_writable_chain_of_our_own() {
-    require_root();
+    require_root(AS_NOBODY);
     let b = Bundle::copy("trusted-group");
     let root = nobody_root("trusted-group-root");
     let prefix = chain(&root, &leaf_name(&b));
@@ -259,7 +248,7 @@ fn a_group_writable_chain_of_our_own() {
 /// and put another in its place, so even a chain that is nobody's own, 0700, is not used.
 #[test]
 fn a_world_writable_root_that_is_not_sticky() {
-    require_root();
+    require_root(AS_NOBODY);
     let b = Bundle::copy("trusted-nonsticky");
     let root = scratch("trusted-nonsticky-root").join("open");
     fs::create_dir(&root).unwrap();
@@ -287,7 +276,7 @@ fn dirs_and_files(top: &Path) -> (Vec<(PathBuf, u32, u32)>, Vec<PathBuf>) {
 /// and writability is proved once (a marker), not on every run.
 #[test]
 fn a_healthy_cache_works_with_0700_dirs_and_is_probed_once() {
-    require_root();
+    require_root(AS_NOBODY);
     let b = Bundle::copy("trusted-healthy");
     for root in [nobody_root("trusted-healthy-own"), shared_sticky_root("trusted-healthy-shared")] {
         let (log, report) = observe(&b, &root, false, false);
@@ -331,7 +320,7 @@ fn cache_tag() -> String {
 /// `MLX_DISABLE_COMPILE=1`. A private temp dir is kept, its `mlx` created 0700.
 #[test]
 fn mlx_kernels_are_never_loaded_from_a_directory_another_user_owns() {
-    require_root();
+    require_root(AS_NOBODY);
     let b = Bundle::copy("trusted-jit");
     let temp = shared_sticky_root("trusted-jit-temp");
     fs::create_dir(temp.join("mlx")).unwrap(); // root's: another user, seen from nobody

@@ -57,7 +57,7 @@ for line in bad:
 /// fills up while pycs are written.
 #[test]
 fn an_unusable_bytecode_cache_changes_nothing_but_a_debug_line() {
-    require_root("the bytecode-cache fault test");
+    require_root("the bytecode-cache fault test needs a private mount namespace with a tmpfs");
     let b = Bundle::copy("fault-cache");
     let before = b.snapshot();
     let healthy_home = scratch("fault-cache-healthy");
@@ -139,7 +139,7 @@ fn an_unusable_bytecode_cache_changes_nothing_but_a_debug_line() {
 /// A consistent cache after a tmpfs filled up mid-run: checked inside the same namespace.
 #[test]
 fn a_cache_that_fills_up_holds_only_complete_pycs() {
-    require_root("the full-cache consistency test");
+    require_root("the full-cache consistency test needs a private mount namespace with a tmpfs");
     let b = Bundle::copy("fault-fill");
     let home = scratch("fault-fill-home");
     let cache = home.join(".cache");

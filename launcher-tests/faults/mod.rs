@@ -20,21 +20,6 @@ pub(super) fn assert_no_panic(r: &Run) {
     assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "the launcher panicked:\n{err}");
 }
 
-/// Fails (never skips) when not root: mount namespaces and tmpfs mounts need it.
-pub(super) fn require_root(what: &str) {
-    let status = fs::read_to_string("/proc/self/status").unwrap();
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap_or("?")
-        .to_string();
-    assert_eq!(
-        uid, "0",
-        "{what} needs root (a private mount namespace with a tmpfs); CI runs as root: run the tests as root"
-    );
-}
-
 /// `cmd` (a clean command) run by `/bin/sh -c "<setup> && exec …"`, optionally inside a new
 /// private mount namespace (`unshare -m`): mounts made by `setup` vanish with the process.
 pub(super) fn wrapped(cmd: &Command, setup: &str, mount_ns: bool) -> Command {

@@ -143,3 +143,11 @@ pub fn age(path: &Path) -> std::time::SystemTime {
 pub fn os(s: &str) -> &OsStr {
     OsStr::new(s)
 }
+
+/// Fails (never skips) when the tests do not run as root; `why` says what needs it. CI runs as
+/// root.
+pub fn require_root(why: &str) {
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().next());
+    assert_eq!(uid, Some("0"), "{why}: run the tests as root (CI does)");
+}
