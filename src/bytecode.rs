@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn shipped_pycs_switch_the_cache_off() {
-        let dir = std::env::temp_dir().join(format!("mlxk2-bytecode-{}", std::process::id()));
+        let dir = crate::test_dir::test_dir("bytecode");
         let vendor = dir.join("_vendor");
         std::fs::create_dir_all(vendor.join("mlxk2/__pycache__")).unwrap();
         let cache = dir.join("cache");
@@ -176,12 +176,11 @@ mod tests {
             !plan(&vendor, &dir, PyVersion::new(3, 12), Some(&cache), false).shipped_pycs,
             "pycs of another X.Y do not count"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn an_unusable_cache_means_no_caching() {
-        let dir = std::env::temp_dir().join(format!("mlxk2-bytecode-bad-{}", std::process::id()));
+        let dir = crate::test_dir::test_dir("bytecode-bad");
         let vendor = dir.join("_vendor");
         std::fs::create_dir_all(vendor.join("mlxk2")).unwrap();
         // A file where the cache's directory should be.
@@ -211,7 +210,6 @@ mod tests {
         );
         assert_eq!(std::fs::read(good.join(MARKER)).unwrap(), b"", "a marker is there: no probe");
         assert_eq!(names(&good), [MARKER]);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -176,24 +176,18 @@ mod tests {
     use super::*;
     use std::fs;
 
-    struct Tree(PathBuf);
+    struct Tree(crate::test_dir::TestDir);
     impl Tree {
         fn new(name: &str) -> Tree {
-            let dir = std::env::temp_dir().join(format!("mlxk2-layout-{name}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
+            let dir = crate::test_dir::test_dir(&format!("layout-{name}"));
             fs::create_dir_all(dir.join("Resources/mlxk2/_vendor/mlxk2")).unwrap();
             fs::create_dir_all(dir.join("Resources/python/lib/python3.11/encodings")).unwrap();
             fs::create_dir_all(dir.join("Resources/python/bin")).unwrap();
             fs::write(dir.join("Resources/python/bin/python3"), "").unwrap();
-            Tree(dir.canonicalize().unwrap())
+            Tree(dir)
         }
         fn exe(&self) -> PathBuf {
             self.0.join("Resources/mlxk2/msty-mlx-studio")
-        }
-    }
-    impl Drop for Tree {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
         }
     }
 

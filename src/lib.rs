@@ -23,5 +23,7 @@ pub mod stack;
 pub mod stage2;
 #[allow(unsafe_code)]
 pub mod sys;
+#[cfg(test)]
+mod test_dir;
 
 pub use msty_mlx_contract::{LAUNCHER_NAME, VERSION as LAUNCHER_VERSION};

@@ -271,11 +271,7 @@ fn macho_kind(bytes: &[u8]) -> Kind {
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("mlxk2-library-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use crate::test_dir::test_dir as scratch;
 
     #[test]
     fn truncated_elf_files_are_refused() {
@@ -290,7 +286,6 @@ mod tests {
         assert!(check_loadable(&cut).unwrap_err().starts_with("is a damaged ELF file"));
         std::fs::write(&cut, b"not elf").unwrap();
         assert_eq!(check_loadable(&cut), Ok(()), "left to the loader, which fails cleanly");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -309,7 +304,6 @@ mod tests {
         assert_eq!(inspect(&dir.join("text")).unwrap(), Kind::Other("neither ELF nor Mach-O"));
         std::fs::write(dir.join("short"), b"\x7fELF\x02\x01").unwrap();
         assert!(inspect(&dir.join("short")).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

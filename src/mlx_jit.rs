@@ -76,12 +76,7 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("mlxk2-jit-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.canonicalize().unwrap()
-    }
+    use crate::test_dir::test_dir as scratch;
 
     fn vars(temp: &Path) -> Vec<(OsString, OsString)> {
         vec![("TMPDIR".into(), temp.as_os_str().to_owned())]
@@ -95,7 +90,6 @@ mod tests {
         assert_eq!((jit.tmpdir.as_deref(), jit.disable_compile, jit.reason.as_deref()), (None, false, None));
         assert_eq!(std::fs::metadata(temp.join("mlx")).unwrap().permissions().mode() & 0o777, 0o700);
         assert!(variables(&jit).is_empty());
-        std::fs::remove_dir_all(&temp).unwrap();
     }
 
     #[test]
@@ -111,8 +105,6 @@ mod tests {
         assert!(jit.disable_compile && jit.tmpdir.is_none());
         assert_eq!(variables(&jit), [("MLX_DISABLE_COMPILE".into(), "1".into())]);
         assert!(!temp.join("mlx").exists(), "nothing created in a refused temp dir");
-        std::fs::remove_dir_all(&temp).unwrap();
-        std::fs::remove_dir_all(&cache).unwrap();
     }
 
     #[test]

@@ -284,9 +284,8 @@ mod tests {
     use super::*;
     use std::fs;
 
-    fn tree(name: &str, stamp: Option<&str>) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("mlxk2-plan-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
+    fn tree(name: &str, stamp: Option<&str>) -> crate::test_dir::TestDir {
+        let dir = crate::test_dir::test_dir(&format!("plan-{name}"));
         fs::create_dir_all(dir.join("Resources/mlxk2/_vendor/mlxk2")).unwrap();
         fs::create_dir_all(dir.join("Resources/python/lib/python3.11/encodings")).unwrap();
         fs::create_dir_all(dir.join("Resources/python/bin")).unwrap();
@@ -294,7 +293,7 @@ mod tests {
         if let Some(line) = stamp {
             fs::write(dir.join("Resources/mlxk2").join(stamp::FILE_NAME), format!("\0{line}\0")).unwrap();
         }
-        dir.canonicalize().unwrap()
+        dir
     }
 
     fn inputs(dir: &Path) -> Inputs {
@@ -320,7 +319,6 @@ mod tests {
         assert_eq!(plan.child_environment.remove, [OsString::from("PYTHONHOME")]);
         let text = serde_json::to_string(&plan).unwrap();
         assert_eq!(serde_json::from_str::<LaunchPlan>(&text).unwrap(), plan);
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -336,7 +334,6 @@ mod tests {
             let err = survey(&inputs(&dir), Depth::Run).into_runnable().unwrap_err();
             assert_eq!(err.exit, LauncherExit::Runtime, "{name}");
             assert!(err.message.contains(stamp::FILE_NAME) && err.message.contains(needle), "{name}: {err}");
-            fs::remove_dir_all(&dir).unwrap();
         }
     }
 
@@ -351,6 +348,5 @@ mod tests {
         let codes: Vec<u8> = s.problems.iter().map(|p| p.exit.code()).collect();
         assert_eq!(codes, [80, 83, 85, 88]);
         assert!(s.plan.is_some(), "a plan is still described");
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

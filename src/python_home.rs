@@ -146,8 +146,8 @@ mod tests {
 
     #[test]
     fn stdlib_detection_prefers_the_runtime_among_several() {
-        let home = std::env::temp_dir().join(format!("mlxk2-home-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&home);
+        let dir = crate::test_dir::test_dir("home");
+        let home = dir.join("home");
         let (v11, v12) = (PyVersion::new(3, 11), PyVersion::new(3, 12));
         assert_eq!(stdlib_xy(&home, Some(v11)), Err(vec![]));
         std::fs::create_dir_all(home.join("lib/python3.12/encodings")).unwrap();
@@ -157,6 +157,5 @@ mod tests {
         assert_eq!(stdlib_xy(&home, Some(v11)).unwrap(), v11);
         assert_eq!(stdlib_xy(&home, None), Err(vec![v11, v12]));
         assert_eq!(stdlib_xy(&home, Some(PyVersion::new(3, 13))), Err(vec![v11, v12]));
-        std::fs::remove_dir_all(&home).unwrap();
     }
 }

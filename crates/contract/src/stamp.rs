@@ -143,9 +143,8 @@ mod tests {
         let stamp = RuntimeStamp { plan_format: 1, python: PyVersion::new(3, 12), version: "0.2.0".into() };
         assert_eq!(stamp.line(), "msty-mlx-runtime-stamp:plan=1;python=3.12;version=0.2.0");
         assert_eq!(RuntimeStamp::parse(&stamp.line()).unwrap(), stamp);
-        let dir = std::env::temp_dir().join(format!("mlxk2-stamp-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join(FILE_NAME);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(FILE_NAME);
         let mut bytes = b"\x7fELF junk\0".to_vec();
         bytes.extend(stamp.line().as_bytes());
         bytes.extend(b"\0more");
@@ -170,8 +169,7 @@ mod tests {
         assert_eq!(RuntimeStamp::read(&file).unwrap(), stamp);
         std::fs::write(&file, b"\x7fELF no stamp").unwrap();
         assert_eq!(RuntimeStamp::read(&file), Err(StampError::NoStamp));
-        assert_eq!(RuntimeStamp::read(&dir.join("absent")), Err(StampError::Missing));
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(RuntimeStamp::read(&dir.path().join("absent")), Err(StampError::Missing));
     }
 
     #[test]

@@ -216,12 +216,11 @@ fn check_ours(dir: &File, path: &Path, euid: u32, tighten: bool) -> Result<(), R
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("mlxk2-trusted-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-        dir.canonicalize().unwrap()
+    /// A `0700` temp dir (removed when the guard drops) and its real path.
+    fn scratch(name: &str) -> (tempfile::TempDir, PathBuf) {
+        let guard = tempfile::Builder::new().prefix(&format!("mlxk2-trusted-{name}-")).tempdir().unwrap();
+        let dir = guard.path().canonicalize().unwrap();
+        (guard, dir)
     }
     fn chmod(path: &Path, mode: u32) {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -236,7 +235,7 @@ mod tests {
 
     #[test]
     fn creates_ours_0700_and_describes_without_creating() {
-        let dir = scratch("create");
+        let (_guard, dir) = scratch("create");
         let root = dir.join("missing-root");
         match walk(&root, &ours(), false).unwrap() {
             Walked::WouldCreate { path } => assert_eq!(path, root.join("ours/leaf")),
@@ -257,12 +256,11 @@ mod tests {
         assert_eq!(mode(&root.join("ours")), 0o755);
         walk(&root, &ours(), true).unwrap();
         assert_eq!(mode(&root.join("ours")), 0o700);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn refuses_writable_ours_symlinks_and_a_shared_root_without_sticky_bit() {
-        let dir = scratch("refuse");
+        let (_guard, dir) = scratch("refuse");
         let root = dir.join("root");
         walk(&root, &ours(), true).unwrap();
         chmod(&root.join("ours"), 0o770);
@@ -299,6 +297,5 @@ mod tests {
             Walked::Open { path, .. } => assert_eq!(path, root.join("ours/leaf")),
             other => panic!("{other:?}"),
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
