@@ -66,3 +66,54 @@ fn no_build_machine_python_paths_inside() {
         }
     }
 }
+
+/// The crates compiled into a package's shipped binary, for every target (build scripts and
+/// dev-dependencies excluded), as cargo resolves them from the lock file.
+fn shipped_crates(package: &str) -> Vec<String> {
+    let out = run_ok(Command::new(option_env!("CARGO").unwrap_or("cargo")).current_dir(REPO).args([
+        "tree",
+        "--locked",
+        "--offline",
+        "-e",
+        "normal",
+        "--target",
+        "all",
+        "--prefix",
+        "none",
+        "--format",
+        "{p}",
+        "-p",
+        package,
+    ]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect()
+}
+
+/// Issue 17 §2: the launcher and the runtime carry nothing of the bundler's world (argument
+/// parsing, archives, CSV, shell words, regex engines, full binary parsers).
+#[test]
+fn the_shipped_binaries_carry_none_of_the_bundlers_crates() {
+    const NEVER: [&str; 11] = [
+        "clap",
+        "zip",
+        "csv",
+        "goblin",
+        "pep508_rs",
+        "regex",
+        "regex-automata",
+        "shlex",
+        "base64",
+        "url",
+        "msty-mlx-bundler",
+    ];
+    for package in ["msty-mlx-studio", "msty-mlx-runtime"] {
+        let crates = shipped_crates(package);
+        assert!(crates.iter().any(|c| c == "msty-mlx-contract"), "{package}: cargo tree said {crates:?}");
+        let found: Vec<&String> = crates.iter().filter(|c| NEVER.contains(&c.as_str())).collect();
+        assert!(found.is_empty(), "{package} carries {found:?}");
+    }
+    let runtime = shipped_crates("msty-mlx-runtime");
+    for ours in ["msty-mlx-distinfo", "msty-mlx-trust", "msty-mlx-verify", "pep440_rs"] {
+        assert!(!runtime.iter().any(|c| c == ours), "the runtime needs only pyo3, the contract and logging: {ours}");
+    }
+}
