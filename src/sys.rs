@@ -257,7 +257,7 @@ pub fn watch_parent_exit(parent: libc::pid_t) -> std::io::Result<()> {
         }
         return Err(err);
     }
-    std::thread::Builder::new().name("exit-with-parent".into()).spawn(move || {
+    spawn_without_signals("exit-with-parent", move || {
         loop {
             let mut event = MaybeUninit::<libc::kevent>::zeroed();
             // SAFETY: waits for one event into a writable buffer; `kq` stays open for the
@@ -275,6 +275,43 @@ pub fn watch_parent_exit(parent: libc::pid_t) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Spawns a helper thread that never takes a signal. Every signal is blocked in the calling
+/// thread around `spawn`, so the new thread starts with all of them blocked — no window before
+/// its first instruction — and the caller's mask is restored at once. A signal sent to the
+/// process (the watcher's own SIGTERM, the app's `child.kill()`) then lands on the main
+/// thread, where CPython runs its handlers and mlx-knife's supervisor sits in `waitpid`, which
+/// the signal interrupts. Taken by a helper thread instead, it would wait until `waitpid`
+/// returned by itself.
+pub fn spawn_without_signals(name: &str, work: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    let mut all = MaybeUninit::<libc::sigset_t>::zeroed();
+    let mut previous = MaybeUninit::<libc::sigset_t>::zeroed();
+    // SAFETY: sigfillset initialises the set it is given; pthread_sigmask reads that set and
+    // writes the old mask into a valid buffer.
+    let rc = unsafe {
+        libc::sigfillset(all.as_mut_ptr());
+        libc::pthread_sigmask(libc::SIG_BLOCK, all.as_ptr(), previous.as_mut_ptr())
+    };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    let spawned = std::thread::Builder::new().name(name.into()).spawn(work);
+    // SAFETY: restores the mask pthread_sigmask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, previous.as_ptr(), std::ptr::null_mut()) };
+    spawned.map(drop)
+}
+
+/// The standard signals (1–31) the calling thread blocks.
+pub fn blocked_signals() -> Vec<c_int> {
+    let mut set = MaybeUninit::<libc::sigset_t>::zeroed();
+    // SAFETY: with a null new set, pthread_sigmask only writes the current mask into `set`.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), set.as_mut_ptr()) };
+    if rc != 0 {
+        return Vec::new();
+    }
+    // SAFETY: `set` was filled in by pthread_sigmask; sigismember only reads it.
+    (1..32).filter(|&signal| unsafe { libc::sigismember(set.as_ptr(), signal) } == 1).collect()
+}
+
 /// `uname()`: (machine, release, version), for PEP 508 markers.
 pub fn uname() -> (String, String, String) {
     let mut raw = MaybeUninit::<libc::utsname>::zeroed();
@@ -290,4 +327,23 @@ pub fn uname() -> (String, String, String) {
         String::from_utf8_lossy(&bytes).into_owned()
     };
     (field(&raw.machine), field(&raw.release), field(&raw.version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The exit-with-parent watcher (macOS) is spawned this way: it must block every signal
+    /// from its first instruction, and leave the caller's mask as it was.
+    #[test]
+    fn a_helper_thread_takes_no_signal_and_the_caller_keeps_its_mask() {
+        let before = blocked_signals();
+        let (tx, rx) = std::sync::mpsc::channel();
+        spawn_without_signals("probe", move || tx.send(blocked_signals()).unwrap()).unwrap();
+        let in_thread = rx.recv().unwrap();
+        // SIGKILL and SIGSTOP cannot be blocked; every other standard signal is.
+        let expected: Vec<c_int> = (1..32).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP).collect();
+        assert_eq!(in_thread, expected);
+        assert_eq!(blocked_signals(), before);
+    }
 }
