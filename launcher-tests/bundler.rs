@@ -23,39 +23,42 @@ struct Wheelhouse {
 
 fn wheelhouse() -> &'static Wheelhouse {
     static WH: OnceLock<Wheelhouse> = OnceLock::new();
+    // kept: the wheelhouse is shared by every test here, not owned by the first one to ask.
     WH.get_or_init(|| {
-        let root = scratch("wheelhouse");
-        let dir = root.join("pypi");
-        make_wheels(
-            &dir,
-            &[
-                "mlx",
-                "mlx-cpu",
-                "mlx-metal",
-                "mlx-lm",
-                "pthdemo",
-                "mlxk2",
-                "markerdemo",
-                "mdep-darwin",
-                "mdep-linux",
-                "mdep-py311",
-                "mdep-py312",
-            ],
-        );
-        let custom = root.join("custom");
-        let built = make_wheels(&custom, &["mlx-new", "mlx-raises", "mlx-macos", "mlx-lm-new"]);
-        let rename = |wheel: &PathBuf, name: &str| {
-            let to = custom.join(name);
-            fs::rename(wheel, &to).unwrap();
-            to
-        };
-        Wheelhouse {
-            dir,
-            custom_mlx: rename(&built[0], "mlx-custom.whl"),
-            raising_mlx: rename(&built[1], "mlx-raising.whl"),
-            macos_mlx: rename(&built[2], "mlx-macos.whl"),
-            custom_mlx_lm: rename(&built[3], "mlx-lm-custom.whl"),
-        }
+        kept(|| {
+            let root = scratch("wheelhouse");
+            let dir = root.join("pypi");
+            make_wheels(
+                &dir,
+                &[
+                    "mlx",
+                    "mlx-cpu",
+                    "mlx-metal",
+                    "mlx-lm",
+                    "pthdemo",
+                    "mlxk2",
+                    "markerdemo",
+                    "mdep-darwin",
+                    "mdep-linux",
+                    "mdep-py311",
+                    "mdep-py312",
+                ],
+            );
+            let custom = root.join("custom");
+            let built = make_wheels(&custom, &["mlx-new", "mlx-raises", "mlx-macos", "mlx-lm-new"]);
+            let rename = |wheel: &PathBuf, name: &str| {
+                let to = custom.join(name);
+                fs::rename(wheel, &to).unwrap();
+                to
+            };
+            Wheelhouse {
+                dir,
+                custom_mlx: rename(&built[0], "mlx-custom.whl"),
+                raising_mlx: rename(&built[1], "mlx-raising.whl"),
+                macos_mlx: rename(&built[2], "mlx-macos.whl"),
+                custom_mlx_lm: rename(&built[3], "mlx-lm-custom.whl"),
+            }
+        })
     })
 }
 
