@@ -9,6 +9,7 @@ mod binary;
 mod bundler;
 mod children;
 mod diagnostics;
+mod docs_bundler;
 mod faults;
 mod interrupt;
 mod isolation;
