@@ -23,39 +23,42 @@ struct Wheelhouse {
 
 fn wheelhouse() -> &'static Wheelhouse {
     static WH: OnceLock<Wheelhouse> = OnceLock::new();
+    // kept: the wheelhouse is shared by every test here, not owned by the first one to ask.
     WH.get_or_init(|| {
-        let root = scratch("wheelhouse");
-        let dir = root.join("pypi");
-        make_wheels(
-            &dir,
-            &[
-                "mlx",
-                "mlx-cpu",
-                "mlx-metal",
-                "mlx-lm",
-                "pthdemo",
-                "mlxk2",
-                "markerdemo",
-                "mdep-darwin",
-                "mdep-linux",
-                "mdep-py311",
-                "mdep-py312",
-            ],
-        );
-        let custom = root.join("custom");
-        let built = make_wheels(&custom, &["mlx-new", "mlx-raises", "mlx-macos", "mlx-lm-new"]);
-        let rename = |wheel: &PathBuf, name: &str| {
-            let to = custom.join(name);
-            fs::rename(wheel, &to).unwrap();
-            to
-        };
-        Wheelhouse {
-            dir,
-            custom_mlx: rename(&built[0], "mlx-custom.whl"),
-            raising_mlx: rename(&built[1], "mlx-raising.whl"),
-            macos_mlx: rename(&built[2], "mlx-macos.whl"),
-            custom_mlx_lm: rename(&built[3], "mlx-lm-custom.whl"),
-        }
+        kept(|| {
+            let root = scratch("wheelhouse");
+            let dir = root.join("pypi");
+            make_wheels(
+                &dir,
+                &[
+                    "mlx",
+                    "mlx-cpu",
+                    "mlx-metal",
+                    "mlx-lm",
+                    "pthdemo",
+                    "mlxk2",
+                    "markerdemo",
+                    "mdep-darwin",
+                    "mdep-linux",
+                    "mdep-py311",
+                    "mdep-py312",
+                ],
+            );
+            let custom = root.join("custom");
+            let built = make_wheels(&custom, &["mlx-new", "mlx-raises", "mlx-macos", "mlx-lm-new"]);
+            let rename = |wheel: &PathBuf, name: &str| {
+                let to = custom.join(name);
+                fs::rename(wheel, &to).unwrap();
+                to
+            };
+            Wheelhouse {
+                dir,
+                custom_mlx: rename(&built[0], "mlx-custom.whl"),
+                raising_mlx: rename(&built[1], "mlx-raising.whl"),
+                macos_mlx: rename(&built[2], "mlx-macos.whl"),
+                custom_mlx_lm: rename(&built[3], "mlx-lm-custom.whl"),
+            }
+        })
     })
 }
 
@@ -142,9 +145,15 @@ fn offline() -> String {
 /// The common fast form: fixture project, offline, the test launcher and runtime instead of a
 /// cargo build.
 pub(crate) fn quick(cwd: &Path) -> Command {
+    let mut cmd = loud(cwd);
+    cmd.arg("--quiet");
+    cmd
+}
+
+/// [`quick`] without `--quiet`: progress and the tools' output on stderr, as a packager sees it.
+fn loud(cwd: &Path) -> Command {
     let mut cmd = bundler(cwd);
-    cmd.arg("--quiet")
-        .arg("--python")
+    cmd.arg("--python")
         .arg(&host_python().executable)
         .arg("--pip-args")
         .arg(offline())
@@ -930,4 +939,51 @@ fn an_untrusted_bytecode_cache_is_not_used() {
             assert!(r.stderr().contains(&warning), "{}", r.stderr());
         }
     }
+}
+
+/// Issue 18 item 5: whatever comes before it (progress headers, uv's and cargo's output, clap's
+/// usage, the sanity report), a failure's LAST stderr line is the one error line. Run without
+/// `--quiet`, as a packager does.
+#[test]
+fn every_failure_ends_with_the_one_error_line() {
+    let tree = project("last-line-tree");
+    let wh = wheelhouse();
+    let cwd = scratch("last-line");
+    let last_line = |r: &Run| r.stderr().lines().last().unwrap_or("").to_string();
+
+    // Usage errors: clap's usage text, then the line; exit 2.
+    for (args, needle) in [
+        (&["--bogus"][..], "unexpected argument '--bogus' found"),
+        (&["--clean=maybe"][..], "'--clean'"),
+        (&["--python"][..], "a value is required for '--python <PATH>'"),
+        (&["verify"][..], "the following required arguments were not provided: <DIR>"),
+    ] {
+        let r = run(bundler(&cwd).args(args));
+        assert_eq!(r.code, Some(2), "{args:?}: {}", r.stderr());
+        let last = last_line(&r);
+        assert!(last.starts_with("build-external-python: error: ") && last.contains(needle), "{args:?}: {last}");
+        if args[0] == "--bogus" {
+            assert!(r.stderr().contains("Usage: build-external-python"), "the usage is shown: {}", r.stderr());
+        }
+        assert!(r.stdout().is_empty(), "{args:?}: {}", r.stdout());
+    }
+
+    // A missing interpreter, after the progress header.
+    let r = run(bundler(&cwd).args(["--python", "/nonexistent/bin/python3", "--project"]).arg(&tree));
+    assert_bundler_error(&r, "`/nonexistent/bin/python3` (--python/EMBEDDED_PYTHON) does not exist");
+    assert!(r.stderr().contains("==> ["), "progress came first: {}", r.stderr());
+
+    // uv failing, after uv's own output.
+    let reqs = cwd.join("reqs.txt");
+    fs::write(&reqs, "no-such-package-anywhere==1.0\n").unwrap();
+    let r = run(loud(&cwd).arg("--project").arg(&tree).arg("--requirements").arg(&reqs));
+    assert_bundler_error(&r, "uv pip install failed");
+    assert!(r.stderr().lines().count() > 1, "{}", r.stderr());
+
+    // The sanity check failing, after its one-line report.
+    let r = run(loud(&cwd).arg("--project").arg(&tree).env("MLX_WHEEL", &wh.raising_mlx));
+    assert_bundler_error(&r, "the bundle fails --check-mlx-stack");
+    let report = r.stderr().lines().find(|l| l.starts_with("    --check-mlx-stack answered: {")).map(String::from);
+    assert!(report.is_some_and(|l| l.contains("\"checks\"")), "the report, on one line: {}", r.stderr());
+    assert!(!cwd.join("dist-ext-python/msty-mlx-studio").exists());
 }

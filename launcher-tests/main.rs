@@ -10,6 +10,7 @@ mod bundler;
 mod children;
 mod diagnostics;
 mod docs;
+mod docs_bundler;
 mod faults;
 mod interrupt;
 mod isolation;

@@ -13,13 +13,53 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use fs_err as fs;
-use sha2::{Digest, Sha256};
 
 use super::find_on_path;
 use super::mode::Mode;
+use msty_mlx_contract::python::PyVersion;
+
+/// What the bundle ships as bytecode.
+#[derive(Clone, Debug)]
+pub enum Bytecode {
+    /// Unchecked hash-based pycs, compiled by `python` (`how` it was found).
+    UncheckedHash { python: PathBuf, how: String },
+    /// None: the launcher keeps pycs in the per-user cache; `why` there is no compiler here.
+    None { why: String },
+}
+
+/// The manifest's `bytecode`: `unchecked-hash` or `none`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BytecodeMode {
+    UncheckedHash,
+    None,
+}
+
+impl Bytecode {
+    pub fn mode(&self) -> BytecodeMode {
+        match self {
+            Bytecode::UncheckedHash { .. } => BytecodeMode::UncheckedHash,
+            Bytecode::None { .. } => BytecodeMode::None,
+        }
+    }
+}
+
+/// The summary's `bytecode:` line.
+impl std::fmt::Display for Bytecode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bytecode::UncheckedHash { python, how } => {
+                write!(f, "unchecked-hash pycs, compiled with `{}` ({how})", python.display())
+            }
+            Bytecode::None { why } => {
+                write!(f, "none in the bundle: {why}; the launcher keeps them in the per-user cache")
+            }
+        }
+    }
+}
 
 /// The interpreter that compiles the bytecode, or why there is none.
-pub fn compiler(mode: &Mode, xy: &str) -> Result<(PathBuf, String), String> {
+pub fn compiler(mode: &Mode, xy: PyVersion) -> Result<(PathBuf, String), String> {
     if let Mode::Embedded { python } = mode {
         return Ok((python.clone(), "the interpreter".into()));
     }
@@ -39,7 +79,7 @@ pub fn compiler(mode: &Mode, xy: &str) -> Result<(PathBuf, String), String> {
             .filter(|p| {
                 p.file_name()
                     .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.strip_prefix(xy).is_some_and(|rest| rest.starts_with('.')))
+                    .is_some_and(|n| n.strip_prefix(&xy.to_string()).is_some_and(|rest| rest.starts_with('.')))
             })
             .collect();
         versions.sort_by_key(|p| std::cmp::Reverse(patch_of(p)));
@@ -78,7 +118,7 @@ fn pyenv_root() -> Option<PathBuf> {
 }
 
 /// The pyc format is CPython's and X.Y's: another implementation or version will not do.
-fn is_cpython(python: &Path, xy: &str) -> bool {
+fn is_cpython(python: &Path, xy: PyVersion) -> bool {
     Command::new(python)
         .args(["-I", "-c", "import sys; print(sys.implementation.name, '%d.%d' % sys.version_info[:2])"])
         .output()
@@ -107,7 +147,7 @@ pub fn compile(python: &Path, vendor: &Path, cache_root: Option<&Path>) -> Resul
         let pyc = pyc_path(&source, &tag);
         let entry = match &cache {
             Some(cache) => {
-                let digest: String = Sha256::digest(fs::read(&source)?).iter().map(|b| format!("{b:02x}")).collect();
+                let digest = crate::digest::sha256_hex(&fs::read(&source)?);
                 Some(cache.join(&digest[..2]).join(format!("{digest}.pyc")))
             }
             None => None,

@@ -13,6 +13,8 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use super::launcher::{self, LauncherFiles, Made};
 use super::platform::{MacTag, version_key};
+use super::{cargo, tools};
+use msty_mlx_contract::python::PyVersion;
 use msty_mlx_contract::stamp;
 
 /// The zig that links (the `ziglang` wheel).
@@ -45,17 +47,19 @@ pub fn cross_target(tag: &str) -> Result<CrossTarget> {
             "cannot build the launcher and runtime for `{tag}` on this machine: cross builds are for macOS tags (macosx_X_Y_arm64, macosx_X_Y_x86_64); build them on a {tag} machine (PYO3_PYTHON=… cargo build --release) and pass --launcher DIR"
         );
     };
-    let (triple, oldest) = match (mac.triple(), mac.arch) {
-        (Some(triple), "arm64") => (triple, "11.0"),
-        (Some(triple), _) => (triple, "10.12"),
-        (None, "universal2") => bail!(
-            "--target-platform `{tag}`: universal2 is not supported, use arm64 (macosx_{}_arm64)",
-            mac.minimum_os.replace('.', "_")
-        ),
-        (None, other) => bail!(
-            "--target-platform `{tag}`: unknown macOS architecture `{other}`; use macosx_X_Y_arm64 or macosx_X_Y_x86_64"
-        ),
+    let Some(arch) = mac.architecture() else {
+        if mac.arch == "universal2" {
+            bail!(
+                "--target-platform `{tag}`: universal2 is not supported, use arm64 (macosx_{}_arm64)",
+                mac.minimum_os.replace('.', "_")
+            );
+        }
+        bail!(
+            "--target-platform `{tag}`: unknown macOS architecture `{}`; use macosx_X_Y_arm64 or macosx_X_Y_x86_64",
+            mac.arch
+        );
     };
+    let (triple, oldest) = (arch.apple_triple(), arch.oldest_macos());
     if version_key(&mac.minimum_os) < version_key(oldest) {
         bail!(
             "--target-platform `{tag}`: Rust's standard library for {triple} needs macOS {oldest} or newer; use macosx_{}_{}",
@@ -68,7 +72,7 @@ pub fn cross_target(tag: &str) -> Result<CrossTarget> {
 
 /// `cargo zigbuild --release` of the launcher and the runtime for `platform_tag` (a macOS tag)
 /// and Python `xy`, into `<repo>/target/bundle-<triple>-py<xy>/<triple>/release/`.
-pub fn build(repo: &Path, platform_tag: &str, xy: &str, quiet: bool) -> Result<LauncherFiles> {
+pub fn build(repo: &Path, platform_tag: &str, xy: PyVersion, quiet: bool) -> Result<LauncherFiles> {
     let target = cross_target(platform_tag)?;
     let note = |text: String| {
         if !quiet {
@@ -83,64 +87,31 @@ pub fn build(repo: &Path, platform_tag: &str, xy: &str, quiet: bool) -> Result<L
         target.triple, target.minimum_os
     ));
     let target_dir = repo.join("target").join(format!("bundle-{}-py{xy}", target.triple));
-    let mut cmd = Command::new(&tools.cargo_zigbuild);
-    cmd.current_dir(repo)
-        .args([
-            "zigbuild",
-            "--release",
-            "--locked",
-            "-p",
-            "msty-mlx-studio",
-            "-p",
-            "msty-mlx-runtime",
-            "--lib",
-            "--bin",
-            msty_mlx_contract::LAUNCHER_NAME,
-            "--target",
-            target.triple,
-            "--target-dir",
-        ])
-        .arg(&target_dir)
-        .env("RUSTFLAGS", launcher::remap_rustflags(repo))
-        // Without it zig stamps the newest macOS into LC_BUILD_VERSION.
-        .env("MACOSX_DEPLOYMENT_TARGET", &target.minimum_os)
+    let build = cargo::Build {
+        program: &tools.cargo_zigbuild,
+        subcommand: "zigbuild",
+        repo,
+        target_dir: &target_dir,
+        triple: Some(target.triple),
+        quiet,
+    };
+    let mut cmd = build.command();
+    // Without it zig stamps the newest macOS into LC_BUILD_VERSION.
+    cmd.env("MACOSX_DEPLOYMENT_TARGET", &target.minimum_os)
         // The runtime links no libpython (extension-module): pyo3 needs only the X.Y.
-        .env("PYO3_CROSS_PYTHON_VERSION", xy)
+        .env("PYO3_CROSS_PYTHON_VERSION", xy.to_string())
         .env("CARGO_ZIGBUILD_ZIG_PATH", &tools.zig)
         // cargo-zigbuild tries `python3 -m ziglang` before CARGO_ZIGBUILD_ZIG_PATH: a ziglang of
         // any version in the host's Python would win over the pin. A path that is no program
         // rules it out.
         .env("CARGO_ZIGBUILD_PYTHON_PATH", tools.dir.join("no-python"))
         .env("CARGO_ZIGBUILD_CACHE_DIR", tools.dir.join("cache"));
-    for var in [
-        "PYO3_PYTHON",
-        "PYO3_CONFIG_FILE",
-        "PYO3_CROSS",
-        "PYO3_CROSS_LIB_DIR",
-        "PYO3_CROSS_PYTHON_IMPLEMENTATION",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_ZIGBUILD_ZIG_COMMAND",
-        "CARGO_ZIGBUILD_ZIG_COMMAND_ARGS",
-        "CARGO_ZIGBUILD_ZIG_VERSION",
-        "SDKROOT",
-    ] {
+    for var in
+        ["CARGO_ZIGBUILD_ZIG_COMMAND", "CARGO_ZIGBUILD_ZIG_COMMAND_ARGS", "CARGO_ZIGBUILD_ZIG_VERSION", "SDKROOT"]
+    {
         cmd.env_remove(var);
     }
-    if quiet {
-        cmd.arg("--quiet");
-    }
-    let status = cmd
-        .stdin(Stdio::null())
-        .status()
-        .with_context(|| format!("cannot run `{}`", tools.cargo_zigbuild.display()))?;
-    if !status.success() {
-        bail!(
-            "cargo zigbuild failed to build the launcher and its runtime for {} ({status}); see its output above",
-            target.triple
-        );
-    }
-    let release = target_dir.join(target.triple).join("release");
+    let release = build.run(cmd)?;
     Ok(LauncherFiles {
         launcher: release.join(msty_mlx_contract::LAUNCHER_NAME),
         runtime: release.join(stamp::file_name_for(platform_tag)),
@@ -161,7 +132,7 @@ struct ZigTools {
 /// settings (`PIP_INDEX_URL`, a proxy) apply.
 fn zig_tools(note: &dyn Fn(String)) -> Result<ZigTools> {
     let wheels = format!("ziglang=={ZIG_PIN} cargo-zigbuild=={CARGO_ZIGBUILD_PIN}");
-    let tools = super::uv::tools_dir()
+    let tools = tools::tools_dir()
         .ok_or_else(|| anyhow!("zig is needed to link for macOS and there is no usable cache directory to install it into (HOME unset, or the cache refused: see the warning above); set HOME, {ELSEWHERE}"))?;
     let dir = tools.join(format!("zig-{ZIG_PIN}-cargo-zigbuild-{CARGO_ZIGBUILD_PIN}"));
     let found =
@@ -170,53 +141,9 @@ fn zig_tools(note: &dyn Fn(String)) -> Result<ZigTools> {
         let host = super::find_on_path("python3")
             .ok_or_else(|| anyhow!("zig is needed to link for macOS: `{}` is empty and there is no python3 on PATH to install {wheels} with; install python3 with pip, {ELSEWHERE}", dir.display()))?;
         note(format!("installing {wheels} into `{}` (once)", dir.display()));
-        std::fs::create_dir_all(&tools)
-            .with_context(|| format!("cannot create the tool cache `{}`", tools.display()))?;
-        let tmp = tools.join(format!(
-            ".{}.tmp-{}",
-            dir.file_name().unwrap_or_default().to_string_lossy(),
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&tmp);
-        let out = Command::new(&host)
-            .args([
-                "-I",
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-warn-script-location",
-                "--no-compile",
-                "--target",
-            ])
-            .arg(&tmp)
-            .args(wheels.split(' '))
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("cannot run `{}`", host.display()))?;
-        if !out.status.success() {
-            let _ = std::fs::remove_dir_all(&tmp);
-            let text = String::from_utf8_lossy(&out.stderr);
-            let last = text
-                .lines()
-                .rev()
-                .find(|l| l.starts_with("ERROR"))
-                .or_else(|| text.lines().rev().find(|l| !l.trim().is_empty()))
-                .unwrap_or("");
-            bail!(
-                "zig is needed to link for macOS and `{} -m pip install {wheels}` failed: {}; let pip reach PyPI, {ELSEWHERE}",
-                host.display(),
-                last.trim()
-            );
-        }
-        if let Err(e) = std::fs::rename(&tmp, &dir) {
-            let _ = std::fs::remove_dir_all(&tmp);
-            // A concurrent build that got there first wins.
-            if !found.zig.is_file() {
-                return Err(e).with_context(|| format!("cannot move the zig install into `{}`", dir.display()));
-            }
-        }
+        let pins: Vec<String> = wheels.split(' ').map(String::from).collect();
+        tools::pip_install_pinned(&host, &dir, &pins, &found.zig)
+            .map_err(|e| anyhow!("zig is needed to link for macOS and {e:#}; let pip reach PyPI, {ELSEWHERE}"))?;
     }
     let version = Command::new(&found.zig)
         .arg("version")

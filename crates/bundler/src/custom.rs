@@ -5,14 +5,14 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use fs_err as fs;
 
 use super::Options;
 use super::install::Installer;
 use super::probe::PythonFacts;
 use super::wheel::{self, WheelInfo};
-use msty_mlx_distinfo::{SiteDir, normalize};
+use msty_mlx_distinfo::normalize;
 
 /// A custom wheel and the project it replaces (`mlx` or `mlx-lm`).
 pub type CustomWheel = (&'static str, WheelInfo);
@@ -90,18 +90,4 @@ pub fn filter_requirements(text: &str, custom: &[CustomWheel]) -> String {
         .collect::<Vec<_>>()
         .join("\n")
         + "\n"
-}
-
-/// Removes every dist-info of `wheel`'s project but the new one (an installer that replaces
-/// a project under another version may leave the old directory behind).
-pub fn remove_superseded_dist_infos(vendor: &Path, wheel: &WheelInfo) -> Result<()> {
-    let site = SiteDir::scan(vendor);
-    let escaped = format!("{}-{}.dist-info", normalize(&wheel.name).replace('-', "_"), wheel.version);
-    for path in site.by_name.get(&normalize(&wheel.name)).into_iter().flatten() {
-        let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
-        if name != escaped.to_lowercase() {
-            fs::remove_dir_all(path).with_context(|| format!("cannot remove the superseded `{}`", path.display()))?;
-        }
-    }
-    Ok(())
 }

@@ -14,6 +14,7 @@ use super::mode::Mode;
 use super::pip_args::PipArgs;
 use super::platform::UvTarget;
 use super::uv::Uv;
+use msty_mlx_contract::python::PyVersion;
 
 /// Environment variables of the caller that uv may see: none that changes what is resolved.
 const UV_ENV_KEPT: &[&str] = &[
@@ -33,17 +34,17 @@ pub struct Installer {
     /// uv's `--python`: the embedded interpreter, or (wheels-only) the host's python3 helper.
     python: PathBuf,
     /// Wheels-only: the target and its X.Y.
-    target: Option<(UvTarget, String)>,
+    target: Option<(UvTarget, PyVersion)>,
     args: PipArgs,
     cwd: PathBuf,
     quiet: bool,
 }
 
 impl Installer {
-    pub fn new(uv: &Uv, mode: &Mode, version: &str, args: PipArgs, cwd: &Path, quiet: bool) -> Installer {
+    pub fn new(uv: &Uv, mode: &Mode, version: PyVersion, args: PipArgs, cwd: &Path, quiet: bool) -> Installer {
         let (python, target) = match mode {
             Mode::Embedded { python } => (python.clone(), None),
-            Mode::WheelsOnly { target, host, .. } => (host.clone(), Some((target.clone(), version.to_string()))),
+            Mode::WheelsOnly { target, host, .. } => (host.clone(), Some((target.clone(), version))),
         };
         Installer { uv: uv.program.clone(), python, target, args, cwd: cwd.to_path_buf(), quiet }
     }
@@ -72,7 +73,8 @@ impl Installer {
         let mut cmd = self.uv(&["pip", "install"]);
         cmd.arg("--target").arg(vendor);
         if let Some((target, version)) = &self.target {
-            cmd.args(["--python-platform", &target.triple, "--python-version", version, "--only-binary", ":all:"]);
+            cmd.args(["--python-platform", &target.triple, "--python-version", &version.to_string()]);
+            cmd.args(["--only-binary", ":all:"]);
             if let Some(macos) = &target.macos_deployment_target {
                 cmd.env("MACOSX_DEPLOYMENT_TARGET", macos);
             }

@@ -8,20 +8,24 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::cargo;
+
 use anyhow::{Context, Result, anyhow, bail};
 use goblin::Object;
 
+use super::arch::Arch;
 use super::manifest::BuildEntry;
 use super::platform;
 use msty_mlx_contract::plan::FORMAT;
+use msty_mlx_contract::python::PyVersion;
 use msty_mlx_contract::stamp::{self, RuntimeStamp};
 
 /// How pyo3 learns about the target Python (for the runtime; the launcher needs none).
-pub enum LinkTarget<'a> {
+pub enum LinkTarget {
     /// `PYO3_PYTHON`: the interpreter is run at build time.
-    Interpreter(&'a Path),
+    Interpreter(PathBuf),
     /// `PYO3_CONFIG_FILE`: the interpreter is never run (wheels-only mode).
-    ConfigFile(&'a Path),
+    ConfigFile(PathBuf),
 }
 
 /// The two files that go next to `_vendor`, for one wheel platform tag.
@@ -87,7 +91,7 @@ impl LauncherFiles {
 }
 
 /// The pyo3 build configuration for a CPython X.Y whose libpython lives in `lib_dir`.
-pub fn pyo3_config(version: &str, lib_dir: &Path) -> String {
+pub fn pyo3_config(version: PyVersion, lib_dir: &Path) -> String {
     format!(
         "implementation=CPython\nversion={version}\nshared=true\nabi3=false\nlib_name=python{version}\nlib_dir={}\npointer_width=64\nbuild_flags=\nsuppress_build_script_link_lines=false\n",
         lib_dir.display()
@@ -99,54 +103,24 @@ pub fn pyo3_config(version: &str, lib_dir: &Path) -> String {
 pub fn build(
     repo: &Path,
     target_dir: &Path,
-    target: LinkTarget,
+    target: &LinkTarget,
     platform_tag: &str,
     quiet: bool,
 ) -> Result<LauncherFiles> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(&cargo);
-    cmd.current_dir(repo)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "msty-mlx-studio",
-            "-p",
-            "msty-mlx-runtime",
-            "--lib",
-            "--bin",
-            msty_mlx_contract::LAUNCHER_NAME,
-            "--target-dir",
-        ])
-        .arg(target_dir)
-        .env_remove("PYO3_PYTHON")
-        .env_remove("PYO3_CONFIG_FILE");
-    if quiet {
-        cmd.arg("--quiet");
-    }
-    cmd.env("RUSTFLAGS", remap_rustflags(repo));
+    let program = cargo::cargo_program();
+    let build = cargo::Build { program: &program, subcommand: "build", repo, target_dir, triple: None, quiet };
+    let mut cmd = build.command();
     match target {
         LinkTarget::Interpreter(python) => cmd.env("PYO3_PYTHON", python),
         LinkTarget::ConfigFile(file) => cmd.env("PYO3_CONFIG_FILE", file),
     };
-    let status = cmd.status().with_context(|| format!("cannot run `{}`", Path::new(&cargo).display()))?;
-    if !status.success() {
-        bail!("cargo failed to build the launcher and its runtime ({status}); see its output above");
-    }
-    let release = target_dir.join("release");
+    let release = build.run(cmd)?;
     Ok(LauncherFiles {
         launcher: release.join(msty_mlx_contract::LAUNCHER_NAME),
         runtime: release.join(stamp::FILE_NAME),
         platform_tag: platform_tag.into(),
         made: Some(Made { built_on: host_triple()?, linker: "cc".into() }),
     })
-}
-
-/// `RUSTFLAGS` for the bundle's builds: build-machine paths (this checkout, the cargo registry)
-/// stay out of panic locations and debug info.
-pub fn remap_rustflags(repo: &Path) -> String {
-    format!("--remap-path-prefix={}=/src --remap-path-prefix={}=/cargo", repo.display(), cargo_home().display())
 }
 
 /// This machine's Rust triple, as `rustc -vV` says (`host: x86_64-unknown-linux-gnu`).
@@ -162,16 +136,8 @@ pub fn host_triple() -> Result<String> {
         .ok_or_else(|| anyhow!("`{} -vV` names no host triple", Path::new(&rustc).display()))
 }
 
-/// `$CARGO_HOME`, default `~/.cargo`.
-pub fn cargo_home() -> PathBuf {
-    std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| dirs::home_dir().map(|h| h.join(".cargo")))
-        .unwrap_or_default()
-}
-
 /// Checks both files for a bundle of Python `xy` on `files.platform_tag`.
-pub fn check(files: &LauncherFiles, xy: &str, forbidden: &[&Path]) -> Result<Checked> {
+pub fn check(files: &LauncherFiles, xy: PyVersion, forbidden: &[&Path]) -> Result<Checked> {
     let launcher = std::fs::read(&files.launcher)
         .with_context(|| format!("cannot read the launcher `{}`", files.launcher.display()))?;
     let launcher_binary = read_binary(&files.launcher, &launcher)?;
@@ -244,18 +210,13 @@ struct BinaryTarget {
 
 /// Loads and target of an ELF or thin Mach-O file.
 fn read_binary(path: &Path, bytes: &[u8]) -> Result<Binary> {
-    use goblin::elf::header::{EM_AARCH64, EM_X86_64};
-    use goblin::mach::constants::cputype::{CPU_TYPE_ARM64, CPU_TYPE_X86_64};
     use goblin::mach::load_command::CommandVariant;
     let object =
         Object::parse(bytes).with_context(|| format!("`{}` is not a binary this tool can read", path.display()))?;
     Ok(match object {
         Object::Elf(elf) => {
-            let arch = match elf.header.e_machine {
-                EM_X86_64 => "x86_64".to_string(),
-                EM_AARCH64 => "aarch64".to_string(),
-                other => format!("elf-machine-{other}"),
-            };
+            let machine = elf.header.e_machine;
+            let arch = Arch::from_elf_machine(machine).map_or(format!("elf-machine-{machine}"), |a| a.rust().into());
             let libc = if elf.interpreter.is_some_and(|i| i.contains("musl"))
                 || elf.libraries.iter().any(|l| l.contains("musl"))
             {
@@ -269,11 +230,8 @@ fn read_binary(path: &Path, bytes: &[u8]) -> Result<Binary> {
             }
         }
         Object::Mach(goblin::mach::Mach::Binary(macho)) => {
-            let arch = match macho.header.cputype {
-                CPU_TYPE_ARM64 => "aarch64".to_string(),
-                CPU_TYPE_X86_64 => "x86_64".to_string(),
-                other => format!("mach-cputype-{other}"),
-            };
+            let cputype = macho.header.cputype;
+            let arch = Arch::from_mach_cputype(cputype).map_or(format!("mach-cputype-{cputype}"), |a| a.rust().into());
             let minimum_os = macho.load_commands.iter().find_map(|c| match &c.command {
                 CommandVariant::BuildVersion(v) => Some(macos_version(v.minos)),
                 CommandVariant::VersionMinMacosx(v) => Some(macos_version(v.version)),
@@ -322,11 +280,9 @@ fn fits(tag: &str, target: &BinaryTarget) -> std::result::Result<(), String> {
         }
         return Ok(());
     }
-    let linux = ["linux_", "manylinux", "musllinux_"].iter().any(|p| tag.starts_with(p));
-    if linux {
-        let arch_ok = ["x86_64", "aarch64"]
-            .iter()
-            .any(|a| tag.ends_with(&format!("_{a}")) && target.triple.starts_with(&format!("{a}-")));
+    if platform::is_linux(tag) {
+        let arch_ok =
+            platform::linux_arch(tag).is_some_and(|(_, a)| target.triple.starts_with(&format!("{}-", a.rust())));
         if !target.triple.contains("-linux-") || !arch_ok {
             return wrong();
         }

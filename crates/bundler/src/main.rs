@@ -92,8 +92,14 @@ struct BuildArgs {
     quiet: bool,
 }
 
+/// Usage errors (clap's): exit 2, as clap's own.
+const USAGE: u8 = 2;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let result = match cli.command {
         Some(Sub::ClearQuarantine { path }) => clear_quarantine(&path).map(|()| ExitCode::SUCCESS),
         Some(Sub::Verify { dir, json, sign_list, fix_install_names }) => {
@@ -108,6 +114,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--help` and `--version` as clap prints them; any other parse error as clap's details, then
+/// the one `build-external-python: error: …` line last (exit 2).
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    // clap's first paragraph says what is wrong (possibly over several lines): the error line.
+    let rendered = e.render().to_string();
+    let (first, details) = rendered.split_once("\n\n").unwrap_or((&rendered, ""));
+    let what: Vec<&str> = first.lines().map(str::trim).collect();
+    let what = what.join(" ");
+    let what = what.strip_prefix("error: ").unwrap_or(&what);
+    let mut err = std::io::stderr().lock();
+    for line in details.lines().filter(|l| !l.starts_with("For more information")) {
+        let _ = writeln!(err, "{line}");
+    }
+    let _ = writeln!(err, "build-external-python: error: {what}; see build-external-python --help");
+    ExitCode::from(USAGE)
 }
 
 fn build(args: BuildArgs) -> anyhow::Result<()> {

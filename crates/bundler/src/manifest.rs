@@ -1,13 +1,13 @@
 //! `bundle-manifest.json`: what was bundled, for people and for `--check-mlx-stack` users.
 
-use std::path::Path;
-
 use anyhow::Result;
 use fs_err as fs;
 use serde::Serialize;
 
+use super::compile::BytecodeMode;
+use super::sanity::Sanity;
 use super::wheel::WheelInfo;
-use msty_mlx_distinfo::SiteDir;
+use msty_mlx_contract::python::PyVersion;
 
 #[derive(Debug, Serialize)]
 pub struct Manifest {
@@ -18,10 +18,10 @@ pub struct Manifest {
     pub runtime: RuntimeEntry,
     pub mlxk2_version: Option<String>,
     /// `unchecked-hash`, or `none` (left to the launcher's per-user cache).
-    pub bytecode: String,
+    pub bytecode: BytecodeMode,
     pub installer: InstallerEntry,
     /// `ok: …` or `skipped: <why>`.
-    pub sanity_check: String,
+    pub sanity_check: Sanity,
 }
 
 /// What resolved and installed `_vendor`, for which target.
@@ -36,7 +36,7 @@ pub struct InstallerEntry {
 
 #[derive(Debug, Serialize)]
 pub struct PythonEntry {
-    pub version: String,
+    pub version: PyVersion,
     pub full_version: String,
     pub platform_tag: String,
 }
@@ -58,13 +58,12 @@ pub struct CustomWheelEntry {
 
 impl CustomWheelEntry {
     pub fn of(wheel: &WheelInfo) -> Result<CustomWheelEntry> {
-        use sha2::Digest;
         let bytes = fs::read(&wheel.path)?;
         Ok(CustomWheelEntry {
             project: wheel.name.clone(),
             version: wheel.version.clone(),
             file: wheel.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-            sha256: sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect(),
+            sha256: crate::digest::sha256_hex(&bytes),
         })
     }
 }
@@ -81,7 +80,7 @@ pub struct LauncherEntry {
 #[derive(Debug, Serialize)]
 pub struct RuntimeEntry {
     pub file: String,
-    pub python: String,
+    pub python: PyVersion,
     pub plan_format: u32,
     pub version: String,
     #[serde(flatten)]
@@ -101,17 +100,4 @@ pub struct BuildEntry {
     pub built_on: Option<String>,
     /// `cc` (the host's toolchain) or `zig 0.17.1 (cargo-zigbuild 0.24.0)` (cross builds).
     pub linker: Option<String>,
-}
-
-/// Every distribution in `vendor`, sorted by name; unreadable ones are listed with their error
-/// as version so the manifest never hides them.
-pub fn distributions(vendor: &Path) -> Vec<DistributionEntry> {
-    let site = SiteDir::scan(vendor);
-    site.by_name
-        .keys()
-        .map(|name| match site.distribution(name) {
-            Ok(d) => DistributionEntry { name: d.package, version: d.version, installer: d.installer },
-            Err(e) => DistributionEntry { name: name.clone(), version: format!("<{e}>"), installer: None },
-        })
-        .collect()
 }

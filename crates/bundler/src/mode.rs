@@ -11,6 +11,7 @@ use fs_err as fs;
 use super::platform::{self, UvTarget};
 use super::probe::{self, PythonFacts};
 use super::{Options, find_on_path};
+use msty_mlx_contract::python::PyVersion;
 
 /// How the bundle's packages are chosen and checked.
 #[derive(Clone, Debug)]
@@ -41,7 +42,7 @@ impl Mode {
             return Ok(Resolved { mode: Mode::Embedded { python }, facts, python_source });
         }
         let version = target_version(opts, python.as_deref())?;
-        let abi = format!("cp{}", version.replace('.', ""));
+        let abi = version.abi_tag();
         if let Some(given) = opts.target_abi.as_deref().filter(|a| *a != abi) {
             bail!(
                 "--target-abi `{given}`: uv resolves for CPython {version}'s own ABI `{abi}` only; leave --target-abi (TARGET_ABI) unset"
@@ -52,7 +53,7 @@ impl Mode {
             .ok_or_else(|| anyhow!("--wheels-only runs uv with a host python3 as its helper (`--python` is never executed): there is no python3 on PATH"))?;
         let prefix = python.as_deref().and_then(prefix_of).unwrap_or_default();
         let facts = PythonFacts {
-            full_version: version.clone(),
+            full_version: version.to_string(),
             libdir: prefix.join("lib"),
             ldlibrary: String::new(),
             prefix,
@@ -118,7 +119,7 @@ fn choose_python(opts: &Options) -> Result<(Option<PathBuf>, &'static str)> {
 
 /// X.Y from `--target-python-version`, else from the interpreter's `<prefix>/lib/python3.X`
 /// (read, never run); both must agree when both are there.
-fn target_version(opts: &Options, python: Option<&Path>) -> Result<String> {
+fn target_version(opts: &Options, python: Option<&Path>) -> Result<PyVersion> {
     let from_prefix = python.map(xy_from_prefix);
     let Some(given) = &opts.target_python_version else {
         return match from_prefix {
@@ -128,22 +129,19 @@ fn target_version(opts: &Options, python: Option<&Path>) -> Result<String> {
             ),
         };
     };
-    let mut parts = given.split('.');
-    let ok = parts.next() == Some("3")
-        && parts.next().is_some_and(|m| !m.is_empty() && m.chars().all(|c| c.is_ascii_digit()))
-        && parts.next().is_none();
-    if !ok {
-        bail!("--target-python-version `{given}` must be 3.Y, e.g. 3.11");
-    }
+    let given: PyVersion = match given.parse() {
+        Ok(v @ PyVersion { major: 3, .. }) => v,
+        _ => bail!("--target-python-version `{given}` must be 3.Y, e.g. 3.11"),
+    };
     if let Some(Ok(found)) = from_prefix
-        && &found != given
+        && found != given
     {
         bail!(
             "--target-python-version is {given} but the interpreter `{}` is Python {found} (its lib/python{found}); make them agree",
             python.unwrap_or(Path::new("")).display()
         );
     }
-    Ok(given.clone())
+    Ok(given)
 }
 
 /// `<prefix>` of `<prefix>/bin/python3`.
@@ -153,7 +151,7 @@ fn prefix_of(python: &Path) -> Option<PathBuf> {
 
 /// The X.Y of the only `python3.X` directory in the interpreter's `<prefix>/lib` (following
 /// a symlinked interpreter to its real prefix when the given one has none).
-pub fn xy_from_prefix(python: &Path) -> Result<String> {
+pub fn xy_from_prefix(python: &Path) -> Result<PyVersion> {
     let mut looked = Vec::new();
     let real = fs::canonicalize(python).ok();
     for prefix in [prefix_of(python), real.as_deref().and_then(prefix_of)].into_iter().flatten() {
@@ -161,16 +159,13 @@ pub fn xy_from_prefix(python: &Path) -> Result<String> {
         if looked.contains(&lib) {
             continue;
         }
-        let mut found: Vec<String> = std::fs::read_dir(&lib)
+        let mut found: Vec<PyVersion> = std::fs::read_dir(&lib)
             .into_iter()
             .flatten()
             .flatten()
             .filter(|e| e.path().is_dir())
-            .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_prefix("python")).map(String::from))
-            .filter(|xy| {
-                xy.split_once('.')
-                    .is_some_and(|(x, y)| x == "3" && !y.is_empty() && y.chars().all(|c| c.is_ascii_digit()))
-            })
+            .filter_map(|e| e.file_name().to_str()?.strip_prefix("python")?.parse::<PyVersion>().ok())
+            .filter(|xy| xy.major == 3)
             .collect();
         found.sort();
         match found.len() {
@@ -205,9 +200,13 @@ mod tests {
         std::fs::create_dir_all(root.join("lib/pkgconfig")).unwrap();
         std::fs::write(root.join("lib/python3.11"), "a file, not a stdlib").unwrap();
         std::fs::write(root.join("bin/python3"), "").unwrap();
-        assert_eq!(xy_from_prefix(&root.join("bin/python3")).unwrap(), "3.12");
+        assert_eq!(xy_from_prefix(&root.join("bin/python3")).unwrap(), PyVersion::new(3, 12));
         std::fs::create_dir_all(root.join("lib/python3.13t")).unwrap();
-        assert_eq!(xy_from_prefix(&root.join("bin/python3")).unwrap(), "3.12", "free-threaded dirs are not X.Y");
+        assert_eq!(
+            xy_from_prefix(&root.join("bin/python3")).unwrap(),
+            PyVersion::new(3, 12),
+            "free-threaded dirs are not X.Y"
+        );
         std::fs::create_dir_all(root.join("lib/python3.10")).unwrap();
         let err = xy_from_prefix(&root.join("bin/python3")).unwrap_err().to_string();
         assert!(err.contains("holds python3.10, python3.12"), "{err}");

@@ -3,6 +3,8 @@
 
 use anyhow::{Result, bail};
 
+use super::arch::Arch;
+
 /// What `uv pip install` is told so that it picks wheels **and** evaluates markers for a tag.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UvTarget {
@@ -49,10 +51,8 @@ pub fn uv_target(tag: &str) -> Result<UvTarget> {
         };
         return Ok(UvTarget { triple: triple.into(), macos_deployment_target: Some(mac.minimum_os) });
     }
-    let (platform, arch) = ["x86_64", "aarch64"]
-        .iter()
-        .find_map(|arch| tag.strip_suffix(&format!("_{arch}")).map(|p| (p, *arch)))
-        .ok_or_else(unknown)?;
+    let (platform, arch) = linux_arch(tag).ok_or_else(unknown)?;
+    let arch = arch.rust();
     if platform == "linux" {
         return linux(format!("{arch}-unknown-linux-gnu"));
     }
@@ -89,11 +89,12 @@ impl MacTag<'_> {
     /// The target triple of a single-architecture tag (Rust's and uv's spelling agree);
     /// `None` for `universal2` and unknown architectures.
     pub fn triple(&self) -> Option<&'static str> {
-        match self.arch {
-            "arm64" => Some("aarch64-apple-darwin"),
-            "x86_64" => Some("x86_64-apple-darwin"),
-            _ => None,
-        }
+        self.architecture().map(Arch::apple_triple)
+    }
+
+    /// The architecture of a single-architecture tag.
+    pub fn architecture(&self) -> Option<Arch> {
+        Arch::from_macos_wheel(self.arch)
     }
 }
 
@@ -102,14 +103,30 @@ pub fn version_key(v: &str) -> Vec<u32> {
     v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }
 
+/// A Linux tag split into its platform part and architecture (`manylinux_2_28`, x86_64).
+pub fn linux_arch(tag: &str) -> Option<(&str, Arch)> {
+    Arch::ALL.into_iter().find_map(|arch| tag.strip_suffix(&format!("_{}", arch.rust())).map(|p| (p, arch)))
+}
+
+/// Whether a wheel platform tag is a Linux one (`linux_…`, `manylinux…`, `musllinux_…`).
+pub fn is_linux(tag: &str) -> bool {
+    ["linux_", "manylinux", "musllinux_"].iter().any(|p| tag.starts_with(p))
+}
+
 /// Whether binaries for a wheel platform tag run on this machine (same OS and architecture).
 pub fn runs_here(tag: &str) -> bool {
-    let os_ok = if cfg!(target_os = "macos") {
-        tag.starts_with("macosx")
+    let arch = if cfg!(target_os = "macos") {
+        match MacTag::parse(tag) {
+            Some(mac) if mac.arch == "universal2" => return true,
+            Some(mac) => mac.architecture(),
+            None => None,
+        }
+    } else if is_linux(tag) {
+        linux_arch(tag).map(|(_, arch)| arch)
     } else {
-        tag.starts_with("linux") || tag.starts_with("manylinux") || tag.starts_with("musllinux")
+        None
     };
-    os_ok && (tag.ends_with(std::env::consts::ARCH) || (cfg!(target_os = "macos") && tag.ends_with("universal2")))
+    arch.is_some_and(|a| Some(a) == Arch::here())
 }
 
 #[cfg(test)]

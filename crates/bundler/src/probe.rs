@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use msty_mlx_contract::python::PyVersion;
 use serde::Deserialize;
 
 /// Facts about the target Python.
 #[derive(Clone, Debug, Deserialize)]
 pub struct PythonFacts {
     /// `3.11`
-    pub version: String,
+    pub version: PyVersion,
     /// `3.11.7` (wheels-only: unknown, `3.11`)
     pub full_version: String,
     /// `sys.base_prefix`: the home the launcher will use.

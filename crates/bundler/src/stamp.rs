@@ -9,10 +9,11 @@ use base64::Engine;
 use fs_err as fs;
 use sha2::{Digest, Sha256};
 
-use msty_mlx_distinfo::SiteDir;
+use msty_mlx_distinfo::Distribution;
 
-/// Stamps `version` into `vendor`'s mlxk2 and the distribution that owns it.
-pub fn stamp(vendor: &Path, version: &str) -> Result<PathBuf> {
+/// Stamps `version` into `vendor`'s mlxk2 and `owner`, the distribution that owns it (from
+/// the build's one scan of `_vendor`).
+pub fn stamp(vendor: &Path, owner: Option<Distribution>, version: &str) -> Result<PathBuf> {
     if version.is_empty() || version.contains(char::is_whitespace) || version.contains(['"', '\\']) {
         bail!("version stamp `{version}` is not a plain version string");
     }
@@ -36,14 +37,7 @@ pub fn stamp(vendor: &Path, version: &str) -> Result<PathBuf> {
     }
     write_new(&init, (stamped.join("\n") + "\n").as_bytes())?;
 
-    let site = SiteDir::scan(vendor);
-    let package_dir = vendor.join("mlxk2");
-    let dist = site
-        .by_name
-        .keys()
-        .filter_map(|name| site.distribution(name).ok())
-        .find(|d| d.module_file.as_deref() == Some(package_dir.as_path()))
-        .with_context(|| format!("no distribution in `{}` owns mlxk2", vendor.display()))?;
+    let dist = owner.with_context(|| format!("no distribution in `{}` owns mlxk2", vendor.display()))?;
     let metadata_path = dist.dist_info.join("METADATA");
     let metadata = fs::read_to_string(&metadata_path)?;
     let mut in_headers = true;

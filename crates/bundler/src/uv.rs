@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
-use fs_err as fs;
 
 /// The uv version the bundler installs when it finds none (and the oldest it accepts).
 pub const UV_PIN: &str = "0.13.9";
@@ -19,10 +18,7 @@ pub struct Uv {
     pub found: &'static str,
 }
 
-/// `~/.cache/msty-mlx-studio/tools`: where the pinned uv is installed (trust-checked: it runs).
-pub fn tools_dir() -> Option<PathBuf> {
-    crate::caches::bundler_cache("tools")
-}
+pub use crate::tools::tools_dir;
 
 /// The first usable uv: `uv` on PATH, then `python3 -m uv` (the host's), then the pinned
 /// version in `tools` (installed with the host's pip when missing). A uv older than
@@ -82,53 +78,10 @@ pub fn find_or_install(tools: Option<&Path>, note: &dyn Fn(String)) -> Result<Uv
     Ok(Uv { program, version, found: "pinned install" })
 }
 
-/// `python3 -m pip install --target <tmp> uv==PIN`, renamed into place (a concurrent build
-/// that got there first wins).
+/// The pinned uv from PyPI into `dir`.
 fn install(host: &Path, dir: &Path) -> Result<()> {
-    let parent = dir.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent)?;
-    let tmp = parent.join(format!(".uv-{UV_PIN}.tmp-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    let out = Command::new(host)
-        .args([
-            "-I",
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-warn-script-location",
-            "--target",
-        ])
-        .arg(&tmp)
-        .arg(format!("uv=={UV_PIN}"))
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run `{}`", host.display()))?;
-    if !out.status.success() {
-        let _ = fs::remove_dir_all(&tmp);
-        let text = String::from_utf8_lossy(&out.stderr);
-        let last = text
-            .lines()
-            .rev()
-            .find(|l| l.starts_with("ERROR"))
-            .or_else(|| text.lines().rev().find(|l| !l.trim().is_empty()))
-            .unwrap_or("");
-        bail!(
-            "`{} -m pip install uv=={UV_PIN}` failed: {}; without network, put uv {UV_PIN} or newer on PATH",
-            host.display(),
-            last.trim()
-        );
-    }
-    match fs::rename(&tmp, dir) {
-        Ok(()) => Ok(()),
-        Err(_) if dir.join("bin/uv").is_file() => {
-            let _ = fs::remove_dir_all(&tmp);
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
-    }
+    crate::tools::pip_install_pinned(host, dir, &[format!("uv=={UV_PIN}")], &dir.join("bin/uv"))
+        .map_err(|e| anyhow::anyhow!("{e:#}; without network, put uv {UV_PIN} or newer on PATH"))
 }
 
 /// The binary behind the host's `uv` module (running it directly saves a Python start per call).
