@@ -13,6 +13,7 @@ mod harness;
 mod schema;
 
 mod chaos;
+mod electron_module;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};

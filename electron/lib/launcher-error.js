@@ -1,0 +1,65 @@
+'use strict';
+// LauncherError: why the server could not start or stopped, in words the app can show.
+
+const { exitName } = require('./exit-codes');
+
+/** The launcher's one-line message (`msty-mlx-studio: error: …`), without its prefix. */
+function launcherMessage(stderrLines) {
+  for (let i = stderrLines.length - 1; i >= 0; i -= 1) {
+    const m = /^msty-mlx-studio: error: (.*)$/.exec(stderrLines[i]);
+    if (m) return m[1];
+  }
+  return null;
+}
+
+/** The last line that says something (mlx-knife's own errors have no prefix). */
+function lastWords(stderrLines) {
+  for (let i = stderrLines.length - 1; i >= 0; i -= 1) {
+    if (stderrLines[i].trim()) return stderrLines[i].trim();
+  }
+  return null;
+}
+
+/** Failures that are ours rather than an exit status of the launcher. */
+const REASON_NAMES = Object.freeze({
+  'ready-timeout': 'READY_TIMEOUT',
+  spawn: 'SPAWN_FAILED',
+  'port-in-use': 'PORT_IN_USE',
+  stopped: 'STOPPED',
+  timeout: 'TIMEOUT',
+});
+
+class LauncherError extends Error {
+  /**
+   * @param {object} f
+   * @param {string} f.reason   'exit' (ended before ready, or for good), 'ready-timeout', 'spawn',
+   *                            'port-in-use' (an explicit port already bound), 'stopped'
+   * @param {number|null} [f.exitCode]
+   * @param {string|null} [f.signal]
+   * @param {string[]} [f.stderrTail]
+   * @param {number|null} [f.pid]
+   * @param {string} [f.detail]  our own words when the launcher said nothing
+   * @param {Error} [f.cause]
+   */
+  constructor(f) {
+    const stderrTail = f.stderrTail || [];
+    const exitCode = f.exitCode ?? null;
+    const signal = f.signal ?? null;
+    const codeName = REASON_NAMES[f.reason] || exitName(exitCode, signal);
+    const said = launcherMessage(stderrTail);
+    const status = exitCode !== null ? ` (exit ${exitCode})` : signal ? ` (killed by ${signal})` : '';
+    const words = said || f.detail || lastWords(stderrTail) || 'no message on stderr';
+    super(`msty-mlx-studio ${codeName}${status}: ${words}`, f.cause ? { cause: f.cause } : undefined);
+    this.name = 'LauncherError';
+    this.code = codeName;
+    this.codeName = codeName;
+    this.reason = f.reason;
+    this.exitCode = exitCode;
+    this.signal = signal;
+    this.launcherMessage = said;
+    this.stderrTail = stderrTail;
+    this.pid = f.pid ?? null;
+  }
+}
+
+module.exports = { LauncherError, launcherMessage };
