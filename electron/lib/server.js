@@ -68,6 +68,8 @@ class Server extends EventEmitter {
 
   /** One start: resolves once /health answers, rejects with a LauncherError otherwise. */
   async _launch() {
+    // Checked in the same tick as the spawn: a later stop() sees this run and ends it.
+    if (this._stopping) throw this._error({ reason: 'stopped', detail: 'stop() was called before the start' });
     const run = new Run(this._o, (line, stream) => this._log(line, stream));
     this._run = run;
     const deadline = Date.now() + this._o.readyTimeoutMs;
@@ -78,7 +80,6 @@ class Server extends EventEmitter {
         if (end.error) throw this._error({ reason: 'spawn', detail: `cannot start the launcher: ${end.error.message}`, cause: end.error, stderrTail: run.tail });
         throw this._error({ reason: 'exit', ...end, stderrTail: run.tail });
       }
-      if (this._stopping) throw this._error({ reason: 'stopped', detail: 'stop() was called during the start' });
       if ((await probeHealth(this.host, this.port, 1000)) && run.running) break;
       if (Date.now() >= deadline) {
         const end = await run.terminate(this._o.graceMs ?? DEFAULTS.graceMs);

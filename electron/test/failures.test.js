@@ -79,18 +79,12 @@ test('a port already bound: LauncherError PORT_IN_USE at once, nothing started',
   }
 });
 
-test('a given free port is used as is', async () => {
-  const probe = net.createServer();
-  await new Promise((r) => probe.listen(0, '127.0.0.1', r));
-  const { port } = probe.address();
-  await new Promise((r) => probe.close(r));
-  const server = await start({ resourcesPath: stack.resources, port });
-  try {
-    assert.equal(server.port, port);
-    assert.equal(server.url, `http://127.0.0.1:${port}`);
-  } finally {
-    await server.stop();
-  }
+test('a launcher that cannot be executed: SPAWN_FAILED, at once', async () => {
+  const { error, ms } = await rejection(start({ resourcesPath: '/nonexistent/Resources' }));
+  assert.ok(error instanceof LauncherError, String(error));
+  assert.equal(error.codeName, 'SPAWN_FAILED');
+  assert.match(error.message, /cannot start the launcher: spawn \/nonexistent\/Resources\/mlxk2\/msty-mlx-studio ENOENT/);
+  assert.ok(ms < 1000, `${ms} ms`);
 });
 
 test('bad options are a TypeError before anything starts', async () => {

@@ -16,12 +16,24 @@ function portBinds(port) {
   });
 }
 
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
 test('ready when /health answers, then a chat completion; stop() frees the port and leaves nothing', async () => {
   const tag = newTag();
   const logs = [];
-  const server = await start({ resourcesPath: stack.resources, env: tagEnv(tag), onLog: (line, s) => logs.push([s, line]) });
-  assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
-  assert.ok(server.port > 0 && Number.isInteger(server.pid));
+  const port = await freePort();
+  const server = await start({ resourcesPath: stack.resources, port, env: tagEnv(tag), onLog: (line, s) => logs.push([s, line]) });
+  assert.equal(server.url, `http://127.0.0.1:${port}`, 'the port given is the port used');
+  assert.equal(server.port, port);
+  assert.ok(Number.isInteger(server.pid));
   assert.equal((await get(`${server.url}/health`)).status, 200);
   assert.deepEqual(await chat(server.url, stack.model), { status: 200, text: stack.expected });
   assert.ok(logs.some(([s, l]) => s === 'stderr' && l.includes('Started server process')), JSON.stringify(logs));
@@ -45,31 +57,43 @@ test('ready when /health answers, then a chat completion; stop() frees the port 
   assert.deepEqual(await server.stop({ graceMs: 1 }), end);
 });
 
-test('SIGKILL of the server: supervision restarts it at the same url, the new pid answers', async () => {
+test('SIGKILL of the server: restarted at the same url, the new pid answers; backoff doubles; max bounds it', async () => {
   const tag = newTag();
   const server = await start({ resourcesPath: stack.resources, env: tagEnv(tag), restart: { max: 2, backoffMs: 100 } });
+  assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/, 'no port given: a free one');
+  const url = server.url;
+  const events = [];
+  server.on('exit', (e) => events.push(['exit', e.signal, e.expected]));
+  server.on('restart', (e) => events.push(['restart', e.attempt, e.delayMs, e.signal]));
   try {
-    const first = server.pid;
-    const events = [];
-    server.on('exit', (e) => events.push(['exit', e.signal, e.expected]));
-    server.on('restart', (e) => events.push(['restart', e.attempt, e.delayMs, e.signal]));
-    const ready = new Promise((resolve) => server.once('ready', resolve));
-    process.kill(first, 'SIGKILL');
-    const again = await ready;
-    assert.deepEqual(events, [['exit', 'SIGKILL', false], ['restart', 1, 100, 'SIGKILL']]);
-    assert.notEqual(again.pid, first);
-    assert.equal(again.url, server.url);
-    assert.equal(server.pid, again.pid);
-    assert.equal(server.restarts, 1);
-    assert.deepEqual(await chat(server.url, stack.model), { status: 200, text: stack.expected });
-    // The first launcher's worker (its own session) went with it: only the new tree is left.
-    const procs = tagged(tag);
-    assert.ok(procs.includes(again.pid) && !procs.includes(first), `${procs}`);
+    for (const attempt of [1, 2]) {
+      const before = server.pid;
+      const ready = new Promise((resolve) => server.once('ready', resolve));
+      process.kill(before, 'SIGKILL');
+      const again = await ready;
+      assert.deepEqual(events.splice(0), [['exit', 'SIGKILL', false], ['restart', attempt, 100 * 2 ** (attempt - 1), 'SIGKILL']]);
+      assert.notEqual(again.pid, before);
+      assert.equal(again.url, url);
+      assert.equal(server.url, url);
+      assert.equal(server.pid, again.pid);
+      assert.equal(server.restarts, attempt);
+      assert.deepEqual(await chat(server.url, stack.model), { status: 200, text: stack.expected });
+      // The dead launcher's worker (its own session) went with it: only the new tree is left.
+      const procs = tagged(tag);
+      assert.ok(procs.includes(again.pid) && !procs.includes(before), `${procs}`);
+    }
+    // max 2 used up: the third crash is reported, not restarted.
+    const failed = new Promise((resolve) => server.once('error', resolve));
+    process.kill(server.pid, 'SIGKILL');
+    const err = await failed;
+    assert.equal(err.codeName, 'SIGKILL');
+    assert.deepEqual(events, [['exit', 'SIGKILL', false]]);
+    assert.equal(server.pid, null);
   } finally {
     const end = await server.stop();
     assert.equal(end.portReleased, true);
   }
-  assert.deepEqual(tagged(tag), []);
+  await waitFor(() => tagged(tag).length === 0, 10_000, 'a process of the supervised server is left');
 });
 
 test('no restart after stop(), none after an exit while supervision is off', async () => {
