@@ -12,12 +12,15 @@ function launcherMessage(stderrLines) {
   return null;
 }
 
-/** The last line that says something (mlx-knife's own errors have no prefix). */
+/**
+ * The line that says what went wrong when the launcher wrote none (mlx-knife's own errors): its
+ * last `[ERROR]`/`[CRITICAL]` log line, else a traceback's last line (`ValueError: …`), else
+ * the last line.
+ */
 function lastWords(stderrLines) {
-  for (let i = stderrLines.length - 1; i >= 0; i -= 1) {
-    if (stderrLines[i].trim()) return stderrLines[i].trim();
-  }
-  return null;
+  const lines = stderrLines.map((l) => l.trim()).filter(Boolean);
+  const last = (re) => [...lines].reverse().find((l) => re.test(l));
+  return last(/^\[(ERROR|CRITICAL)\]/) || last(/^[A-Za-z_.]*(Error|Exception|Interrupt)\b.*:/) || lines[lines.length - 1] || null;
 }
 
 /** Failures that are ours rather than an exit status of the launcher. */

@@ -6,7 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('net');
 const { start, pythonInfo, LauncherError } = require('..');
-const { stack, newTag, tagEnv, tagged, bundleWithoutPython, bundleWithStaleRuntime } = require('./helpers');
+const { stack, newTag, tagEnv, tagged, waitFor, bundleWithoutPython, bundleWithStaleRuntime } = require('./helpers');
 
 async function rejection(promise) {
   const t0 = process.hrtime.bigint();
@@ -74,6 +74,29 @@ test('a port already bound: LauncherError PORT_IN_USE at once, nothing started',
     assert.match(error.message, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use`));
     assert.ok(ms < 1000, `${ms} ms`);
     assert.deepEqual(tagged(tag), []);
+  } finally {
+    await new Promise((r) => holder.close(r));
+  }
+});
+
+test('mlx-knife\'s own failure (exit 3: its port taken) rejects with PORT_IN_USE, its words and stderr', async () => {
+  // `serve` takes the last --port: the one another process holds. The launcher starts, mlx-knife
+  // cannot bind and exits 3 — the path a free port taken in the instant before the bind takes.
+  const holder = net.createServer();
+  await new Promise((r) => holder.listen(0, '127.0.0.1', r));
+  const tag = newTag();
+  try {
+    const args = ['--port', String(holder.address().port)];
+    const { error } = await rejection(start({ resourcesPath: stack.resources, args, env: tagEnv(tag) }));
+    assert.ok(error instanceof LauncherError, String(error));
+    assert.equal(error.exitCode, 3);
+    assert.equal(error.codeName, 'PORT_IN_USE');
+    assert.equal(error.reason, 'exit');
+    assert.equal(error.launcherMessage, null, 'mlx-knife\'s errors carry no launcher line');
+    assert.ok(error.stderrTail.some((l) => l.includes('address already in use')), error.stderrTail.join('\n'));
+    // The words are mlx-knife's [ERROR] line, not the shutdown chatter after it.
+    assert.match(error.message, /^msty-mlx-studio PORT_IN_USE \(exit 3\): \[ERROR\] .*address already in use$/);
+    await waitFor(() => tagged(tag).length === 0, 10_000, 'mlx-knife\'s worker outlived the failed start');
   } finally {
     await new Promise((r) => holder.close(r));
   }
