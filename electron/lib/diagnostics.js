@@ -29,7 +29,8 @@ function runFlag(flagArgs, { resourcesPath, env = {}, timeoutMs = DEFAULT_TIMEOU
         const exitCode = err ? (typeof err.code === 'number' ? err.code : null) : 0;
         if (err && exitCode === null) {
           const reason = err.killed ? 'timeout' : err.signal ? 'exit' : 'spawn';
-          reject(new LauncherError({ reason, exitCode: null, signal: err.signal || null, stderrTail, detail: `${flagArgs[0]}: ${err.message}`, cause: err }));
+          const detail = `${flagArgs[0]}: ${err.message}`;
+          reject(new LauncherError({ reason, exitCode: null, signal: err.signal || null, stderrTail, detail, cause: err }));
           return;
         }
         if (exitCode === 0 || exitCode === 2) {
@@ -37,7 +38,8 @@ function runFlag(flagArgs, { resourcesPath, env = {}, timeoutMs = DEFAULT_TIMEOU
             resolve(JSON.parse(stdout));
             return;
           } catch (e) {
-            reject(new LauncherError({ reason: 'exit', exitCode, stderrTail, detail: `${flagArgs[0]} printed no JSON: ${e.message}`, cause: e }));
+            const detail = `${flagArgs[0]} printed no JSON: ${e.message}`;
+            reject(new LauncherError({ reason: 'exit', exitCode, stderrTail, detail, cause: e }));
             return;
           }
         }

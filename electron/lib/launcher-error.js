@@ -20,7 +20,8 @@ function launcherMessage(stderrLines) {
 function lastWords(stderrLines) {
   const lines = stderrLines.map((l) => l.trim()).filter(Boolean);
   const last = (re) => [...lines].reverse().find((l) => re.test(l));
-  return last(/^\[(ERROR|CRITICAL)\]/) || last(/^[A-Za-z_.]*(Error|Exception|Interrupt)\b.*:/) || lines[lines.length - 1] || null;
+  const traceback = /^[A-Za-z_.]*(Error|Exception|Interrupt)\b.*:/;
+  return last(/^\[(ERROR|CRITICAL)\]/) || last(traceback) || lines[lines.length - 1] || null;
 }
 
 /** Failures that are ours rather than an exit status of the launcher. */

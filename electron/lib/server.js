@@ -17,13 +17,17 @@ const POLL_MS = 50;
 
 function checkOptions(options) {
   if (!options || typeof options.resourcesPath !== 'string' || !path.isAbsolute(options.resourcesPath)) {
-    throw new TypeError('start(): options.resourcesPath must be the absolute path of the app\'s Resources directory (process.resourcesPath)');
+    throw new TypeError(
+      "start(): options.resourcesPath must be the absolute path of the app's Resources directory (process.resourcesPath)",
+    );
   }
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TypeError(`start(): options.port must be an integer 0–65535 (0 or none: a free port), not ${options.port}`);
+    throw new TypeError(`start(): options.port must be an integer 0–65535 (0 or none: a free port), not ${port}`);
   }
-  if (options.args !== undefined && !Array.isArray(options.args)) throw new TypeError('start(): options.args must be an array of strings');
+  if (options.args !== undefined && !Array.isArray(options.args)) {
+    throw new TypeError('start(): options.args must be an array of strings');
+  }
   const restart = options.restart ? { ...RESTART_DEFAULTS, ...options.restart } : null;
   return {
     resourcesPath: options.resourcesPath,
@@ -49,7 +53,6 @@ class Server extends EventEmitter {
     this._stopping = false;
     this._stopped = null; // the promise stop() returns
     this._wake = null; // cancels a restart's backoff sleep
-    this._gaveUp = null; // the end after supervision gave up
   }
 
   /** The pid of the launcher running now (null between a crash and its restart, and after stop). */
@@ -77,12 +80,15 @@ class Server extends EventEmitter {
       if (!run.running) {
         const end = await run.exited;
         run.killLeftovers();
-        if (end.error) throw this._error({ reason: 'spawn', detail: `cannot start the launcher: ${end.error.message}`, cause: end.error, stderrTail: run.tail });
+        if (end.error) {
+          const detail = `cannot start the launcher: ${end.error.message}`;
+          throw this._error({ reason: 'spawn', detail, cause: end.error, stderrTail: run.tail });
+        }
         throw this._error({ reason: 'exit', ...end, stderrTail: run.tail });
       }
       if ((await probeHealth(this.host, this.port, 1000)) && run.running) break;
       if (Date.now() >= deadline) {
-        const end = await run.terminate(this._o.graceMs ?? DEFAULTS.graceMs);
+        const end = await run.terminate(DEFAULTS.graceMs);
         throw this._error({
           reason: 'ready-timeout',
           ...end,
@@ -101,7 +107,8 @@ class Server extends EventEmitter {
   /** The launcher ended on its own after it was ready: report, then restart or give up. */
   async _onExit(run, end) {
     if (run !== this._run) return;
-    this.emit('exit', { exitCode: end.exitCode, signal: end.signal, codeName: exitName(end.exitCode, end.signal), expected: this._stopping });
+    const codeName = exitName(end.exitCode, end.signal);
+    this.emit('exit', { exitCode: end.exitCode, signal: end.signal, codeName, expected: this._stopping });
     if (this._stopping) return;
     run.killLeftovers();
     const restart = this._o.restart;
@@ -128,7 +135,6 @@ class Server extends EventEmitter {
         failure = e;
       }
     }
-    this._gaveUp = failure;
     if (this.listenerCount('error') > 0) this.emit('error', failure);
   }
 
@@ -167,7 +173,9 @@ async function start(options) {
     throw new LauncherError({
       reason: 'port-in-use',
       exitCode: null,
-      detail: `port ${o.port} on ${o.host} is already in use by another process; choose another port, or pass none (a free one is picked)`,
+      detail:
+        `port ${o.port} on ${o.host} is already in use by another process; ` +
+        'choose another port, or pass none (a free one is picked)',
     });
   }
   const server = new Server(o);
