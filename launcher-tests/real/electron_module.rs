@@ -25,7 +25,7 @@ fn electron_module_passes_its_node_tests_against_the_real_stack() {
     let mut cmd = clean_command(Path::new("node"));
     s.env(&mut cmd);
     cmd.current_dir(&electron)
-        .args(["--test", "--test-reporter=tap", "--test-concurrency=1"])
+        .args(["--test", "--test-reporter=tap", "--test-concurrency=1", "--test-timeout=120000"])
         .args(&files)
         .env("MLXK2_E2E_RESOURCES", s.app.resources())
         .env("MLXK2_E2E_MODEL", &s.model)
