@@ -16,6 +16,7 @@ command -v patchelf >/dev/null || missing+=(patchelf)
 command -v readelf >/dev/null || missing+=(binutils)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm) # electron/'s dev dependency (TypeScript), installed by npm ci
 command -v llvm-install-name-tool-14 >/dev/null || missing+=(llvm-14) # Mach-O fixtures (verify::macho)
 if ((${#missing[@]})) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     echo "run-all: installing ${missing[*]}" >&2
@@ -87,6 +88,9 @@ for python in "${pythons[@]}"; do
             echo "=== real-stack suite on CPython $xy: NOT RUN (MLXK2_SKIP_REAL=1)"
         else
             need node "apt-get install nodejs (the real-stack suite drives the server from Node)"
+            need npm "apt-get install npm (electron/'s tests type-check an example with TypeScript)"
+            # The Electron module's tests (run by the real suite) need its dev dependency: TypeScript.
+            [[ -d electron/node_modules/typescript ]] || (cd electron && npm ci --no-audit --no-fund --loglevel=error)
             echo "=== real-stack suite on CPython $xy"
             MLXK2_TEST_PYTHON="$python" cargo test --locked -p msty-mlx-studio --test real "$@" -- --test-threads=1 2>&1 | tee -a "$log"
             echo "--- timings (CPython $xy)"

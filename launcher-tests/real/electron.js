@@ -1,5 +1,5 @@
 // Drives mlx-knife's server the way the Electron main process does: child_process.spawn with
-// the app's two integration snippets (docs/electron.md, "The spawn contract"), then HTTP against it.
+// the two snippets of docs/electron.md ("The raw spawn contract", options A and B), then HTTP.
 //
 //   node electron.js serve  CONFIG_JSON   → one JSON line with everything observed, then exits
 //   node electron.js orphan CONFIG_JSON   → prints {"pid","worker"} once ready, then waits to be killed

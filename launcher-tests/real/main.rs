@@ -2,7 +2,8 @@
 //! (mlx-knife 2.0.8 + mlx[cpu] 0.32.0, wheels cached outside the repo), laid out as
 //! `Resources/{python, mlxk2/{_vendor, msty-mlx-studio}}`, a tiny deterministic llama model
 //! generated locally in a temporary HF_HOME, and Node's child_process driving the server the
-//! way Electron's main process does (launcher-tests/real/electron.js).
+//! way Electron's main process does (launcher-tests/real/electron.js). `electron_module.rs`
+//! runs the Electron module's own Node tests (`electron/test/`) against the same stack.
 //!
 //! Run by `launcher-tests/run-all.sh` for CPython 3.11 and 3.12 (`MLXK2_SKIP_REAL=1` opts out).
 //! Tests share one bundle and run one at a time (each starts servers).
@@ -13,6 +14,7 @@ mod harness;
 mod schema;
 
 mod chaos;
+mod electron_module;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
