@@ -3,6 +3,7 @@
 //! files (Apple-built mlx wheels, zig-linked fixtures) are in `macho`.
 
 pub(crate) mod macho;
+mod signed;
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
