@@ -2,6 +2,7 @@
 //! on real binaries, Mach-O checks on synthetic Mach-O files), and a clean bundle. Real Mach-O
 //! files (Apple-built mlx wheels, zig-linked fixtures) are in `macho`.
 
+mod electron_builder;
 pub(crate) mod macho;
 mod signed;
 
