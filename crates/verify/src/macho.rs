@@ -92,6 +92,7 @@ pub fn slices(bytes: &[u8]) -> Result<Vec<&[u8]>, Malformed> {
     let count = be32(bytes, 4)?;
     // A Java class file shares the magic; its "count" is a version (>= 45).
     if count == 0 || count > 32 {
+        // (native.rs's MAX_SLICES: a larger count is no universal file we can use.)
         return Ok(Vec::new());
     }
     let entry = if magic == FAT_MAGIC_64 { 32 } else { 20 };
