@@ -317,3 +317,17 @@ fn runtime_imports_as_dyld_binds_them() {
     let r = verify(&dist, &["--libpython", stand_in.to_str().unwrap()]);
     assert_eq!(r.code, Some(0), "{}", r.stdout());
 }
+
+/// The shipped entitlements grant exactly what `verify --signed` requires of a Python host.
+#[test]
+fn shipped_entitlements_are_the_required_ones() {
+    let xml = fs::read_to_string(Path::new(REPO).join(ENTITLEMENTS)).unwrap();
+    for (key, _) in msty_mlx_verify::REQUIRED_ENTITLEMENTS {
+        assert!(msty_mlx_verify::entitlement_is_true(&xml, key), "{key}");
+    }
+    let granted = xml.matches("<key>").count();
+    assert_eq!(granted, msty_mlx_verify::REQUIRED_ENTITLEMENTS.len(), "{xml}");
+    for key in ["com.apple.security.cs.allow-jit", "com.apple.security.get-task-allow"] {
+        assert!(!xml.contains(&format!("<key>{key}</key>")), "{key}");
+    }
+}
