@@ -249,10 +249,14 @@ fn planted_signature_defects_are_caught() {
     fs::write(&runtime, bytes).unwrap();
     let raw = res.join("mlxk2/_vendor/tool/raw-binary");
     fs::write(&raw, synthetic_macho(false, Some("@rpath/raw"), &["/usr/lib/libSystem.B.dylib"], &[])).unwrap();
+    // A Mach-O cut short: no reader makes sense of it, so it could not be signed either.
+    let cut = fs::read(fixtures().join("helper")).unwrap();
+    fs::write(res.join("mlxk2/_vendor/tool/cut-short"), &cut[..40]).unwrap();
 
     let row = |k: &str, p: &str, s: &str| (k.to_string(), p.to_string(), s.to_string());
     let mut expected = vec![
         row("ad-hoc-signature", "mlxk2/_vendor/tool/native-helper", "warning"),
+        row("malformed", "mlxk2/_vendor/tool/cut-short", "error"),
         row("missing-entitlement", "python/bin/python3", "error"),
         row("missing-entitlement", "python/bin/python3", "error"),
         row("modified-after-signing", "mlxk2/libmsty_mlx_runtime.dylib", "error"),
@@ -312,6 +316,13 @@ fn runtime_imports_as_dyld_binds_them() {
         )),
         "{}",
         r.stdout()
+    );
+    // A stand-in that is not there: one line saying which, exit 1.
+    let r = verify(&dist, &["--libpython", "/nonexistent/libpython.so"]);
+    assert_eq!(r.code, Some(1));
+    assert_eq!(
+        r.stderr(),
+        "build-external-python: error: Failed to read libpython `/nonexistent/libpython.so`: No such file or directory (os error 2)\n"
     );
     fs::copy(fixtures().join("runtime.dylib"), dist.join("libmsty_mlx_runtime.dylib")).unwrap();
     let r = verify(&dist, &["--libpython", stand_in.to_str().unwrap()]);

@@ -201,13 +201,20 @@ impl Walk {
             }
             return Ok(());
         }
-        let native = head == [0x7f, b'E', b'L', b'F']
-            || matches!(u32::from_le_bytes(head), 0xfeedfacf | 0xfeedface | 0xbebafeca)
-            || u32::from_be_bytes(head) == 0xcafebabe;
+        let thin_macho = matches!(u32::from_le_bytes(head), 0xfeedfacf | 0xfeedface);
+        let native = head == [0x7f, b'E', b'L', b'F'] || thin_macho || u32::from_be_bytes(head) == 0xcafebabe;
         if native {
             let bytes = fs::read(path).with_context(failed)?;
-            if let Some(info) = native_info(&bytes) {
-                self.check_native(path, name, depth, &info);
+            match native_info(&bytes) {
+                Some(info) => self.check_native(path, name, depth, &info),
+                // The fat magic is also a Java class file's; a thin Mach-O magic is not shared.
+                None if thin_macho => self.finding(
+                    Kind::Malformed,
+                    Severity::Error,
+                    path,
+                    "a Mach-O file (by its magic) that cannot be read: it is left out of the sign list, and an unsigned file fails notarization",
+                ),
+                None => {}
             }
         }
         Ok(())
