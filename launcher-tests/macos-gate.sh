@@ -4,7 +4,10 @@
 # (wheels-only; launcher and runtime linked here with zig), then check what can be checked
 # without running it: the Mach-O launcher and runtime (architecture, file type, minimum macOS,
 # loads, rpaths, header padding, code signature, no build-machine paths), `_vendor`'s macOS
-# contents, the manifest, and `build-external-python verify`.
+# contents, the manifest, `build-external-python verify` (the runtime's imports against
+# libpython3.12 included), and then sign it as a packager does (issue 19): rcodesign, inside-out
+# in the sign list's order, ad hoc and with a self-signed Developer ID certificate, the dist dir
+# and a Resources tree, read back with `verify --signed` and `rcodesign print-signature-info`.
 #
 # Nothing here names a macOS-only requirement or picks the host's Python: the bundler resolves
 # with uv for the target (markers included: mlx's `mlx-metal; platform_system == "Darwin"`).
@@ -12,7 +15,9 @@
 # Needs: cargo, python3 (uv's helper; any X.Y), llvm-14 (installed here as root with apt when
 # missing), PyPI (uv caches the wheels in ~/.cache/uv; the bundler installs its pinned uv, zig
 # and cargo-zigbuild into ~/.cache/msty-mlx-studio/tools, and rustup adds aarch64-apple-darwin's
-# std when missing). Output: target/macos-gate/.
+# std when missing), rcodesign 0.29.0 (`cargo install --locked apple-codesign --version 0.29.0
+# --no-default-features`; .ci/run installs it), a pyenv CPython 3.12 (its Linux libpython stands
+# in for macOS's exported C API). Output: target/macos-gate/.
 set -euo pipefail
 shopt -s inherit_errexit 2>/dev/null || true
 cd "$(dirname "$0")/.."
@@ -24,6 +29,8 @@ TAG=macosx_14_0_arm64
 TRIPLE=aarch64-apple-darwin
 MIN_OS=14.0
 PROJECT=mlx-knife==2.0.8
+RCODESIGN_PIN=0.29.0 # crates.io apple-codesign; .ci/run installs it
+TEAM=MSTYGATE01
 
 if ! command -v llvm-otool-14 >/dev/null && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     echo "macos-gate: installing llvm-14" >&2
@@ -33,6 +40,14 @@ fi
 for tool in cargo python3 llvm-otool-14 llvm-install-name-tool-14; do
     command -v "$tool" >/dev/null || { echo "macos-gate: '$tool' is missing (llvm-*: apt-get install llvm-14)" >&2; exit 1; }
 done
+rcodesign=$(command -v rcodesign || echo "${CARGO_HOME:-$HOME/.cargo}/bin/rcodesign")
+if ! [[ -x $rcodesign ]] || [[ $("$rcodesign" --version) != "apple-codesign $RCODESIGN_PIN" ]]; then
+    echo "macos-gate: rcodesign $RCODESIGN_PIN is missing: cargo install --locked apple-codesign --version $RCODESIGN_PIN --no-default-features" >&2
+    exit 1
+fi
+# The Linux libpython of the gate's X.Y: a faithful stand-in for macOS's exported C-API names.
+stand_in=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$XY".*/lib/libpython"$XY".so.1.0 2>/dev/null | sort -V | tail -n 1)
+[[ -n $stand_in ]] || { echo "macos-gate: no shared-library CPython $XY under pyenv (libpython$XY.so.1.0 stands in for macOS's exports)" >&2; exit 1; }
 
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/msty-mlx-studio
 gate=$repo/target/macos-gate
@@ -173,6 +188,100 @@ check "verify is clean (exit 0)" verify_clean
 sign_list=$("$bundler" verify --sign-list "$out")
 check "sign list holds the runtime before the launcher" bash -c 'r=$(grep -n "libmsty_mlx_runtime.dylib$" <<<"$1" | cut -d: -f1); l=$(grep -n "/msty-mlx-studio$" <<<"$1" | cut -d: -f1); [[ -n $r && -n $l && $r -lt $l ]]' _ "$sign_list"
 
+check "runtime: every _Py* import a flat lookup exported by libpython$XY (Linux stand-in), LC_DYLD_INFO_ONLY" \
+    bash -c '"$1" verify --libpython "$2" "$3" >"$4" 2>&1 || { grep "^error:" "$4"; exit 1; }' _ "$bundler" "$stand_in" "$out" "$gate/verify-libpython.txt"
+t_checks=$SECONDS
+
+# --- 4. signed as a packager signs, read back as Gatekeeper would ------------------------------------
+echo "=== signing with rcodesign $RCODESIGN_PIN, inside-out in the sign list's order"
+zig=$(ls -d "$cache"/tools/zig-*/ziglang/zig 2>/dev/null | head -n 1)
+# A Resources tree laid out like the app's: mlxk2/ is the bundle, python/ has
+# python-build-standalone's shape (no macOS CPython can be had here: zig-linked stand-ins whose
+# libpython exports nothing of the C API, so the runtime is checked against the Linux stand-in).
+make_resources() { # make_resources DIR
+    local res=$1 src=$gate/python-src
+    rm -rf "$res" "$src"
+    mkdir -p "$res/python/bin" "$res/python/lib/python$XY/encodings" "$src"
+    cp -a "$out" "$res/mlxk2"
+    printf 'int Py_BytesMain(int c, char **v) { return c + (v != 0); }\n' >"$src/libpython.c"
+    printf 'int Py_BytesMain(int, char **);\nint main(int c, char **v) { return Py_BytesMain(c, v); }\n' >"$src/main.c"
+    "$zig" cc -target aarch64-macos -shared "-Wl,-install_name,@rpath/libpython$XY.dylib" \
+        -o "$res/python/lib/libpython$XY.dylib" "$src/libpython.c"
+    "$zig" cc -target aarch64-macos -Wl,-rpath,@executable_path/../lib -o "$res/python/bin/python3" \
+        "$src/main.c" "$res/python/lib/libpython$XY.dylib"
+}
+sign_tree() { # sign_tree DIR [IDENTITY ARGS...]: every file of the sign list, executables with the hardened runtime
+    local dir=$1 f
+    shift
+    "$bundler" verify --sign-list --libpython "$stand_in" "$dir" >"$gate/sign-list.txt"
+    while read -r f; do
+        if [[ $(header "$f" | awk '{ print $5 }') == EXECUTE ]]; then
+            "$rcodesign" sign --code-signature-flags runtime --entitlements-xml-file "$repo/packaging/entitlements.plist" "$@" "$f"
+        else
+            "$rcodesign" sign "$@" "$f"
+        fi >>"$gate/rcodesign.log" 2>&1
+    done <"$gate/sign-list.txt"
+}
+# signed_report DIR EXPECTED-EXIT PYTHON-EXPRESSION [VERIFY ARGS...]: the expression sees f, the
+# errors and signature findings (not the wheels' own rpath warnings of above), and n, the
+# sign list's length.
+signed_report() {
+    local dir=$1 want=$2 expr=$3 status=0
+    shift 3
+    "$bundler" verify --json --signed --libpython "$stand_in" "$@" "$dir" >"$gate/signed.json" 2>"$gate/signed.err" || status=$?
+    ((status == want)) || { echo "     exit $status, not $want: $(head -c 500 "$gate/signed.err")"; return 1; }
+    python3 -I - "$gate/signed.json" "$expr" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+signature = {"not-signed", "linker-signed", "ad-hoc-signature", "no-hardened-runtime", "missing-entitlement",
+             "unneeded-entitlement", "team-id-mix", "modified-after-signing", "malformed"}
+f = [x for x in r["findings"] if x["severity"] == "error" or x["kind"] in signature]
+n = len(r["sign_list"])
+ok = eval(sys.argv[2])
+if not ok:
+    print(json.dumps(f, indent=1)[:3000])
+sys.exit(0 if ok else 1)
+EOF
+}
+signature_field() { "$rcodesign" print-signature-info "$1" | sed -n '/code_directory:/,$p' | awk -v k="$2:" '$1 == k { $1 = ""; print substr($0, 2); exit }'; }
+rm -f "$gate/rcodesign.log"
+"$rcodesign" generate-self-signed-certificate --profile developer-id-application --team-id "$TEAM" \
+    --person-name "Gate Packager" --pem-unified-file "$gate/developer-id.pem" >>"$gate/rcodesign.log" 2>&1
+"$rcodesign" generate-self-signed-certificate --profile developer-id-application --team-id OTHERTEAM2 \
+    --person-name "Another Team" --pem-unified-file "$gate/other-team.pem" >>"$gate/rcodesign.log" 2>&1
+developer_id=(--pem-file "$gate/developer-id.pem" --team-name "$TEAM" --timestamp-url none)
+
+adhoc=$gate/signed-ad-hoc
+rm -rf "$adhoc" && cp -a "$out" "$adhoc"
+check "dist as built: launcher and runtime linker-signed (zig); wheels' files linker-signed, ad hoc or with unsigned x86_64 slices (exit 1)" \
+    signed_report "$adhoc" 1 "all(x['kind'] in ('linker-signed', 'ad-hoc-signature', 'not-signed') for x in f) and sum(x['kind'] == 'linker-signed' and x['path'].endswith(('/libmsty_mlx_runtime.dylib', '/msty-mlx-studio')) for x in f) == 2"
+sign_tree "$adhoc"
+check "dist signed ad hoc: only ad-hoc warnings, one per file" \
+    signed_report "$adhoc" 0 "len(f) == n and all(x['kind'] == 'ad-hoc-signature' and x['severity'] == 'warning' for x in f)"
+check "dist signed ad hoc: an error with --release" \
+    signed_report "$adhoc" 1 "len(f) == n and all(x['severity'] == 'error' for x in f)" --release
+cert=$gate/signed-developer-id
+rm -rf "$cert" && cp -a "$out" "$cert"
+sign_tree "$cert" "${developer_id[@]}"
+check "dist signed with a Developer ID (self-signed, team $TEAM): verify --signed --release is clean" \
+    signed_report "$cert" 0 "f == []" --release
+check "launcher: rcodesign reads team $TEAM and the hardened runtime" \
+    bash -c '[[ $1 == "$2" && $3 == *RUNTIME* ]]' _ "$(signature_field "$cert/$(basename "$launcher")" team_name)" "$TEAM" "$(signature_field "$cert/$(basename "$launcher")" flags)"
+check "runtime: rcodesign reads team $TEAM, no hardened-runtime flag (a library)" \
+    bash -c '[[ $1 == "$2" && $3 != *RUNTIME* ]]' _ "$(signature_field "$cert/libmsty_mlx_runtime.dylib" team_name)" "$TEAM" "$(signature_field "$cert/libmsty_mlx_runtime.dylib" flags)"
+res=$gate/signed-resources/Resources
+make_resources "$res"
+sign_tree "$res" "${developer_id[@]}"
+check "Resources tree signed with a Developer ID: clean with --release" signed_report "$res" 0 "f == []" --release
+# Planted on the real files: a changed byte of libmlx, a library of another team.
+libmlx=$res/mlxk2/_vendor/mlx/lib/libmlx.dylib
+printf '\xff' | dd of="$libmlx" bs=1 seek=20000 conv=notrunc status=none
+"$rcodesign" sign --pem-file "$gate/other-team.pem" --team-name OTHERTEAM2 --timestamp-url none \
+    "$res/mlxk2/_vendor/mlx/lib/libjaccl.dylib" >>"$gate/rcodesign.log" 2>&1
+check "planted: libmlx changed after signing, libjaccl of another team" \
+    signed_report "$res" 1 "sorted((x['kind'], x['path'].split('/Resources/')[-1]) for x in f) == [('modified-after-signing', 'mlxk2/_vendor/mlx/lib/libmlx.dylib'), ('team-id-mix', '$res')]"
+t_signed=$SECONDS
+
 echo "--- llvm-otool-14 -l excerpts"
 for f in "$launcher" "$runtime"; do
     echo "$(basename "$f"): $(header "$f" | awk '{ print $2, $5, "ncmds", $6, "sizeofcmds", $7 }'); minos $(minos "$f"); headerpad $(headerpad "$f") bytes"
@@ -180,6 +289,6 @@ for f in "$launcher" "$runtime"; do
     rpaths "$f" | sed 's/^/    LC_RPATH /'
     has_cmd "$f" LC_CODE_SIGNATURE && echo "    LC_CODE_SIGNATURE"
 done
-echo "time: tools $((t_ready - t0)) s, bundle $((t_bundle - t_ready)) s, checks $((SECONDS - t_bundle)) s, total $((SECONDS - t0)) s"
+echo "time: tools $((t_ready - t0)) s, bundle $((t_bundle - t_ready)) s, checks $((t_checks - t_bundle)) s, signing $((t_signed - t_checks)) s, total $((SECONDS - t0)) s"
 echo "macos-gate: $passed passed, $failed failed"
 ((failed == 0))

@@ -2,7 +2,9 @@
 //! on real binaries, Mach-O checks on synthetic Mach-O files), and a clean bundle. Real Mach-O
 //! files (Apple-built mlx wheels, zig-linked fixtures) are in `macho`.
 
+mod electron_builder;
 pub(crate) mod macho;
+mod signed;
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -20,10 +22,12 @@ use crate::harness::*;
 fn clean_app() -> &'static Bundle {
     static APP: OnceLock<Bundle> = OnceLock::new();
     APP.get_or_init(|| {
-        let cwd = scratch("verify-build");
-        let r = run(quick(&cwd).arg("--project").arg(project("verify-tree")));
-        assert_eq!(r.code, Some(0), "{}", r.stderr());
-        assemble(&cwd.join("dist-ext-python/msty-mlx-studio"), "msty-mlx-studio")
+        kept(|| {
+            let cwd = scratch("verify-build");
+            let r = run(quick(&cwd).arg("--project").arg(project("verify-tree")));
+            assert_eq!(r.code, Some(0), "{}", r.stderr());
+            assemble(&cwd.join("dist-ext-python/msty-mlx-studio"), "msty-mlx-studio")
+        })
     })
 }
 
@@ -86,6 +90,29 @@ fn sign_list_is_inside_out() {
     let libpython = list.iter().position(|p| p.ends_with(&format!("libpython{XY}.so.1.0"))).unwrap();
     let dynload = list.iter().position(|p| p.contains("/lib-dynload/")).unwrap();
     assert!(dynload < libpython, "deeper libraries first");
+}
+
+/// A packager's script signs what the list gives it: a bundle with errors gets no list, its
+/// errors on stderr and exit 1.
+#[test]
+fn sign_list_of_a_bundle_with_errors_is_refused() {
+    let b = app_copy("v-sign-list-errors");
+    let link = b.vendor().join("data-link");
+    symlink("/etc", &link).unwrap();
+    let r = verify(&b.resources(), &["--sign-list"]);
+    assert_eq!(r.code, Some(1), "{}", r.stdout());
+    assert_eq!(r.stdout(), "");
+    let stderr = r.stderr();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].starts_with(&format!("error: outside-link: {}: ", link.display())), "{stderr}");
+    assert_eq!(
+        lines[1],
+        format!(
+            "build-external-python: error: `{}` has 1 error(s) to fix before signing; no sign list printed",
+            b.resources().display()
+        )
+    );
 }
 
 #[test]

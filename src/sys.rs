@@ -11,6 +11,14 @@ use std::path::{Path, PathBuf};
 use crate::child_env::ChildEnv;
 use msty_mlx_contract::abi;
 
+// The loader flags are the target's own constants, never Linux's numbers on macOS (issue 19):
+// macOS RTLD_GLOBAL is 0x8 and RTLD_LOCAL 0x4, glibc's are 0x100 and 0; RTLD_NOW is 0x2 on both.
+// Checked wherever the launcher is compiled for that OS (the macOS gate links it for arm64).
+#[cfg(target_os = "macos")]
+const _: () = assert!(libc::RTLD_NOW == 0x2 && libc::RTLD_GLOBAL == 0x8 && libc::RTLD_LOCAL == 0x4);
+#[cfg(target_os = "linux")]
+const _: () = assert!(libc::RTLD_NOW == 0x2 && libc::RTLD_GLOBAL == 0x100 && libc::RTLD_LOCAL == 0);
+
 /// A shared library loaded with `dlopen`. Never closed: CPython's code and data live in it for
 /// the rest of the process.
 pub struct Library {

@@ -59,59 +59,61 @@ pub(crate) fn zig_cc() -> Command {
 fn zig_fixtures() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = scratch("zig-fixtures");
-        fs::write(dir.join("libpython.c"), "int Py_BytesMain(int argc, char **argv) { return argc + (argv != 0); }\n")
+        kept(|| {
+            let dir = scratch("zig-fixtures");
+            fs::write(dir.join("libpython.c"), "int Py_BytesMain(int argc, char **argv) { return argc + (argv != 0); }\n")
+                .unwrap();
+            fs::write(
+                dir.join("main.c"),
+                "int Py_BytesMain(int, char **);\nint main(int argc, char **argv) { return Py_BytesMain(argc, argv); }\n",
+            )
             .unwrap();
-        fs::write(
-            dir.join("main.c"),
-            "int Py_BytesMain(int, char **);\nint main(int argc, char **argv) { return Py_BytesMain(argc, argv); }\n",
-        )
-        .unwrap();
-        // Room for install_name_tool to lengthen names and add LC_RPATHs, as Apple's tools need too.
-        let cc = &|arch: &str, out: &str, args: &[&str]| {
-            run_ok(
-                zig_cc()
-                    .args(["-target", &format!("{arch}-macos"), "-Wl,-headerpad_max_install_names", "-o", out])
-                    .args(args)
-                    .current_dir(&dir),
-            );
-        };
-        // One thread per architecture: on a fresh machine zig first builds each target's libc
-        // stubs (~30 s apiece).
-        std::thread::scope(|threads| {
-            for arch in ["aarch64", "x86_64"] {
-                threads.spawn(move || {
-                    let lib = format!("libpython-abs-{arch}.dylib");
-                    cc(arch, &lib, &["-shared", "libpython.c", "-Wl,-install_name,/install/lib/libpython3.12.dylib"]);
-                    cc(arch, &format!("python3-abs-{arch}"), &["main.c", &lib]);
-                });
+            // Room for install_name_tool to lengthen names and add LC_RPATHs, as Apple's tools need too.
+            let cc = &|arch: &str, out: &str, args: &[&str]| {
+                run_ok(
+                    zig_cc()
+                        .args(["-target", &format!("{arch}-macos"), "-Wl,-headerpad_max_install_names", "-o", out])
+                        .args(args)
+                        .current_dir(&dir),
+                );
+            };
+            // One thread per architecture: on a fresh machine zig first builds each target's libc
+            // stubs (~30 s apiece).
+            std::thread::scope(|threads| {
+                for arch in ["aarch64", "x86_64"] {
+                    threads.spawn(move || {
+                        let lib = format!("libpython-abs-{arch}.dylib");
+                        cc(arch, &lib, &["-shared", "libpython.c", "-Wl,-install_name,/install/lib/libpython3.12.dylib"]);
+                        cc(arch, &format!("python3-abs-{arch}"), &["main.c", &lib]);
+                    });
+                }
+            });
+            for (out, parts) in [
+                ("libpython-abs.dylib", ["libpython-abs-aarch64.dylib", "libpython-abs-x86_64.dylib"]),
+                ("python3-abs", ["python3-abs-aarch64", "python3-abs-x86_64"]),
+            ] {
+                run_ok(Command::new(llvm("lipo")).arg("-create").arg("-output").arg(out).args(parts).current_dir(&dir));
             }
-        });
-        for (out, parts) in [
-            ("libpython-abs.dylib", ["libpython-abs-aarch64.dylib", "libpython-abs-x86_64.dylib"]),
-            ("python3-abs", ["python3-abs-aarch64", "python3-abs-x86_64"]),
-        ] {
-            run_ok(Command::new(llvm("lipo")).arg("-create").arg("-output").arg(out).args(parts).current_dir(&dir));
-        }
-        cc(
-            "aarch64",
-            "libpython-rpath.dylib",
-            &["-shared", "libpython.c", "-Wl,-install_name,@rpath/libpython3.12.dylib"],
-        );
-        cc("aarch64", "python3-no-rpath", &["main.c", "libpython-rpath.dylib"]);
-        cc("aarch64", "python3-lib64", &["main.c", "libpython-rpath.dylib", "-Wl,-rpath,@executable_path/../lib64"]);
-        cc("aarch64", "python3-rpath", &["main.c", "libpython-rpath.dylib", "-Wl,-rpath,@executable_path/../lib"]);
-        cc(
-            "aarch64",
-            "launcher",
-            &[
-                "main.c",
+            cc(
+                "aarch64",
                 "libpython-rpath.dylib",
-                "-Wl,-rpath,@executable_path/../python/lib",
-                "-Wl,-rpath,@executable_path/python/lib",
-            ],
-        );
-        dir
+                &["-shared", "libpython.c", "-Wl,-install_name,@rpath/libpython3.12.dylib"],
+            );
+            cc("aarch64", "python3-no-rpath", &["main.c", "libpython-rpath.dylib"]);
+            cc("aarch64", "python3-lib64", &["main.c", "libpython-rpath.dylib", "-Wl,-rpath,@executable_path/../lib64"]);
+            cc("aarch64", "python3-rpath", &["main.c", "libpython-rpath.dylib", "-Wl,-rpath,@executable_path/../lib"]);
+            cc(
+                "aarch64",
+                "launcher",
+                &[
+                    "main.c",
+                    "libpython-rpath.dylib",
+                    "-Wl,-rpath,@executable_path/../python/lib",
+                    "-Wl,-rpath,@executable_path/python/lib",
+                ],
+            );
+            dir
+        })
     })
 }
 
@@ -298,17 +300,19 @@ fn macos_wheels() -> PathBuf {
 fn mlx_vendor() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let vendor = scratch("mlx-macos-vendor").join("_vendor");
-        for wheel in fs::read_dir(macos_wheels()).unwrap().flatten().map(|e| e.path()) {
-            let name = wheel.file_name().unwrap().to_string_lossy().into_owned();
-            if name.starts_with("mlx-0.32.0-") || name.starts_with("mlx_metal-0.32.0-") {
-                zip::ZipArchive::new(fs::File::open(&wheel).unwrap())
-                    .unwrap()
-                    .extract(&vendor)
-                    .unwrap_or_else(|e| panic!("unzip {name}: {e}"));
+        kept(|| {
+            let vendor = scratch("mlx-macos-vendor").join("_vendor");
+            for wheel in fs::read_dir(macos_wheels()).unwrap().flatten().map(|e| e.path()) {
+                let name = wheel.file_name().unwrap().to_string_lossy().into_owned();
+                if name.starts_with("mlx-0.32.0-") || name.starts_with("mlx_metal-0.32.0-") {
+                    zip::ZipArchive::new(fs::File::open(&wheel).unwrap())
+                        .unwrap()
+                        .extract(&vendor)
+                        .unwrap_or_else(|e| panic!("unzip {name}: {e}"));
+                }
             }
-        }
-        vendor
+            vendor
+        })
     })
 }
 

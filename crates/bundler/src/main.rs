@@ -31,11 +31,23 @@ enum Sub {
         /// The report as JSON.
         #[arg(long)]
         json: bool,
-        /// Print only the native binaries to sign, inside-out, one per line.
+        /// Print only the native binaries to sign, inside-out, one per line (none, errors on
+        /// stderr and exit 1, when the bundle has errors).
         #[arg(long, conflicts_with = "json")]
         sign_list: bool,
+        /// Also read every Mach-O file's code signature: unsigned, ad hoc, no hardened runtime,
+        /// missing entitlements, mixed team ids, files changed after signing.
+        #[arg(long)]
+        signed: bool,
+        /// With --signed: an ad-hoc signature is an error (a release is signed with a Developer ID).
+        #[arg(long, requires = "signed")]
+        release: bool,
+        /// The libpython to check the runtime's `_Py*` imports against [default: the Resources
+        /// folder's python/lib/libpython3.X.*]; a Linux libpython of the same X.Y stands in.
+        #[arg(long, value_name = "PATH")]
+        libpython: Option<PathBuf>,
         /// macOS: rewrite absolute libpython install names to @rpath/… (then re-sign).
-        #[arg(long, conflicts_with_all = ["json", "sign_list"])]
+        #[arg(long, conflicts_with_all = ["json", "sign_list", "signed"])]
         fix_install_names: bool,
     },
 }
@@ -102,8 +114,9 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Sub::ClearQuarantine { path }) => clear_quarantine(&path).map(|()| ExitCode::SUCCESS),
-        Some(Sub::Verify { dir, json, sign_list, fix_install_names }) => {
-            verify(&dir, json, sign_list, fix_install_names)
+        Some(Sub::Verify { dir, json, sign_list, signed, release, libpython, fix_install_names }) => {
+            let checks = msty_mlx_verify::Checks { signatures: signed, release, libpython };
+            verify(&dir, json, sign_list, checks, fix_install_names)
         }
         None => build(cli.build).map(|()| ExitCode::SUCCESS),
     };
@@ -183,7 +196,13 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
 
 /// `verify`: one line per finding, the signing order, a summary; exit 1 when anything must be
 /// fixed before signing.
-fn verify(dir: &std::path::Path, json: bool, sign_list: bool, fix: bool) -> anyhow::Result<ExitCode> {
+fn verify(
+    dir: &std::path::Path,
+    json: bool,
+    sign_list: bool,
+    checks: msty_mlx_verify::Checks,
+    fix: bool,
+) -> anyhow::Result<ExitCode> {
     use msty_mlx_verify as verify;
     let mut out = std::io::stdout().lock();
     if fix {
@@ -198,11 +217,23 @@ fn verify(dir: &std::path::Path, json: bool, sign_list: bool, fix: bool) -> anyh
         ))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let report = verify::verify(dir)?;
+    let report = verify::verify_with(dir, &checks)?;
     let code = if report.errors() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     if json {
         quiet_pipe(writeln!(out, "{}", serde_json::to_string_pretty(&report)?))?;
     } else if sign_list {
+        // A script signs what it is given: a bundle that must be fixed first gets no list.
+        if report.errors() > 0 {
+            for f in report.findings.iter().filter(|f| f.severity == verify::Severity::Error) {
+                eprintln!("error: {}: {}: {}", f.kind, f.path.display(), f.detail);
+            }
+            eprintln!(
+                "build-external-python: error: `{}` has {} error(s) to fix before signing; no sign list printed",
+                report.bundle.display(),
+                report.errors()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
         for path in &report.sign_list {
             quiet_pipe(writeln!(out, "{}", path.display()))?;
         }

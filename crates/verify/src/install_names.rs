@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::dyld::{expand, is_libpython_dylib};
 use super::native::{NativeInfo, native_info};
-use super::normalize_path;
+use super::paths::normalize_path;
 
 /// One `install_name_tool` edit `--fix-install-names` would make.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -1,0 +1,172 @@
+//! What `verify` reports: findings (kind, severity, path, detail), the bundle's layout, and the
+//! sign list.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// How bad a finding is: errors make `verify` exit 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// What a finding is about; shown (and serialised) as its kebab-case name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// Timestamp-based pycs: recompiled at every start once copying restamps the sources.
+    TimestampPyc,
+    /// Bytecode for another Python X.Y.
+    ForeignPyc,
+    /// A symlink that is absolute or leaves the bundle.
+    OutsideLink,
+    /// A `.pth` line pointing outside the bundle.
+    OutsidePth,
+    /// An editable install: the code lives in a developer's tree.
+    EditableInstall,
+    /// A script whose shebang names the build machine's interpreter.
+    BuildShebang,
+    /// An absolute RPATH/RUNPATH/LC_RPATH (or an absolute DT_NEEDED).
+    AbsoluteRpath,
+    /// An absolute, non-system LC_ID_DYLIB or dylib load.
+    AbsoluteInstallName,
+    /// An extension module for another X.Y or platform.
+    ForeignExtension,
+    /// The launcher and the bundled interpreter are different X.Y.
+    PythonMismatch,
+    /// mlx without its Metal kernels.
+    MissingMetallib,
+    /// A Mach-O load (`@rpath/…`, `@loader_path/…`, `@executable_path/…`) dyld would not find.
+    UnresolvedLoad,
+    /// `--signed`: a Mach-O file without a code signature (arm64 runs no unsigned code).
+    NotSigned,
+    /// `--signed`: only the linker's ad-hoc signature: no hardened runtime, no entitlements.
+    LinkerSigned,
+    /// `--signed`: an ad-hoc signature (no certificate, no team id).
+    AdHocSignature,
+    /// `--signed`: an executable without the hardened runtime (notarization refuses it).
+    NoHardenedRuntime,
+    /// `--signed`: an executable that runs Python lacks an entitlement it needs.
+    MissingEntitlement,
+    /// `--signed`: an entitlement the bundle does not need, or one a release must not have.
+    UnneededEntitlement,
+    /// `--signed`: more than one team id among the files (library validation refuses the mix).
+    TeamIdMix,
+    /// `--signed`: bytes changed after signing (page or entitlements hashes do not match).
+    ModifiedAfterSigning,
+    /// A Mach-O file or code signature that cannot be read.
+    Malformed,
+    /// The runtime's undefined symbol is bound two-level to a library (not a flat lookup).
+    TwoLevelImport,
+    /// A binding format dyld on the minimum OS does not accept.
+    BindingFormat,
+    /// A `_Py*` symbol the runtime imports that libpython does not export.
+    MissingPythonSymbol,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::TimestampPyc => "timestamp-pyc",
+            Kind::ForeignPyc => "foreign-pyc",
+            Kind::OutsideLink => "outside-link",
+            Kind::OutsidePth => "outside-pth",
+            Kind::EditableInstall => "editable-install",
+            Kind::BuildShebang => "build-shebang",
+            Kind::AbsoluteRpath => "absolute-rpath",
+            Kind::AbsoluteInstallName => "absolute-install-name",
+            Kind::ForeignExtension => "foreign-extension",
+            Kind::PythonMismatch => "python-mismatch",
+            Kind::MissingMetallib => "missing-metallib",
+            Kind::UnresolvedLoad => "unresolved-load",
+            Kind::NotSigned => "not-signed",
+            Kind::LinkerSigned => "linker-signed",
+            Kind::AdHocSignature => "ad-hoc-signature",
+            Kind::NoHardenedRuntime => "no-hardened-runtime",
+            Kind::MissingEntitlement => "missing-entitlement",
+            Kind::UnneededEntitlement => "unneeded-entitlement",
+            Kind::TeamIdMix => "team-id-mix",
+            Kind::ModifiedAfterSigning => "modified-after-signing",
+            Kind::Malformed => "malformed",
+            Kind::TwoLevelImport => "two-level-import",
+            Kind::BindingFormat => "binding-format",
+            Kind::MissingPythonSymbol => "missing-python-symbol",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub kind: Kind,
+    pub severity: Severity,
+    pub path: PathBuf,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub bundle: PathBuf,
+    pub layout: Layout,
+    pub python: Option<String>,
+    pub platform: Option<String>,
+    pub findings: Vec<Finding>,
+    /// Every Mach-O / ELF file, in signing order: libraries deepest first, executables last.
+    pub sign_list: Vec<PathBuf>,
+}
+
+impl Report {
+    pub fn errors(&self) -> usize {
+        self.findings.iter().filter(|f| f.severity == Severity::Error).count()
+    }
+    pub fn warnings(&self) -> usize {
+        self.findings.iter().filter(|f| f.severity == Severity::Warning).count()
+    }
+}
+
+/// Which kind of folder was verified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// An app's Resources folder: `python/` + `mlxk2/`.
+    Resources,
+    /// A bundle folder, `dist-ext-python/<BIN_NAME>` (`_vendor/`, the launcher, the runtime).
+    Dist,
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Layout::Resources => "resources",
+            Layout::Dist => "dist",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_shown_and_serialised_in_kebab_case() {
+        assert_eq!(Kind::UnresolvedLoad.to_string(), "unresolved-load");
+        assert_eq!(serde_json::to_value(Kind::AbsoluteInstallName).unwrap(), "absolute-install-name");
+        assert_eq!(serde_json::to_value(Kind::TimestampPyc).unwrap(), "timestamp-pyc");
+        assert_eq!(serde_json::to_value(Layout::Resources).unwrap(), "resources");
+        assert_eq!(Layout::Dist.to_string(), "dist");
+    }
+}
