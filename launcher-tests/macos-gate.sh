@@ -29,7 +29,7 @@ TAG=macosx_14_0_arm64
 TRIPLE=aarch64-apple-darwin
 MIN_OS=14.0
 PROJECT=mlx-knife==2.0.8
-RCODESIGN_PIN=0.29.0 # crates.io apple-codesign; .ci/run installs it
+RCODESIGN_PIN=0.29.0 # crates.io apple-codesign; run-all.sh installs it when missing
 TEAM=MSTYGATE01
 
 if ! command -v llvm-otool-14 >/dev/null && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then

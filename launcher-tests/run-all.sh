@@ -25,6 +25,13 @@ if ((${#missing[@]})) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; t
 fi
 need() { command -v "$1" >/dev/null || { echo "run-all: '$1' is missing: $2" >&2; exit 1; }; }
 need cargo "install Rust (rustup)"
+# rcodesign (crates.io apple-codesign, pinned: launcher-tests/macos-gate.sh) signs in the macOS
+# gate and verify's signature tests; ~300 crates, ~7-14 min to build, so only when missing.
+rcodesign_pin=$(sed -n 's/^RCODESIGN_PIN=\([0-9.]*\).*/\1/p' launcher-tests/macos-gate.sh)
+if [[ $(rcodesign --version 2>/dev/null || "${CARGO_HOME:-$HOME/.cargo}/bin/rcodesign" --version 2>/dev/null) != "apple-codesign $rcodesign_pin" ]]; then
+    echo "run-all: installing rcodesign $rcodesign_pin (cargo install apple-codesign)" >&2
+    cargo install --locked apple-codesign --version "$rcodesign_pin" --no-default-features
+fi
 need patchelf "apt-get install patchelf (bundled python3 is made relocatable with it)"
 need readelf "apt-get install binutils"
 need unshare "apt-get install util-linux"
