@@ -58,6 +58,12 @@ fn assert_one_error(b: &Bundle, kind: &str, path: &Path) {
     let text = verify(&b.resources(), &[]);
     assert!(text.stdout().contains(&format!("error: {kind}: {}: ", path.display())), "{}", text.stdout());
     assert!(text.stdout().lines().last().unwrap().starts_with("must be fixed: 1 error(s)"), "{}", text.stdout());
+    // Like every bundler failure, it ends with the one error line on stderr (also under --json).
+    for r in [&text, &verify(&b.resources(), &["--json"])] {
+        let err = r.stderr();
+        let last = err.lines().last().unwrap_or_default();
+        assert!(last.starts_with("build-external-python: error: `") && last.contains("1 error(s) to fix"), "{err}");
+    }
 }
 
 #[test]

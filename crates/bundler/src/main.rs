@@ -262,6 +262,15 @@ fn verify(
             report.platform.as_deref().unwrap_or("platform unknown")
         ))?;
     }
+    if report.errors() > 0 {
+        // The report (stdout) has the details; the failure ends, as every failure does, with
+        // the one error line.
+        eprintln!(
+            "build-external-python: error: `{}` has {} error(s) to fix before signing (listed above)",
+            report.bundle.display(),
+            report.errors()
+        );
+    }
     Ok(code)
 }
 
