@@ -292,3 +292,6 @@ done
 echo "time: tools $((t_ready - t0)) s, bundle $((t_bundle - t_ready)) s, checks $((t_checks - t_bundle)) s, signing $((t_signed - t_checks)) s, total $((SECONDS - t0)) s"
 echo "macos-gate: $passed passed, $failed failed"
 ((failed == 0))
+# Passed: the signed copies (~0.7 GB each) go; the dist dir stays for inspection, as the main
+# job's bundle does. A failed gate keeps everything.
+rm -rf "$adhoc" "$cert" "$gate/signed-resources"
