@@ -56,14 +56,24 @@ fi
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# Each "=== section" line also says how long the previous one took (docs/testing.md's times).
+section_start=$SECONDS
+section_name=""
+section() {
+    [[ -n $section_name ]] && echo "--- $section_name: $((SECONDS - section_start)) s"
+    section_name=$1
+    section_start=$SECONDS
+    [[ -n $1 ]] && echo "=== $1"
+    return 0
+}
 
 # Lints, for this machine and for the macOS target our users ship (type-checked, not linked:
 # pyo3 needs only the X.Y there).
-echo "=== rustfmt (workspace and fuzz targets)"
+section "rustfmt (workspace and fuzz targets)"
 cargo fmt --all --check
 (cd fuzz && cargo fmt --check)
 echo "rustfmt: clean"
-echo "=== clippy (x86_64-unknown-linux-gnu, aarch64-apple-darwin)"
+section "clippy (x86_64-unknown-linux-gnu, aarch64-apple-darwin)"
 PYO3_PYTHON="${pythons[0]}" cargo clippy --locked --workspace --all-targets -- -D warnings
 rustup target list --installed 2>/dev/null | grep -qx aarch64-apple-darwin || rustup target add aarch64-apple-darwin
 PYO3_CROSS_PYTHON_VERSION=3.12 cargo clippy --locked --workspace --target aarch64-apple-darwin --all-targets -- -D warnings
@@ -72,7 +82,7 @@ echo "clippy: clean on both targets"
 first=1
 for python in "${pythons[@]}"; do
     xy=$("$python" -I -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-    echo "=== launcher tests on CPython $xy ($python)"
+    section "launcher tests on CPython $xy ($python)"
     # The unit tests do not depend on the Python: once, on their own (no filter below reaches
     # them). The bundler's tests (minutes: uv installs, cargo builds) and verify's (Mach-O
     # files, no Python) run on the two required X.Y only; 3.10 and 3.13 run every other
@@ -92,13 +102,13 @@ for python in "${pythons[@]}"; do
     # variables pass through).
     if [[ "$xy" == 3.11 || "$xy" == 3.12 ]]; then
         if [[ "${MLXK2_SKIP_REAL:-}" == 1 ]]; then
-            echo "=== real-stack suite on CPython $xy: NOT RUN (MLXK2_SKIP_REAL=1)"
+            section "real-stack suite on CPython $xy: NOT RUN (MLXK2_SKIP_REAL=1)"
         else
             need node "apt-get install nodejs (the real-stack suite drives the server from Node)"
             need npm "apt-get install npm (electron/'s tests type-check an example with TypeScript)"
             # The Electron module's tests (run by the real suite) need its dev dependency: TypeScript.
             [[ -d electron/node_modules/typescript ]] || (cd electron && npm ci --no-audit --no-fund --loglevel=error)
-            echo "=== real-stack suite on CPython $xy"
+            section "real-stack suite on CPython $xy"
             MLXK2_TEST_PYTHON="$python" cargo test --locked -p msty-mlx-studio --test real "$@" -- --test-threads=1 2>&1 | tee -a "$log"
             echo "--- timings (CPython $xy)"
             cat "target/tmp/real-timings-py$xy.txt"
@@ -109,7 +119,8 @@ for python in "${pythons[@]}"; do
     rm -rf target/tmp/py"$xy"-*
 done
 # The macOS bundle, built here (zig) and checked without a Mac.
-echo "=== macOS gate (macosx_14_0_arm64, CPython 3.12, mlx-knife 2.0.8)"
+section "macOS gate (macosx_14_0_arm64, CPython 3.12, mlx-knife 2.0.8)"
 bash launcher-tests/macos-gate.sh 2>&1 | tee -a "$log"
+section ""
 # One closing line over every run (cargo prints one per test binary and version).
 awk '/^test result:/ { p += $4; f += $6 } /^macos-gate: [0-9]+ passed/ { p += $2; f += $4 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
