@@ -1,6 +1,6 @@
 'use strict';
 // The launcher's exit statuses and their names: the launcher's own block 80–88
-// (crates/contract/src/exit_code.rs, README "Exit codes"), mlx-knife's 0–3, CPython's 120,
+// (crates/contract/src/exit_code.rs, docs/electron.md "Exit codes"), mlx-knife's 0–3, CPython's 120,
 // 128+N after signal N, and death by a signal.
 
 const os = require('os');
