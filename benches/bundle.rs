@@ -141,19 +141,8 @@ fn seed_build(wheels: &Path, python: &Path) -> Times {
     let vendor = dir.join("_vendor");
     let start = Instant::now();
     run_ok(
-        Command::new(python)
-            .args([
-                "-I",
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-warn-script-location",
-                "--no-compile",
-                "--no-index",
-                "--find-links",
-            ])
+        pip(python, "install")
+            .args(["--no-warn-script-location", "--no-compile", "--no-index", "--find-links"])
             .arg(wheels)
             .arg("--target")
             .arg(&vendor)

@@ -130,20 +130,8 @@ pub fn install_fixtures(vendor: &Path, names: &[&str]) {
         make.arg(fixtures.join(name));
     }
     run_ok(&mut make);
-    let mut pip = Command::new(&host.executable);
-    pip.args([
-        "-I",
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-index",
-        "--no-deps",
-        "--no-compile",
-        "--target",
-    ])
-    .arg(vendor);
+    let mut pip = pip(&host.executable, "install");
+    pip.args(["--no-index", "--no-deps", "--no-compile", "--target"]).arg(vendor);
     for wheel in fs::read_dir(&wheels).unwrap() {
         pip.arg(wheel.unwrap().path());
     }

@@ -151,3 +151,10 @@ pub fn require_root(why: &str) {
     let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().next());
     assert_eq!(uid, Some("0"), "{why}: run the tests as root (CI does)");
 }
+
+/// `python -I -m pip <command> --quiet --disable-pip-version-check`, for the rest of the arguments.
+pub fn pip(python: &Path, command: &str) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.args(["-I", "-m", "pip", command, "--quiet", "--disable-pip-version-check"]);
+    cmd
+}

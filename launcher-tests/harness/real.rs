@@ -19,18 +19,8 @@ pub fn real_wheel_cache() -> PathBuf {
         .join(format!("cp{}", XY.replace('.', "")));
     fs::create_dir_all(&dir).unwrap();
     let download = |offline: bool| {
-        let mut cmd = Command::new(&host_python().executable);
-        cmd.args([
-            "-I",
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--only-binary=:all:",
-            "--dest",
-        ])
-        .arg(&dir);
+        let mut cmd = pip(&host_python().executable, "download");
+        cmd.args(["--only-binary=:all:", "--dest"]).arg(&dir);
         if offline {
             cmd.args(["--no-index", "--find-links"]).arg(&dir);
         }
@@ -55,18 +45,8 @@ pub fn real_vendor() -> PathBuf {
     if !vendor.join(".complete").exists() {
         let _ = fs::remove_dir_all(&vendor);
         run_ok(
-            Command::new(&host_python().executable)
-                .args([
-                    "-I",
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--no-index",
-                    "--no-compile",
-                    "--find-links",
-                ])
+            pip(&host_python().executable, "install")
+                .args(["--no-index", "--no-compile", "--find-links"])
                 .arg(&wheels)
                 .arg("--target")
                 .arg(&vendor)

@@ -37,15 +37,7 @@ pub(crate) fn zig_cc() -> Command {
         let present =
             Command::new(python).args(["-I", "-m", "ziglang", "version"]).output().is_ok_and(|o| o.status.success());
         if !present {
-            run_ok(Command::new(python).args([
-                "-I",
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "ziglang==0.17.1",
-            ]));
+            run_ok(pip(python, "install").arg("ziglang==0.17.1"));
         }
     });
     let mut cmd = Command::new(python);
@@ -260,17 +252,8 @@ fn macos_wheels() -> PathBuf {
         fs::read_dir(&dir).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(prefix))
     };
     if !(have("mlx-0.32.0-cp312-cp312-macosx_") && have("mlx_metal-0.32.0-py3-none-macosx_")) {
-        let out = Command::new(&host_python().executable)
-            .args([
-                "-I",
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--only-binary=:all:",
-                "--no-deps",
-            ])
+        let out = pip(&host_python().executable, "download")
+            .args(["--only-binary=:all:", "--no-deps"])
             .args([
                 "--platform",
                 "macosx_14_0_arm64",
