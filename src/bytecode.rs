@@ -92,9 +92,7 @@ pub fn plan(vendor: &Path, home: &Path, python_xy: PyVersion, cache_dir: Option<
 /// process started with a stripped environment (a service, a sandbox, root's tools) would
 /// otherwise write into a home directory nobody named, such as `/root` or `/var/empty`.
 pub fn user_cache_dir(vars: &[(OsString, OsString)]) -> Option<PathBuf> {
-    let var = |name: &str| {
-        vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| Path::new(v.as_os_str())).filter(|p| p.is_absolute())
-    };
+    let var = |name: &str| crate::settings::value(vars, name).map(Path::new).filter(|p| p.is_absolute());
     if cfg!(target_os = "macos") {
         return var("HOME").map(|home| home.join("Library/Caches"));
     }

@@ -37,8 +37,10 @@ pub struct LookupEnv {
 }
 
 impl LookupEnv {
-    pub fn from_process() -> Self {
-        LookupEnv { mlxk_python: std::env::var_os(MLXK_PYTHON), resources_path: std::env::var_os(RESOURCES_PATH) }
+    /// From the environment captured at start.
+    pub fn from_vars(vars: &[(OsString, OsString)]) -> Self {
+        let value = |name| crate::settings::value(vars, name).map(OsStr::to_owned);
+        LookupEnv { mlxk_python: value(MLXK_PYTHON), resources_path: value(RESOURCES_PATH) }
     }
 }
 

@@ -63,7 +63,7 @@ fn describe(refusal: &Refusal) -> String {
 /// The temp dir as libstdc++ finds it (the first variable set wins, as there); a relative one
 /// would be resolved against the cwd, which is never trusted.
 fn temp_dir(vars: &[(OsString, OsString)]) -> Result<PathBuf, String> {
-    let var = |name: &'static str| vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| (name, PathBuf::from(v)));
+    let var = |name: &'static str| crate::settings::value(vars, name).map(|v| (name, PathBuf::from(v)));
     match TEMP_VARIABLES.into_iter().find_map(var) {
         None => Ok(PathBuf::from("/tmp")),
         Some((_, dir)) if dir.is_absolute() => Ok(dir),

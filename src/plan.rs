@@ -41,8 +41,8 @@ impl Inputs {
         let vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
         Inputs {
             exe,
-            lookup: LookupEnv::from_process(),
-            exit_with_parent: settings::switch(EXIT_WITH_PARENT, std::env::var_os(EXIT_WITH_PARENT).as_deref(), true),
+            lookup: LookupEnv::from_vars(&vars),
+            exit_with_parent: settings::switch(EXIT_WITH_PARENT, settings::value(&vars, EXIT_WITH_PARENT), true),
             cache_dir: bytecode::user_cache_dir(&vars),
             vars,
             log_filter,

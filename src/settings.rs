@@ -1,6 +1,6 @@
 //! The environment variables the launcher reads, and how their values are parsed.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 
 use crate::failure::Failure;
 use msty_mlx_contract::exit_code::LauncherExit;
@@ -44,6 +44,13 @@ pub const SET_FOR_CHILDREN: &[&str] = &[
     "MLX_DISABLE_COMPILE",
 ];
 
+/// `name`'s value in the environment captured once at start (`std::env::vars_os`), as
+/// `getenv` finds it — the first entry — so the launcher decides on the value that libc,
+/// libstdc++ (MLX's temp dir) and CPython's C code in this process will read.
+pub fn value<'a>(vars: &'a [(OsString, OsString)], name: &str) -> Option<&'a OsStr> {
+    vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_os_str())
+}
+
 /// Parses a boolean switch; unset means `default`.
 pub fn switch(var: &'static str, value: Option<&OsStr>, default: bool) -> Result<bool, Failure> {
     let Some(value) = value else { return Ok(default) };
@@ -72,6 +79,9 @@ mod tests {
             assert!(switch(EXIT_WITH_PARENT, Some(OsStr::new(on)), false).unwrap());
         }
         let err = switch(EXIT_WITH_PARENT, Some(OsStr::new("maybe")), true).unwrap_err();
+        let vars: Vec<(OsString, OsString)> = vec![("A".into(), "first".into()), ("A".into(), "second".into())];
+        assert_eq!(value(&vars, "A"), Some(OsStr::new("first")), "getenv's answer");
+        assert_eq!(value(&vars, "B"), None);
         assert_eq!(err.exit, LauncherExit::BadEnvironment);
         assert!(err.to_string().contains("MLXK2_EXIT_WITH_PARENT"));
     }
