@@ -69,22 +69,29 @@ fn no_build_machine_python_paths_inside() {
 
 /// The crates compiled into a package's shipped binary, for every target (build scripts and
 /// dev-dependencies excluded), as cargo resolves them from the lock file.
+///
+/// `--target all` reads the manifests of every platform's crates in the lock file, which a
+/// build for this machine and for macOS never downloads; `run-all.sh` fetches them first
+/// (`cargo fetch --locked`), and without them this says so in one line instead of failing
+/// on a download that `--offline` forbids.
 fn shipped_crates(package: &str) -> Vec<String> {
-    let out = run_ok(Command::new(option_env!("CARGO").unwrap_or("cargo")).current_dir(REPO).args([
-        "tree",
-        "--locked",
-        "--offline",
-        "-e",
-        "normal",
-        "--target",
-        "all",
-        "--prefix",
-        "none",
-        "--format",
-        "{p}",
-        "-p",
-        package,
-    ]));
+    let out = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+        .current_dir(REPO)
+        .args(["tree", "--locked", "--offline", "-e", "normal", "--target", "all", "--prefix", "none"])
+        .args(["--format", "{p}", "-p", package])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cargo tree: {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "cargo tree for {package} failed: {}{stderr}",
+        if stderr.contains("--offline") {
+            "the crates of other targets are not in cargo's registry cache; run `cargo fetch --locked` first \
+             (launcher-tests/run-all.sh does)\n"
+        } else {
+            ""
+        }
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     text.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect()
 }

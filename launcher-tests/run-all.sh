@@ -32,6 +32,10 @@ if [[ $(rcodesign --version 2>/dev/null || "${CARGO_HOME:-$HOME/.cargo}/bin/rcod
     echo "run-all: installing rcodesign $rcodesign_pin (cargo install apple-codesign)" >&2
     cargo install --locked apple-codesign --version "$rcodesign_pin" --no-default-features
 fi
+# Every crate of the lock file, for every target: the crate-boundary test reads the resolve for
+# all targets offline (`cargo tree --target all`), and builds for this machine and macOS alone
+# would leave the other platforms' crates undownloaded on a fresh machine.
+cargo fetch --locked --quiet
 need patchelf "apt-get install patchelf (bundled python3 is made relocatable with it)"
 need readelf "apt-get install binutils"
 need unshare "apt-get install util-linux"
