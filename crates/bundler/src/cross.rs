@@ -11,7 +11,8 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::launcher::{self, LauncherFiles, Made};
+use super::from_source::{self, Built};
+use super::launcher::Made;
 use super::platform::{MacTag, version_key};
 use super::{cargo, tools};
 use msty_mlx_contract::python::PyVersion;
@@ -72,14 +73,14 @@ pub fn cross_target(tag: &str) -> Result<CrossTarget> {
 
 /// `cargo zigbuild --release` of the launcher and the runtime for `platform_tag` (a macOS tag)
 /// and Python `xy`, into `<repo>/target/bundle-<triple>-py<xy>/<triple>/release/`.
-pub fn build(repo: &Path, platform_tag: &str, xy: PyVersion, quiet: bool) -> Result<LauncherFiles> {
+pub fn build(repo: &Path, platform_tag: &str, xy: PyVersion, quiet: bool) -> Result<Built> {
     let target = cross_target(platform_tag)?;
     let note = |text: String| {
         if !quiet {
             eprintln!("    {text}");
         }
     };
-    let built_on = launcher::host_triple()?;
+    let built_on = from_source::host_triple()?;
     ensure_std(target.triple, quiet)?;
     let tools = zig_tools(&note)?;
     note(format!(
@@ -112,11 +113,10 @@ pub fn build(repo: &Path, platform_tag: &str, xy: PyVersion, quiet: bool) -> Res
         cmd.env_remove(var);
     }
     let release = build.run(cmd)?;
-    Ok(LauncherFiles {
+    Ok(Built {
         launcher: release.join(msty_mlx_contract::LAUNCHER_NAME),
         runtime: release.join(stamp::file_name_for(platform_tag)),
-        platform_tag: platform_tag.into(),
-        made: Some(Made { built_on, linker: format!("zig {ZIG_PIN} (cargo-zigbuild {CARGO_ZIGBUILD_PIN})") }),
+        made: Made { built_on, linker: format!("zig {ZIG_PIN} (cargo-zigbuild {CARGO_ZIGBUILD_PIN})") },
     })
 }
 

@@ -1,7 +1,7 @@
 //! build-external-python: vendor mlxk2 and its dependencies for the embedded interpreter and
 //! drop in the launcher built for that same interpreter.
 //!
-//! `steps` is the story (inputs → installed → compiled → launcher built → verified →
+//! `steps` is the story (inputs → installed → compiled → launcher placed → verified →
 //! committed); each mechanism lives in its own module.
 
 pub mod arch;
@@ -12,8 +12,13 @@ pub mod compile;
 pub mod cross;
 pub mod custom;
 pub mod digest;
+pub mod exit;
+pub mod from_source;
 pub mod install;
+pub mod kit;
+pub mod kit_make;
 pub mod launcher;
+pub mod launcher_source;
 pub mod manifest;
 pub mod mode;
 pub mod pip_args;
@@ -55,12 +60,17 @@ pub struct Options {
     pub target_python_version: Option<String>,
     pub target_platform: String,
     pub target_abi: Option<String>,
-    /// A prebuilt launcher instead of building one (it is checked all the same).
+    /// Loose prebuilt launcher files (checked all the same).
     pub launcher: Option<PathBuf>,
+    /// A launcher kit other than the one installed with the bundler.
+    pub launcher_kit: Option<PathBuf>,
+    /// Build the launcher and runtime from `repo` instead of taking them from a kit.
+    pub from_source: bool,
     pub quiet: bool,
     /// Where relative defaults are resolved (`./python/bin/python3`, the project, `scripts/`).
     pub cwd: PathBuf,
-    /// The launcher's source tree (this repository).
+    /// The launcher's source tree (the checkout this bundler was compiled in), for
+    /// `from_source`.
     pub repo: PathBuf,
 }
 

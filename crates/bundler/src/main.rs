@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::builder::BoolishValueParser;
 use clap::{Parser, Subcommand};
+use msty_mlx_bundler::exit::BundlerExit;
 use msty_mlx_bundler::{self as bundle, DEFAULT_TARGET_PLATFORM, Options};
 
 #[derive(Parser, Debug)]
@@ -49,6 +50,46 @@ enum Sub {
         /// macOS: rewrite absolute libpython install names to @rpath/… (then re-sign).
         #[arg(long, conflicts_with_all = ["json", "sign_list", "signed"])]
         fix_install_names: bool,
+    },
+    /// Check a launcher kit, or add a target's files to one (release builds).
+    Kit {
+        #[command(subcommand)]
+        action: KitAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KitAction {
+    /// Check every file of a kit against its manifest, SHA256SUMS and runtime stamps.
+    Check {
+        /// The kit [default: the one installed with this bundler]
+        dir: Option<PathBuf>,
+    },
+    /// Add (or replace) one target's launcher, runtimes and files in a kit.
+    Add {
+        /// The kit (created when missing)
+        dir: PathBuf,
+        /// The target triple, e.g. aarch64-apple-darwin
+        #[arg(long)]
+        target: String,
+        /// The git commit the files were built from (40 hex digits)
+        #[arg(long)]
+        commit: String,
+        /// The build machine's triple
+        #[arg(long)]
+        built_on: String,
+        /// What linked them, e.g. `cc` or `zig 0.17.1 (cargo-zigbuild 0.24.0)`
+        #[arg(long)]
+        linker: String,
+        /// The launcher executable
+        #[arg(long, value_name = "FILE")]
+        launcher: PathBuf,
+        /// A runtime library, per Python X.Y (repeat)
+        #[arg(long, value_name = "X.Y=FILE", required = true)]
+        runtime: Vec<String>,
+        /// Another file the bundle gets beside the launcher, for every X.Y (repeat)
+        #[arg(long, value_name = "DEST=FILE")]
+        file: Vec<String>,
     },
 }
 
@@ -96,7 +137,13 @@ struct BuildArgs {
     /// Target ABI tag (wheels-only) [default: cpXY]
     #[arg(long, env = "TARGET_ABI", value_name = "ABI")]
     target_abi: Option<String>,
-    /// Use this prebuilt launcher instead of building one (it is checked all the same)
+    /// The launcher kit to take the launcher and runtime from [default: the kit installed with this bundler]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["launcher", "from_source"])]
+    launcher_kit: Option<PathBuf>,
+    /// Build the launcher and runtime from the checkout this bundler was compiled in (contributors; needs Rust)
+    #[arg(long, conflicts_with = "launcher")]
+    from_source: bool,
+    /// Loose prebuilt launcher files instead of a kit: a directory holding both, or the launcher (checked all the same)
     #[arg(long, value_name = "PATH")]
     launcher: Option<PathBuf>,
     /// Only errors and the final summary
@@ -104,27 +151,63 @@ struct BuildArgs {
     quiet: bool,
 }
 
-/// Usage errors (clap's): exit 2, as clap's own.
-const USAGE: u8 = 2;
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
     let result = match cli.command {
-        Some(Sub::ClearQuarantine { path }) => clear_quarantine(&path).map(|()| ExitCode::SUCCESS),
+        Some(Sub::ClearQuarantine { path }) => clear_quarantine(&path),
         Some(Sub::Verify { dir, json, sign_list, signed, release, libpython, fix_install_names }) => {
             let checks = msty_mlx_verify::Checks { signatures: signed, release, libpython };
             verify(&dir, json, sign_list, checks, fix_install_names)
         }
-        None => build(cli.build).map(|()| ExitCode::SUCCESS),
+        Some(Sub::Kit { action }) => kit(action),
+        None => build(cli.build),
     };
     match result {
-        Ok(code) => code,
+        Ok(done) => done.emit(),
         Err(e) => {
             eprintln!("build-external-python: error: {e:#}");
-            ExitCode::FAILURE
+            BundlerExit::of_error(&e).into()
+        }
+    }
+}
+
+/// What a command decided: its exit, and the report for stdout.
+struct Done {
+    exit: BundlerExit,
+    stdout: String,
+    /// The one error line (and its details) of a failure that still has a report: after it.
+    stderr: Option<String>,
+}
+
+impl Done {
+    fn ok(stdout: String) -> Done {
+        Done { exit: BundlerExit::Success, stdout, stderr: None }
+    }
+
+    /// Writes the report and ends with the exit already decided. A reader that stopped
+    /// reading (`| head`, a closed pipe: EPIPE) changes nothing; any other write error is one
+    /// line and a failure. Never panics (unlike `println!`).
+    fn emit(self) -> ExitCode {
+        let written = {
+            let mut out = std::io::stdout().lock();
+            out.write_all(self.stdout.as_bytes()).and_then(|()| out.flush())
+        };
+        if let Some(last) = &self.stderr {
+            let _ = writeln!(std::io::stderr().lock(), "{last}");
+        }
+        match written {
+            Ok(()) => self.exit.into(),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => self.exit.into(),
+            Err(e) => {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "build-external-python: error: cannot write the report to stdout: {e}"
+                );
+                BundlerExit::Failure.into()
+            }
         }
     }
 }
@@ -148,10 +231,10 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         let _ = writeln!(err, "{line}");
     }
     let _ = writeln!(err, "build-external-python: error: {what}; see build-external-python --help");
-    ExitCode::from(USAGE)
+    BundlerExit::Usage.into()
 }
 
-fn build(args: BuildArgs) -> anyhow::Result<()> {
+fn build(args: BuildArgs) -> anyhow::Result<Done> {
     let cwd = std::env::current_dir()?;
     let pip_args = match &args.pip_args {
         Some(text) => bundle::pip_args::split(text)?,
@@ -173,14 +256,16 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
         target_platform: args.target_platform,
         target_abi: args.target_abi,
         launcher: args.launcher,
+        launcher_kit: args.launcher_kit,
+        from_source: args.from_source,
         quiet: args.quiet,
         cwd,
-        // The workspace root: the launcher and the runtime are built from there.
+        // The workspace root: --from-source builds the launcher and the runtime there.
         repo: workspace_root(),
     };
     let s = bundle::build(&opts)?;
-    println!(
-        "bundle: {}\n  distributions: {}\n  size: {:.1} MiB\n  python: {}\n  launcher: {} {}\n  installer: {}\n  bytecode: {}\n  sanity check: {}",
+    Ok(Done::ok(format!(
+        "bundle: {}\n  distributions: {}\n  size: {:.1} MiB\n  python: {}\n  launcher: {} {}\n  installer: {}\n  bytecode: {}\n  sanity check: {}\n",
         s.output.display(),
         s.distributions,
         s.bytes as f64 / (1024.0 * 1024.0),
@@ -190,8 +275,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
         s.installer,
         s.bytecode,
         s.sanity
-    );
-    Ok(())
+    )))
 }
 
 /// `verify`: one line per finding, the signing order, a summary; exit 1 when anything must be
@@ -202,55 +286,57 @@ fn verify(
     sign_list: bool,
     checks: msty_mlx_verify::Checks,
     fix: bool,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Done> {
     use msty_mlx_verify as verify;
-    let mut out = std::io::stdout().lock();
+    use std::fmt::Write as _;
+    let mut out = String::new();
     if fix {
         let fixes = verify::fix_install_names(dir)?;
         for f in &fixes {
-            quiet_pipe(writeln!(out, "install_name_tool {} {}", f.args.join(" "), f.file.display()))?;
+            writeln!(out, "install_name_tool {} {}", f.args.join(" "), f.file.display())?;
         }
-        quiet_pipe(writeln!(
+        writeln!(
             out,
             "{} install name(s) rewritten; re-sign these files (codesign --force …) before shipping",
             fixes.len()
-        ))?;
-        return Ok(ExitCode::SUCCESS);
+        )?;
+        return Ok(Done::ok(out));
     }
     let report = verify::verify_with(dir, &checks)?;
-    let code = if report.errors() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     if json {
-        quiet_pipe(writeln!(out, "{}", serde_json::to_string_pretty(&report)?))?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else if sign_list {
         // A script signs what it is given: a bundle that must be fixed first gets no list.
         if report.errors() > 0 {
+            let mut err = String::new();
             for f in report.findings.iter().filter(|f| f.severity == verify::Severity::Error) {
-                eprintln!("error: {}: {}: {}", f.kind, f.path.display(), f.detail);
+                writeln!(err, "error: {}: {}: {}", f.kind, f.path.display(), f.detail)?;
             }
-            eprintln!(
+            write!(
+                err,
                 "build-external-python: error: `{}` has {} error(s) to fix before signing; no sign list printed",
                 report.bundle.display(),
                 report.errors()
-            );
-            return Ok(ExitCode::FAILURE);
+            )?;
+            return Ok(Done { exit: BundlerExit::Failure, stdout: String::new(), stderr: Some(err) });
         }
         for path in &report.sign_list {
-            quiet_pipe(writeln!(out, "{}", path.display()))?;
+            writeln!(out, "{}", path.display())?;
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Done::ok(out));
     } else {
         for f in &report.findings {
             let level = match f.severity {
                 verify::Severity::Error => "error",
                 verify::Severity::Warning => "warning",
             };
-            quiet_pipe(writeln!(out, "{level}: {}: {}: {}", f.kind, f.path.display(), f.detail))?;
+            writeln!(out, "{level}: {}: {}: {}", f.kind, f.path.display(), f.detail)?;
         }
-        quiet_pipe(writeln!(out, "sign inside-out ({} native binaries):", report.sign_list.len()))?;
+        writeln!(out, "sign inside-out ({} native binaries):", report.sign_list.len())?;
         for path in &report.sign_list {
-            quiet_pipe(writeln!(out, "  {}", path.display()))?;
+            writeln!(out, "  {}", path.display())?;
         }
-        quiet_pipe(writeln!(
+        writeln!(
             out,
             "{}: {} error(s), {} warning(s) in {} ({} layout, Python {}, {})",
             if report.errors() == 0 { "clean" } else { "must be fixed" },
@@ -260,43 +346,92 @@ fn verify(
             report.layout,
             report.python.as_deref().unwrap_or("?"),
             report.platform.as_deref().unwrap_or("platform unknown")
-        ))?;
+        )?;
     }
-    if report.errors() > 0 {
-        // The report (stdout) has the details; the failure ends, as every failure does, with
-        // the one error line.
-        eprintln!(
-            "build-external-python: error: `{}` has {} error(s) to fix before signing (listed above)",
-            report.bundle.display(),
-            report.errors()
-        );
+    if report.errors() == 0 {
+        return Ok(Done::ok(out));
     }
-    Ok(code)
+    // The report (stdout) has the details; the failure ends, as every failure does, with the
+    // one error line.
+    let last = format!(
+        "build-external-python: error: `{}` has {} error(s) to fix before signing (listed above)",
+        report.bundle.display(),
+        report.errors()
+    );
+    Ok(Done { exit: BundlerExit::Failure, stdout: out, stderr: Some(last) })
 }
 
-/// A reader that stopped reading (`| head`) is not an error worth a message.
-fn quiet_pipe(result: std::io::Result<()>) -> anyhow::Result<()> {
-    match result {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
-        other => Ok(other?),
+/// `kit check` and `kit add`.
+fn kit(action: KitAction) -> anyhow::Result<Done> {
+    use bundle::kit::{self, Kit, Role};
+    use bundle::kit_make::{self, NewFile, NewTarget};
+    match action {
+        KitAction::Check { dir } => {
+            let dir = match dir {
+                Some(dir) => dir,
+                None => bundle::launcher_source::installed_kit()?,
+            };
+            let kit = Kit::open(&dir)?;
+            let files = kit.check_all()?;
+            let m = &kit.manifest;
+            let targets: Vec<&str> = m.targets.iter().map(|t| t.target.as_str()).collect();
+            Ok(Done::ok(format!(
+                "kit `{}`: version {}, commit {}, plan format {}, {files} files for {} match {} and {}\n",
+                dir.display(),
+                m.version,
+                m.commit,
+                m.plan_format,
+                targets.join(", "),
+                kit::MANIFEST,
+                kit::SUMS
+            )))
+        }
+        KitAction::Add { dir, target, commit, built_on, linker, launcher, runtime, file } => {
+            let pair = |text: &str, what: &str| -> anyhow::Result<(String, PathBuf)> {
+                let (key, path) =
+                    text.split_once('=').ok_or_else(|| anyhow::anyhow!("--{what} `{text}` is not KEY=FILE"))?;
+                Ok((key.to_string(), PathBuf::from(path)))
+            };
+            let runtime_name =
+                if target.ends_with("-apple-darwin") { "libmsty_mlx_runtime.dylib" } else { "libmsty_mlx_runtime.so" };
+            let mut files = vec![NewFile {
+                source: launcher,
+                dest: msty_mlx_contract::LAUNCHER_NAME.into(),
+                role: Role::Launcher,
+                python: None,
+            }];
+            for text in &runtime {
+                let (xy, source) = pair(text, "runtime")?;
+                let python = Some(xy.parse().map_err(|e| anyhow::anyhow!("--runtime `{text}`: {e}"))?);
+                files.push(NewFile { source, dest: runtime_name.into(), role: Role::Runtime, python });
+            }
+            for text in &file {
+                let (dest, source) = pair(text, "file")?;
+                files.push(NewFile { source, dest, role: Role::File, python: None });
+            }
+            let new = NewTarget { target, built_on, linker, files };
+            kit_make::add(&dir, &new, msty_mlx_contract::VERSION, &commit)?;
+            Ok(Done::ok(format!("kit `{}`: {} added\n", dir.display(), new.target)))
+        }
     }
 }
 
 #[cfg(target_os = "macos")]
-fn clear_quarantine(path: &std::path::Path) -> anyhow::Result<()> {
+fn clear_quarantine(path: &std::path::Path) -> anyhow::Result<Done> {
     let status = std::process::Command::new("xattr").args(["-r", "-d", "com.apple.quarantine"]).arg(path).status()?;
     // xattr exits 1 when no file had the attribute; that is success for us.
     if !status.success() && status.code() != Some(1) {
         anyhow::bail!("xattr failed on `{}` ({status})", path.display());
     }
-    println!("removed com.apple.quarantine under {}", path.display());
-    Ok(())
+    Ok(Done::ok(format!("removed com.apple.quarantine under {}\n", path.display())))
 }
 
 #[cfg(not(target_os = "macos"))]
-fn clear_quarantine(path: &std::path::Path) -> anyhow::Result<()> {
-    println!("nothing to do: com.apple.quarantine exists only on macOS ({} left unchanged)", path.display());
-    Ok(())
+fn clear_quarantine(path: &std::path::Path) -> anyhow::Result<Done> {
+    Ok(Done::ok(format!(
+        "nothing to do: com.apple.quarantine exists only on macOS ({} left unchanged)\n",
+        path.display()
+    )))
 }
 
 /// The workspace this bundler was built from (the launcher and the runtime are built there),

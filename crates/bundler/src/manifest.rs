@@ -16,6 +16,8 @@ pub struct Manifest {
     pub custom_wheels: Vec<CustomWheelEntry>,
     pub launcher: LauncherEntry,
     pub runtime: RuntimeEntry,
+    /// The launcher kit the launcher and runtime came from; `None` when built from source.
+    pub kit: Option<KitEntry>,
     pub mlxk2_version: Option<String>,
     /// `unchecked-hash`, or `none` (left to the launcher's per-user cache).
     pub bytecode: BytecodeMode,
@@ -87,9 +89,34 @@ pub struct RuntimeEntry {
     pub build: BuildEntry,
 }
 
+/// The launcher kit the bundle's launcher files came from.
+#[derive(Clone, Debug, Serialize)]
+pub struct KitEntry {
+    /// Where the kit was read.
+    pub dir: std::path::PathBuf,
+    pub version: String,
+    /// The git commit the kit was built from.
+    pub commit: String,
+    /// The kit's target the files were chosen for.
+    pub target: String,
+    /// Each file taken from the kit, with its SHA-256.
+    pub files: Vec<KitFileEntry>,
+}
+
+/// One file taken from a kit.
+#[derive(Clone, Debug, Serialize)]
+pub struct KitFileEntry {
+    /// In the kit.
+    pub path: String,
+    /// In the bundle (the launcher's is its name in the kit; it is renamed to `--bin-name`).
+    pub dest: String,
+    pub sha256: String,
+}
+
 /// What a launcher or runtime file was built for, where and with what (flattened into its
 /// entry). `target` and `minimum_os` are read from the file itself; `built_on` and `linker`
-/// say how the bundler made it and are null for prebuilt files (`--launcher DIR`).
+/// say how it was made (a kit's record, or the bundler's own build) and are null for loose
+/// prebuilt files (`--launcher PATH`).
 #[derive(Clone, Debug, Serialize)]
 pub struct BuildEntry {
     /// Rust target triple: `aarch64-apple-darwin`, `x86_64-unknown-linux-gnu`.
