@@ -253,7 +253,8 @@ fn builds_from_a_source_tree_and_the_bundle_runs() {
 fn cargo_builds_a_clean_launcher_for_the_interpreter() {
     let cwd = scratch("cargo-build");
     let mut cmd = bundler(&cwd);
-    cmd.arg("--python")
+    cmd.arg("--from-source")
+        .arg("--python")
         .arg(&host_python().executable)
         .arg("--project")
         .arg(project("cargo-tree"))
@@ -551,7 +552,8 @@ fn bad_inputs_are_one_line_errors() {
 fn wheels_only_for_this_platform_builds_from_a_pyo3_config_file() {
     let cwd = scratch("wheels-only");
     let mut cmd = bundler(&cwd);
-    cmd.arg("--python")
+    cmd.arg("--from-source")
+        .arg("--python")
         .arg(&host_python().executable)
         .arg("--project")
         .arg(project("wo-tree"))
@@ -585,7 +587,7 @@ fn wheels_only_for_macos_links_here_or_refuses_in_one_line() {
     };
     // zig not installable: the test's HOME has an empty tool cache, and pip may reach no index.
     let cwd = scratch("mac-no-zig");
-    let r = run(mac(&cwd, "macosx_14_0_arm64").env("PIP_NO_INDEX", "1"));
+    let r = run(mac(&cwd, "macosx_14_0_arm64").arg("--from-source").env("PIP_NO_INDEX", "1"));
     assert_bundler_error(&r, "zig is needed to link for macOS and `");
     let last = r.stderr().lines().last().unwrap_or("").to_string();
     assert!(
@@ -606,7 +608,7 @@ fn wheels_only_for_macos_links_here_or_refuses_in_one_line() {
             "cannot build the launcher and runtime for `manylinux_2_28_aarch64` on this machine: cross builds are for macOS tags",
         ),
     ] {
-        let r = run(&mut mac(&scratch("mac-tag"), tag));
+        let r = run(mac(&scratch("mac-tag"), tag).arg("--from-source"));
         assert_bundler_error(&r, needle);
         assert_eq!(r.stderr().lines().count(), 1, "{tag}: {}", r.stderr());
     }

@@ -60,7 +60,7 @@ echo "=== building the bundler"
 cargo build --locked --quiet -p msty-mlx-bundler --bin build-external-python
 bundler=$repo/target/debug/build-external-python
 echo "=== build-external-python --wheels-only --target-python-version $XY --target-platform $TAG --project $PROJECT"
-"$bundler" --wheels-only --target-python-version "$XY" --target-platform "$TAG" --project "$PROJECT" \
+"$bundler" --from-source --wheels-only --target-python-version "$XY" --target-platform "$TAG" --project "$PROJECT" \
     --dist-dir "$gate/dist-ext-python" --clean
 t_bundle=$SECONDS
 out=$gate/dist-ext-python/msty-mlx-studio

@@ -116,7 +116,7 @@ pub fn build(repo: &Path, platform_tag: &str, xy: PyVersion, quiet: bool) -> Res
     Ok(Built {
         launcher: release.join(msty_mlx_contract::LAUNCHER_NAME),
         runtime: release.join(stamp::file_name_for(platform_tag)),
-        made: Made { built_on, linker: format!("zig {ZIG_PIN} (cargo-zigbuild {CARGO_ZIGBUILD_PIN})") },
+        made: Made { built_on, linker: tools.linker },
     })
 }
 
@@ -125,41 +125,44 @@ struct ZigTools {
     dir: PathBuf,
     cargo_zigbuild: PathBuf,
     zig: PathBuf,
+    /// `zig 0.17.1 (sha256 …), cargo-zigbuild 0.24.0 (sha256 …)`, for the manifest.
+    linker: String,
 }
 
 /// `<cache dir>/msty-mlx-studio/tools/zig-<pin>-cargo-zigbuild-<pin>/`, installed there with the
-/// host's pip when missing (`pip install --target`, renamed into place when complete). Pip's own
+/// host's pip and `--require-hashes` when missing (`pip install --target`, renamed into place
+/// when complete), each binary checked against its pinned SHA-256 before it runs. Pip's own
 /// settings (`PIP_INDEX_URL`, a proxy) apply.
 fn zig_tools(note: &dyn Fn(String)) -> Result<ZigTools> {
-    let wheels = format!("ziglang=={ZIG_PIN} cargo-zigbuild=={CARGO_ZIGBUILD_PIN}");
+    let pins = tools::zig_pins()
+        .ok_or_else(|| anyhow!("zig is pinned for Linux x86_64 and macOS arm64 hosts only; {ELSEWHERE}"))?;
     let tools = tools::tools_dir()
         .ok_or_else(|| anyhow!("zig is needed to link for macOS and there is no usable cache directory to install it into (HOME unset, or the cache refused: see the warning above); set HOME, {ELSEWHERE}"))?;
     let dir = tools.join(format!("zig-{ZIG_PIN}-cargo-zigbuild-{CARGO_ZIGBUILD_PIN}"));
-    let found =
-        ZigTools { cargo_zigbuild: dir.join("bin/cargo-zigbuild"), zig: dir.join("ziglang/zig"), dir: dir.clone() };
-    if !(found.cargo_zigbuild.is_file() && found.zig.is_file()) {
+    let installed = || pins.binaries.iter().all(|b| tools::check_binary(&dir.join(b.path), b).is_ok());
+    if !installed() {
+        let _ = std::fs::remove_dir_all(&dir);
         let host = super::find_on_path("python3")
-            .ok_or_else(|| anyhow!("zig is needed to link for macOS: `{}` is empty and there is no python3 on PATH to install {wheels} with; install python3 with pip, {ELSEWHERE}", dir.display()))?;
-        note(format!("installing {wheels} into `{}` (once)", dir.display()));
-        let pins: Vec<String> = wheels.split(' ').map(String::from).collect();
-        tools::pip_install_pinned(&host, &dir, &pins, &found.zig)
+            .ok_or_else(|| anyhow!("zig is needed to link for macOS: `{}` is empty and there is no python3 on PATH to install {} with; install python3 with pip, {ELSEWHERE}", dir.display(), pins.wheels))?;
+        note(format!("installing {} (--require-hashes) into `{}` (once)", pins.wheels, dir.display()));
+        tools::pip_install_pinned(&host, &dir, &pins)
             .map_err(|e| anyhow!("zig is needed to link for macOS and {e:#}; let pip reach PyPI, {ELSEWHERE}"))?;
     }
-    let version = Command::new(&found.zig)
-        .arg("version")
-        .stdin(Stdio::null())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    if version.as_deref() != Some(ZIG_PIN) {
-        bail!(
-            "`{} version` does not answer {ZIG_PIN}; remove `{}` to have it installed again",
-            found.zig.display(),
-            dir.display()
-        );
+    let mut digests = Vec::new();
+    for b in pins.binaries {
+        let digest = tools::check_binary(&dir.join(b.path), b)
+            .map_err(|why| anyhow!("{why}; remove `{}` to have it installed again", dir.display()))?;
+        digests.push(digest);
     }
-    Ok(found)
+    Ok(ZigTools {
+        cargo_zigbuild: dir.join("bin/cargo-zigbuild"),
+        zig: dir.join("ziglang/zig"),
+        dir,
+        linker: format!(
+            "zig {ZIG_PIN} (sha256 {}), cargo-zigbuild {CARGO_ZIGBUILD_PIN} (sha256 {})",
+            digests[0], digests[1]
+        ),
+    })
 }
 
 /// Rust's std for `triple` (`rustup target add` when it is missing).

@@ -36,8 +36,8 @@ pub struct NewTarget {
 /// Adds (or replaces) `new.target` in the kit at `dir` (created when missing), built from
 /// `version` at `commit`.
 pub fn add(dir: &Path, new: &NewTarget, version: &str, commit: &str) -> Result<()> {
-    if commit.len() != 40 || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!("--commit `{commit}` is not a 40-digit git commit");
+    if commit.len() != 40 || !commit.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        bail!("--commit `{commit}` is not a 40-digit lower-case git commit");
     }
     kit::relative(&new.target, "target")?;
     let mut manifest = match std::fs::read(dir.join(MANIFEST)) {

@@ -31,6 +31,10 @@ pub struct Manifest {
 pub struct InstallerEntry {
     pub tool: String,
     pub version: String,
+    /// The SHA-256 of the binary that ran (the pinned one).
+    pub sha256: String,
+    /// Where it was found: `PATH`, `python3 -m uv`, `pinned install`.
+    pub source: String,
     /// `--python-platform` (wheels-only), else the interpreter decided.
     pub python_platform: Option<String>,
     pub macosx_deployment_target: Option<String>,

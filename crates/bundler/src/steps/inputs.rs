@@ -43,8 +43,6 @@ pub fn check(opts: &Options, progress: &Progress) -> Result<Inputs> {
         facts.version,
         facts.platform_tag
     ));
-    let launcher = Source::resolve(opts, &facts)?;
-    progress.note(format!("launcher: {}", launcher.describe()));
     let pip_args = pip_args::check(&opts.pip_args)?;
     let requirements = opts
         .requirements
@@ -64,6 +62,10 @@ pub fn check(opts: &Options, progress: &Progress) -> Result<Inputs> {
     for (_, w) in &custom {
         progress.note(format!("custom wheel: {} {} ({})", w.name, w.version, w.path.display()));
     }
+    // Last: every other input is checked first; a kit is chosen and its files checked here,
+    // before anything is written.
+    let launcher = Source::resolve(opts, &facts)?;
+    progress.note(format!("launcher: {}", launcher.describe()));
     Ok(Inputs { output, project, mode, facts, requirements, uv, installer, custom, launcher })
 }
 

@@ -99,6 +99,8 @@ fn manifest_of(opts: &Options, built: &LauncherPlaced, sanity: &Sanity) -> Resul
         installer: manifest::InstallerEntry {
             tool: "uv".into(),
             version: inputs.uv.version.clone(),
+            sha256: inputs.uv.sha256.clone(),
+            source: inputs.uv.found.into(),
             python_platform,
             macosx_deployment_target,
         },
