@@ -4,6 +4,8 @@
 //! `steps` is the story (inputs → installed → compiled → launcher placed → verified →
 //! committed); each mechanism lives in its own module.
 
+#![deny(unsafe_code)]
+
 pub mod arch;
 mod caches;
 pub mod cargo;
@@ -28,6 +30,7 @@ pub mod project;
 pub mod sanity;
 pub mod stamp;
 mod steps;
+pub mod sys;
 pub mod temp;
 pub mod tools;
 pub mod uv;
