@@ -656,8 +656,11 @@ fn macos_launcher_standins(xy: &str) -> PathBuf {
         version: "0.0.0-standin".into(),
     };
     fs::write(dir.join("main.c"), "int main(void) { return 0; }\n").unwrap();
-    fs::write(dir.join("stamp.c"), format!("__attribute__((used)) const char stamp[] = \"{}\";\n", stamp.line()))
-        .unwrap();
+    fs::write(
+        dir.join("stamp.c"),
+        format!("__attribute__((used)) const char msty_mlx_runtime_stamp[] = \"{}\";\n", stamp.line()),
+    )
+    .unwrap();
     for (out, args) in
         [("msty-mlx-studio", &["main.c"][..]), ("libmsty_mlx_runtime.dylib", &["-shared", "stamp.c"][..])]
     {

@@ -1,30 +1,27 @@
-//! Linking the launcher and its runtime for macOS on another machine: `cargo zigbuild` with a
-//! pinned zig (both PyPI wheels, installed on demand into a tool cache outside the repository),
-//! the target's Rust std added with rustup when missing, pyo3 told only the Python X.Y.
+//! Linking the launcher and its runtime for macOS on another machine: cargo with the Rust
+//! toolchain's own `rust-lld` as the linker (`-C linker-flavor=ld64.lld`), against stub
+//! libraries made from a pinned ziglang wheel's (`macos_sdk`), the target's Rust std added with
+//! rustup when missing, pyo3 told only the Python X.Y.
 //!
 //! Why it works: the launcher links no libpython and the runtime is linked like an extension
-//! module (`-undefined dynamic_lookup`), so neither needs anything of the target's Python; zig
-//! brings the macOS libc stubs and writes the ad-hoc code signature arm64 requires.
+//! module (`-undefined dynamic_lookup`), so neither needs anything of the target's Python; the
+//! stubs give libSystem's names, and ld64.lld writes the ad-hoc code signature arm64 requires.
+//! Why not zig's linker (used before): it ignores `-exported_symbols_list`, so the runtime
+//! exported 524 symbols, 519 of them Rust's, into a process other Rust extensions share
+//! (issue 27); ld64.lld takes rustc's list and exports the two entry points.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 
+use super::cargo;
 use super::from_source::{self, Built};
 use super::launcher::Made;
+use super::macos_sdk::{self, ELSEWHERE};
 use super::platform::{MacTag, version_key};
-use super::{cargo, tools};
 use msty_mlx_contract::python::PyVersion;
 use msty_mlx_contract::stamp;
-
-/// The zig that links (the `ziglang` wheel).
-pub const ZIG_PIN: &str = "0.17.1";
-/// The cargo subcommand that makes zig rustc's linker (the `cargo-zigbuild` wheel).
-pub const CARGO_ZIGBUILD_PIN: &str = "0.24.0";
-
-/// What to do when the cross build cannot happen here.
-const ELSEWHERE: &str = "or build them on a Mac (PYO3_PYTHON=… cargo build --release) and pass --launcher DIR";
 
 /// The Rust target and `MACOSX_DEPLOYMENT_TARGET` of a cross build.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,8 +68,8 @@ pub fn cross_target(tag: &str) -> Result<CrossTarget> {
     Ok(CrossTarget { triple, minimum_os: mac.minimum_os })
 }
 
-/// `cargo zigbuild --release` of the launcher and the runtime for `platform_tag` (a macOS tag)
-/// and Python `xy`, into `<repo>/target/bundle-<triple>-py<xy>/<triple>/release/`.
+/// `cargo build --release` of the launcher and the runtime for `platform_tag` (a macOS tag)
+/// and Python `xy`, linked by rust-lld, into `<repo>/target/bundle-<triple>-py<xy>/<triple>/release/`.
 pub fn build(repo: &Path, platform_tag: &str, xy: PyVersion, quiet: bool) -> Result<Built> {
     let target = cross_target(platform_tag)?;
     let note = |text: String| {
@@ -82,87 +79,43 @@ pub fn build(repo: &Path, platform_tag: &str, xy: PyVersion, quiet: bool) -> Res
     };
     let built_on = from_source::host_triple()?;
     ensure_std(target.triple, quiet)?;
-    let tools = zig_tools(&note)?;
-    note(format!(
-        "linking for {} (macOS {}) with zig {ZIG_PIN}, cargo-zigbuild {CARGO_ZIGBUILD_PIN}",
-        target.triple, target.minimum_os
-    ));
+    let sdk = macos_sdk::sdk(&note)?;
+    let lld = macos_sdk::rust_lld(&built_on)?;
+    note(format!("linking for {} (macOS {}) with rust-lld against the {}", target.triple, target.minimum_os, sdk.note));
     let target_dir = repo.join("target").join(format!("bundle-{}-py{xy}", target.triple));
+    let program = cargo::cargo_program();
     let build = cargo::Build {
-        program: &tools.cargo_zigbuild,
-        subcommand: "zigbuild",
+        program: &program,
+        subcommand: "build",
         repo,
         target_dir: &target_dir,
         triple: Some(target.triple),
         quiet,
     };
     let mut cmd = build.command();
-    // Without it zig stamps the newest macOS into LC_BUILD_VERSION.
-    cmd.env("MACOSX_DEPLOYMENT_TARGET", &target.minimum_os)
-        // The runtime links no libpython (extension-module): pyo3 needs only the X.Y.
-        .env("PYO3_CROSS_PYTHON_VERSION", xy.to_string())
-        .env("CARGO_ZIGBUILD_ZIG_PATH", &tools.zig)
-        // cargo-zigbuild tries `python3 -m ziglang` before CARGO_ZIGBUILD_ZIG_PATH: a ziglang of
-        // any version in the host's Python would win over the pin. A path that is no program
-        // rules it out.
-        .env("CARGO_ZIGBUILD_PYTHON_PATH", tools.dir.join("no-python"))
-        .env("CARGO_ZIGBUILD_CACHE_DIR", tools.dir.join("cache"));
-    for var in
-        ["CARGO_ZIGBUILD_ZIG_COMMAND", "CARGO_ZIGBUILD_ZIG_COMMAND_ARGS", "CARGO_ZIGBUILD_ZIG_VERSION", "SDKROOT"]
-    {
-        cmd.env_remove(var);
-    }
+    apply_macos_link(&mut cmd, &target, &lld, &sdk.root, repo);
+    // The runtime links no libpython (extension-module): pyo3 needs only the X.Y.
+    cmd.env("PYO3_CROSS_PYTHON_VERSION", xy.to_string());
     let release = build.run(cmd)?;
     Ok(Built {
         launcher: release.join(msty_mlx_contract::LAUNCHER_NAME),
         runtime: release.join(stamp::file_name_for(platform_tag)),
-        made: Made { built_on, linker: tools.linker },
+        made: Made { built_on, linker: format!("rust-lld (ld64) against the {}", sdk.note) },
     })
 }
 
-/// The pinned zig and cargo-zigbuild.
-struct ZigTools {
-    dir: PathBuf,
-    cargo_zigbuild: PathBuf,
-    zig: PathBuf,
-    /// `zig 0.17.1 (sha256 …), cargo-zigbuild 0.24.0 (sha256 …)`, for the manifest.
-    linker: String,
-}
-
-/// `<cache dir>/msty-mlx-studio/tools/zig-<pin>-cargo-zigbuild-<pin>/`, installed there with the
-/// host's pip and `--require-hashes` when missing (`pip install --target`, renamed into place
-/// when complete), each binary checked against its pinned SHA-256 before it runs. Pip's own
-/// settings (`PIP_INDEX_URL`, a proxy) apply.
-fn zig_tools(note: &dyn Fn(String)) -> Result<ZigTools> {
-    let pins = tools::zig_pins()
-        .ok_or_else(|| anyhow!("zig is pinned for Linux x86_64 and macOS arm64 hosts only; {ELSEWHERE}"))?;
-    let tools = tools::tools_dir()
-        .ok_or_else(|| anyhow!("zig is needed to link for macOS and there is no usable cache directory to install it into (HOME unset, or the cache refused: see the warning above); set HOME, {ELSEWHERE}"))?;
-    let dir = tools.join(format!("zig-{ZIG_PIN}-cargo-zigbuild-{CARGO_ZIGBUILD_PIN}"));
-    let installed = || pins.binaries.iter().all(|b| tools::check_binary(&dir.join(b.path), b).is_ok());
-    if !installed() {
-        let _ = std::fs::remove_dir_all(&dir);
-        let host = super::find_on_path("python3")
-            .ok_or_else(|| anyhow!("zig is needed to link for macOS: `{}` is empty and there is no python3 on PATH to install {} with; install python3 with pip, {ELSEWHERE}", dir.display(), pins.wheels))?;
-        note(format!("installing {} (--require-hashes) into `{}` (once)", pins.wheels, dir.display()));
-        tools::pip_install_pinned(&host, &dir, &pins)
-            .map_err(|e| anyhow!("zig is needed to link for macOS and {e:#}; let pip reach PyPI, {ELSEWHERE}"))?;
-    }
-    let mut digests = Vec::new();
-    for b in pins.binaries {
-        let digest = tools::check_binary(&dir.join(b.path), b)
-            .map_err(|why| anyhow!("{why}; remove `{}` to have it installed again", dir.display()))?;
-        digests.push(digest);
-    }
-    Ok(ZigTools {
-        cargo_zigbuild: dir.join("bin/cargo-zigbuild"),
-        zig: dir.join("ziglang/zig"),
-        dir,
-        linker: format!(
-            "zig {ZIG_PIN} (sha256 {}), cargo-zigbuild {CARGO_ZIGBUILD_PIN} (sha256 {})",
-            digests[0], digests[1]
-        ),
-    })
+/// The environment of a macOS build linked by rust-lld (`packaging/release.sh` sets the same).
+fn apply_macos_link(cmd: &mut Command, target: &CrossTarget, lld: &Path, sdk: &Path, repo: &Path) {
+    let var = format!("CARGO_TARGET_{}", target.triple.to_uppercase().replace('-', "_"));
+    // With --target, RUSTFLAGS reach the target's crates only (build scripts stay native).
+    // Classic binding info, not chained fixups: what dyld takes for the runtime's flat
+    // `-undefined dynamic_lookup` binds on every macOS (as Apple's ld64 does there).
+    let rustflags = format!("{} -C linker-flavor=ld64.lld -C link-arg=-no_fixup_chains", cargo::remap_rustflags(repo));
+    cmd.env(format!("{var}_LINKER"), lld)
+        .env("RUSTFLAGS", rustflags)
+        // The minimum macOS in LC_BUILD_VERSION (and the stubs' SDK root for -syslibroot).
+        .env("MACOSX_DEPLOYMENT_TARGET", &target.minimum_os)
+        .env("SDKROOT", sdk);
 }
 
 /// Rust's std for `triple` (`rustup target add` when it is missing).

@@ -110,6 +110,9 @@ fn copy_in(dir: &Path, target: &str, file: &NewFile) -> Result<KitFile> {
             bail!("`{}` is built for {built_for}, not {target}", file.source.display());
         }
     }
+    if file.role == Role::Runtime {
+        crate::launcher::check_exports(&file.source)?;
+    }
     let path = match file.python {
         Some(xy) => format!("{target}/py{xy}/{}", file.dest),
         None => format!("{target}/{}", file.dest),

@@ -105,6 +105,30 @@ pub fn check(
     Ok(Checked { stamp, launcher: entry(launcher_binary.target), runtime: entry(runtime_binary.target) })
 }
 
+/// What the runtime exports: its two entry points, nothing else. Other Rust extensions
+/// (tokenizers, safetensors, pydantic-core) share the process; a runtime exporting Rust's
+/// symbols interposes on theirs in the flat namespace (issue 27: zig's Mach-O linker exported
+/// 524). Read with verify's own Mach-O reader, or the ELF dynamic symbols.
+pub const RUNTIME_EXPORTS: [&str; 2] = ["msty_mlx_runtime_main", "msty_mlx_runtime_stamp"];
+
+/// Refuses a runtime file that exports anything but [`RUNTIME_EXPORTS`].
+pub fn check_exports(runtime: &Path) -> Result<()> {
+    let exported = msty_mlx_verify::libpython_exports(runtime)?;
+    let extra: Vec<&String> =
+        exported.iter().filter(|name| !RUNTIME_EXPORTS.iter().any(|e| name.strip_prefix('_') == Some(*e))).collect();
+    if !extra.is_empty() {
+        let shown: Vec<String> = extra.iter().take(3).map(|n| format!("`{n}`")).collect();
+        bail!(
+            "the runtime `{}` exports {} symbol(s) besides {} ({}…); link it with rustc's export list (ld64.lld or Apple's ld, not zig's linker)",
+            runtime.display(),
+            extra.len(),
+            RUNTIME_EXPORTS.join(" and "),
+            shown.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// A binary's loads and what it runs on, read from its headers.
 struct Binary {
     libs: Vec<String>,
@@ -228,6 +252,31 @@ mod tests {
         assert!(fits("linux_x86_64", &t("aarch64-unknown-linux-gnu", None)).is_err());
         let err = fits("macosx_13_0_arm64", &t("aarch64-apple-darwin", Some("14.0"))).unwrap_err();
         assert!(err.contains("needs macOS 14.0, the bundle's platform macosx_13_0_arm64 promises macOS 13.0; build it with MACOSX_DEPLOYMENT_TARGET=13.0"), "{err}");
+    }
+
+    /// A shared library exporting one symbol too many is refused; the two entry points pass.
+    #[test]
+    fn a_runtime_exporting_more_than_its_entry_points_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let build = |name: &str, code: &str| {
+            let (src, lib) = (dir.path().join(format!("{name}.c")), dir.path().join(format!("{name}.so")));
+            std::fs::write(&src, code).unwrap();
+            let ok = std::process::Command::new("cc")
+                .args(["-shared", "-fPIC", "-o"])
+                .arg(&lib)
+                .arg(&src)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "this test needs a C compiler (cc)");
+            lib
+        };
+        let entry =
+            "int msty_mlx_runtime_main(void) { return 0; }\nconst char *msty_mlx_runtime_stamp(void) { return 0; }\n";
+        check_exports(&build("ok", entry)).unwrap();
+        let leaky = build("leaky", &format!("{entry}int _ZN3std9panicking11begin_panic(void) {{ return 1; }}\n"));
+        let err = check_exports(&leaky).unwrap_err().to_string();
+        assert!(err.contains("exports 1 symbol(s) besides msty_mlx_runtime_main and msty_mlx_runtime_stamp"), "{err}");
+        assert!(err.contains("`__ZN3std9panicking11begin_panic`"), "{err}");
     }
 
     #[test]

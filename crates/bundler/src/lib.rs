@@ -21,6 +21,7 @@ pub mod kit;
 pub mod kit_make;
 pub mod launcher;
 pub mod launcher_source;
+pub mod macos_sdk;
 pub mod manifest;
 pub mod mode;
 pub mod pip_args;

@@ -1,4 +1,4 @@
-//! The bundler's pinned tools (uv; zig and cargo-zigbuild), checked by content: each is
+//! The bundler's pinned tools (uv; ziglang's macOS stubs), checked by content: each is
 //! installed from PyPI with the host's pip and `--require-hashes` (per-host requirement files
 //! in `crates/bundler/pins/`) into the tool cache, and every binary the bundler runs must have
 //! the SHA-256 pinned here, wherever it was found.
@@ -11,7 +11,7 @@ use fs_err as fs;
 
 use crate::digest::sha256_hex;
 
-/// One pinned binary: where it lies in its install and the SHA-256 it must have.
+/// One pinned file: where it lies in its install and the SHA-256 it must have.
 #[derive(Clone, Copy, Debug)]
 pub struct PinnedBinary {
     pub name: &'static str,
@@ -24,7 +24,7 @@ pub struct PinnedBinary {
 /// they hold.
 #[derive(Clone, Copy, Debug)]
 pub struct Pins {
-    /// `uv==0.13.9`, `ziglang==0.17.1 cargo-zigbuild==0.24.0`: what the messages name.
+    /// `uv==0.13.9`, `ziglang==0.17.1`: what the messages name.
     pub wheels: &'static str,
     pub requirements: &'static str,
     pub binaries: &'static [PinnedBinary],
@@ -55,42 +55,24 @@ pub fn uv_pins() -> Option<Pins> {
     }
 }
 
-/// The pinned zig and cargo-zigbuild for this host, or `None` on a host without pins.
+/// The pinned ziglang for this host (its macOS libSystem stubs), or `None` on a host without
+/// pins.
 pub fn zig_pins() -> Option<Pins> {
-    let wheels = "ziglang==0.17.1 cargo-zigbuild==0.24.0";
+    const TBD: PinnedBinary = PinnedBinary {
+        name: "libSystem.tbd",
+        path: "ziglang/lib/libc/darwin/libSystem.tbd",
+        sha256: "01089e97e7372fdda64ef480f2c99d483daf0c7fc99298a137425ee3230588ab",
+    };
+    let wheels = "ziglang==0.17.1";
     match host() {
         Some(Host::LinuxX86_64) => Some(Pins {
             wheels,
             requirements: include_str!("../pins/zig-x86_64-unknown-linux-gnu.txt"),
-            binaries: &[
-                PinnedBinary {
-                    name: "zig",
-                    path: "ziglang/zig",
-                    sha256: "58959f01285c05a74276f09327b551d42ed6006bf325a78dc661a024e314987b",
-                },
-                PinnedBinary {
-                    name: "cargo-zigbuild",
-                    path: "bin/cargo-zigbuild",
-                    sha256: "660d23469570ca802ca175842d548dee62d1227a12d0b417d78f6af70c58c6ed",
-                },
-            ],
+            binaries: &[TBD],
         }),
-        Some(Host::MacArm64) => Some(Pins {
-            wheels,
-            requirements: include_str!("../pins/zig-aarch64-apple-darwin.txt"),
-            binaries: &[
-                PinnedBinary {
-                    name: "zig",
-                    path: "ziglang/zig",
-                    sha256: "bb6397b497438ce9e9d0d668fbfb42e777082f2b0af87ab06dec5ec928e19df5",
-                },
-                PinnedBinary {
-                    name: "cargo-zigbuild",
-                    path: "bin/cargo-zigbuild",
-                    sha256: "3c1eb586f21e05d3ed8f7572cd1f9652967c4cc39ac687c963774af2efa79fc3",
-                },
-            ],
-        }),
+        Some(Host::MacArm64) => {
+            Some(Pins { wheels, requirements: include_str!("../pins/zig-aarch64-apple-darwin.txt"), binaries: &[TBD] })
+        }
         None => None,
     }
 }

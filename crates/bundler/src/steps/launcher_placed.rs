@@ -90,6 +90,7 @@ pub fn place(opts: &Options, compiled: Compiled, progress: &Progress) -> Result<
     for (dest, file) in &chosen.others {
         write(&dir.join(dest), &file.bytes, 0o644)?;
     }
+    launcher::check_exports(&dir.join(runtime_name))?;
     fs::remove_dir_all(&installed.work)?;
     Ok(LauncherPlaced { kit: chosen.kit, compiled, checked, runtime_name })
 }
