@@ -69,8 +69,8 @@ pub fn cross_target(tag: &str) -> Result<CrossTarget> {
 }
 
 /// `cargo build --release` of the launcher and the runtime for `platform_tag` (a macOS tag)
-/// and Python `xy`, linked by rust-lld, into `<repo>/target/bundle-<triple>-py<xy>/<triple>/release/`.
-pub fn build(repo: &Path, platform_tag: &str, xy: PyVersion, quiet: bool) -> Result<Built> {
+/// and Python `xy`, linked by rust-lld, into `<target_dir>/<triple>/release/`.
+pub fn build(repo: &Path, target_dir: &Path, platform_tag: &str, xy: PyVersion, quiet: bool) -> Result<Built> {
     let target = cross_target(platform_tag)?;
     let note = |text: String| {
         if !quiet {
@@ -82,16 +82,9 @@ pub fn build(repo: &Path, platform_tag: &str, xy: PyVersion, quiet: bool) -> Res
     let sdk = macos_sdk::sdk(&note)?;
     let lld = macos_sdk::rust_lld(&built_on)?;
     note(format!("linking for {} (macOS {}) with rust-lld against the {}", target.triple, target.minimum_os, sdk.note));
-    let target_dir = repo.join("target").join(format!("bundle-{}-py{xy}", target.triple));
     let program = cargo::cargo_program();
-    let build = cargo::Build {
-        program: &program,
-        subcommand: "build",
-        repo,
-        target_dir: &target_dir,
-        triple: Some(target.triple),
-        quiet,
-    };
+    let build =
+        cargo::Build { program: &program, subcommand: "build", repo, target_dir, triple: Some(target.triple), quiet };
     let mut cmd = build.command();
     apply_macos_link(&mut cmd, &target, &lld, &sdk.root, repo);
     // The runtime links no libpython (extension-module): pyo3 needs only the X.Y.

@@ -35,29 +35,66 @@ enum LinkTarget {
 /// Builds both for the bundle's platform and Python, from `repo`; `work` takes pyo3's
 /// configuration file.
 pub fn build(repo: &Path, mode: &Mode, facts: &PythonFacts, work: &Path, quiet: bool) -> Result<Built> {
+    check_checkout(repo)?;
+    let target_dir = |triple: &str| match triple {
+        "host" => repo.join("target").join(format!("bundle-py{}", facts.version)),
+        _ => repo.join("target").join(format!("bundle-{triple}-py{}", facts.version)),
+    };
+    match mode {
+        // The interpreter runs here: pyo3 asks it.
+        Mode::Embedded { python } => native(repo, &target_dir("host"), LinkTarget::Interpreter(python.clone()), quiet),
+        // Never running `--python`: pyo3 needs only the X.Y (macOS from here: linked by rust-lld).
+        Mode::WheelsOnly { .. } => for_xy(repo, &facts.platform_tag, facts.version, &target_dir, work, quiet),
+    }
+}
+
+/// Both for a platform tag and an X.Y without any interpreter (wheels-only builds, launcher
+/// kits): pyo3 is told the X.Y alone. `target_dir` names the cargo target dir for a triple.
+pub fn for_xy(
+    repo: &Path,
+    platform_tag: &str,
+    xy: PyVersion,
+    target_dir: &dyn Fn(&str) -> PathBuf,
+    work: &Path,
+    quiet: bool,
+) -> Result<Built> {
+    if !platform::runs_here(platform_tag) {
+        // macOS from here (other platforms: one line saying what to do).
+        let triple = cross::cross_target(platform_tag)?.triple;
+        return cross::build(repo, &target_dir(triple), platform_tag, xy, quiet);
+    }
+    // The runtime links no libpython; pyo3 only needs the X.Y (the lib dir is never linked).
+    let config = work.join(format!("pyo3-config-{xy}.txt"));
+    fs::create_dir_all(work)?;
+    fs::write(&config, pyo3_config(xy, Path::new("/nonexistent")))?;
+    native(repo, &target_dir("host"), LinkTarget::ConfigFile(config), quiet)
+}
+
+/// The checkout `--from-source` builds from: the one this bundler was compiled in.
+pub fn checkout(repo: Option<&Path>) -> Result<&Path> {
+    match repo {
+        Some(repo) => Ok(repo),
+        None => bail!(
+            "--from-source needs the source tree, and this bundler is a release build that remembers none; use its launcher kit, or run the bundler from a checkout (cargo run -p msty-mlx-bundler --bin build-external-python -- --from-source …)"
+        ),
+    }
+}
+
+/// `--from-source` needs the checkout this bundler was compiled in to still be there.
+fn check_checkout(repo: &Path) -> Result<()> {
     if !repo.join("Cargo.toml").is_file() {
         bail!(
             "--from-source builds from the checkout this bundler was compiled in, `{}`, and it is not there; use a launcher kit (--launcher-kit DIR)",
             repo.display()
         );
     }
-    let link = match mode {
-        Mode::WheelsOnly { .. } if !platform::runs_here(&facts.platform_tag) => {
-            // macOS from here: linked with zig (other platforms: one line saying what to do).
-            return cross::build(repo, &facts.platform_tag, facts.version, quiet);
-        }
-        Mode::WheelsOnly { .. } => {
-            // The runtime links no libpython; pyo3 only needs the X.Y, never running `--python`.
-            let config = work.join("pyo3-config.txt");
-            fs::write(&config, pyo3_config(facts.version, &facts.libdir))?;
-            LinkTarget::ConfigFile(config)
-        }
-        Mode::Embedded { python } => LinkTarget::Interpreter(python.clone()),
-    };
-    let target_dir = repo.join("target").join(format!("bundle-py{}", facts.version));
+    Ok(())
+}
+
+/// `cargo build --release` of both for this machine.
+fn native(repo: &Path, target_dir: &Path, link: LinkTarget, quiet: bool) -> Result<Built> {
     let program = cargo::cargo_program();
-    let build =
-        cargo::Build { program: &program, subcommand: "build", repo, target_dir: &target_dir, triple: None, quiet };
+    let build = cargo::Build { program: &program, subcommand: "build", repo, target_dir, triple: None, quiet };
     let mut cmd = build.command();
     match &link {
         LinkTarget::Interpreter(python) => cmd.env("PYO3_PYTHON", python),

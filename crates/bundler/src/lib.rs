@@ -18,6 +18,7 @@ pub mod exit;
 pub mod from_source;
 pub mod install;
 pub mod kit;
+pub mod kit_build;
 pub mod kit_make;
 pub mod launcher;
 pub mod launcher_source;
@@ -74,8 +75,8 @@ pub struct Options {
     /// Where relative defaults are resolved (`./python/bin/python3`, the project, `scripts/`).
     pub cwd: PathBuf,
     /// The launcher's source tree (the checkout this bundler was compiled in), for
-    /// `from_source`.
-    pub repo: PathBuf,
+    /// `from_source`; `None` in a release build (feature `from-source` off).
+    pub repo: Option<PathBuf>,
 }
 
 /// The default `--target-platform`: Apple silicon, macOS 14.

@@ -65,6 +65,23 @@ enum KitAction {
         /// The kit [default: the one installed with this bundler]
         dir: Option<PathBuf>,
     },
+    /// Build one target's launcher and runtimes from this checkout and add them to a kit (packaging/release.sh).
+    Build {
+        /// The kit (created when missing)
+        dir: PathBuf,
+        /// The target triple: aarch64-apple-darwin, or this machine's Linux triple
+        #[arg(long)]
+        target: String,
+        /// A Python X.Y to build a runtime for (repeat)
+        #[arg(long = "python", value_name = "X.Y", required = true)]
+        pythons: Vec<String>,
+        /// The git commit the checkout is at (40 hex digits)
+        #[arg(long)]
+        commit: String,
+        /// Another file the bundle gets beside the launcher, for every X.Y (repeat)
+        #[arg(long, value_name = "DEST=FILE")]
+        file: Vec<String>,
+    },
     /// Add (or replace) one target's launcher, runtimes and files in a kit.
     Add {
         /// The kit (created when missing)
@@ -361,7 +378,7 @@ fn verify(
     Ok(Done { exit: BundlerExit::Failure, stdout: out, stderr: Some(last) })
 }
 
-/// `kit check` and `kit add`.
+/// `kit check`, `kit build` and `kit add`.
 fn kit(action: KitAction) -> anyhow::Result<Done> {
     use bundle::kit::{self, Kit, Role};
     use bundle::kit_make::{self, NewFile, NewTarget};
@@ -386,12 +403,17 @@ fn kit(action: KitAction) -> anyhow::Result<Done> {
                 kit::SUMS
             )))
         }
+        KitAction::Build { dir, target, pythons, commit, file } => {
+            let repo = bundle::from_source::checkout(workspace_root().as_deref())?.to_path_buf();
+            let pythons = pythons
+                .iter()
+                .map(|xy| xy.parse().map_err(|e| anyhow::anyhow!("--python `{xy}`: {e}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let extra = other_files(&file)?;
+            bundle::kit_build::build(&repo, &dir, &target, &pythons, extra, &commit, false)?;
+            Ok(Done::ok(format!("kit `{}`: {target} built and added\n", dir.display())))
+        }
         KitAction::Add { dir, target, commit, built_on, linker, launcher, runtime, file } => {
-            let pair = |text: &str, what: &str| -> anyhow::Result<(String, PathBuf)> {
-                let (key, path) =
-                    text.split_once('=').ok_or_else(|| anyhow::anyhow!("--{what} `{text}` is not KEY=FILE"))?;
-                Ok((key.to_string(), PathBuf::from(path)))
-            };
             let runtime_name =
                 if target.ends_with("-apple-darwin") { "libmsty_mlx_runtime.dylib" } else { "libmsty_mlx_runtime.so" };
             let mut files = vec![NewFile {
@@ -401,19 +423,33 @@ fn kit(action: KitAction) -> anyhow::Result<Done> {
                 python: None,
             }];
             for text in &runtime {
-                let (xy, source) = pair(text, "runtime")?;
+                let (xy, source) = key_file(text, "runtime")?;
                 let python = Some(xy.parse().map_err(|e| anyhow::anyhow!("--runtime `{text}`: {e}"))?);
                 files.push(NewFile { source, dest: runtime_name.into(), role: Role::Runtime, python });
             }
-            for text in &file {
-                let (dest, source) = pair(text, "file")?;
-                files.push(NewFile { source, dest, role: Role::File, python: None });
-            }
+            files.extend(other_files(&file)?);
             let new = NewTarget { target, built_on, linker, files };
             kit_make::add(&dir, &new, msty_mlx_contract::VERSION, &commit)?;
             Ok(Done::ok(format!("kit `{}`: {} added\n", dir.display(), new.target)))
         }
     }
+}
+
+/// `KEY=FILE`.
+fn key_file(text: &str, what: &str) -> anyhow::Result<(String, PathBuf)> {
+    let (key, path) = text.split_once('=').ok_or_else(|| anyhow::anyhow!("--{what} `{text}` is not KEY=FILE"))?;
+    Ok((key.to_string(), PathBuf::from(path)))
+}
+
+/// `--file DEST=FILE` options: files for every X.Y.
+fn other_files(texts: &[String]) -> anyhow::Result<Vec<bundle::kit_make::NewFile>> {
+    texts
+        .iter()
+        .map(|text| {
+            let (dest, source) = key_file(text, "file")?;
+            Ok(bundle::kit_make::NewFile { source, dest, role: bundle::kit::Role::File, python: None })
+        })
+        .collect()
 }
 
 #[cfg(target_os = "macos")]
@@ -435,8 +471,15 @@ fn clear_quarantine(path: &std::path::Path) -> anyhow::Result<Done> {
 }
 
 /// The workspace this bundler was built from (the launcher and the runtime are built there),
-/// without `..` components: its path is remapped out of the binaries it builds.
-fn workspace_root() -> PathBuf {
+/// without `..` components: its path is remapped out of the binaries it builds. A release build
+/// (feature `from-source` off) remembers none, so no build-machine path is inside it.
+#[cfg(feature = "from-source")]
+fn workspace_root() -> Option<PathBuf> {
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    root.canonicalize().unwrap_or(root)
+    Some(root.canonicalize().unwrap_or(root))
+}
+
+#[cfg(not(feature = "from-source"))]
+fn workspace_root() -> Option<PathBuf> {
+    None
 }

@@ -72,7 +72,8 @@ pub fn place(opts: &Options, compiled: Compiled, progress: &Progress) -> Result<
     let cargo_home = cargo::cargo_home();
     let mut forbidden: Vec<&Path> = vec![facts.prefix.as_path(), facts.libdir.as_path()];
     if chosen.built_here {
-        forbidden.extend([opts.repo.as_path(), cargo_home.as_path()]);
+        forbidden.extend(opts.repo.as_deref());
+        forbidden.push(cargo_home.as_path());
     }
     forbidden.retain(|p| p.is_absolute() && p.as_os_str().len() > 1);
     let checked = launcher::check(
@@ -135,7 +136,8 @@ fn choose(
             Ok(Chosen { launcher, runtime, others, made: Some(made), kit: Some(entry), built_here: false })
         }
         Source::FromSource => {
-            let built = from_source::build(&opts.repo, &inputs.mode, &inputs.facts, &installed.work, opts.quiet)?;
+            let repo = from_source::checkout(opts.repo.as_deref())?;
+            let built = from_source::build(repo, &inputs.mode, &inputs.facts, &installed.work, opts.quiet)?;
             Ok(Chosen {
                 launcher: Loaded::read(built.launcher)?,
                 runtime: Loaded::read(built.runtime)?,
