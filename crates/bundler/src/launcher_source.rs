@@ -55,7 +55,8 @@ impl Source {
 
 /// The kit installed with this bundler (beside a wheel's scripts, or beside the executable).
 pub fn installed_kit() -> Result<PathBuf> {
-    let exe = std::env::current_exe().unwrap_or_default();
+    // The real file: a `uv tool install` puts a symlink on PATH, the kit is beside the target.
+    let exe = std::env::current_exe().and_then(|e| e.canonicalize()).unwrap_or_default();
     let candidates = kit::installed_candidates(&exe);
     if let Some(found) = candidates.iter().find(|dir| dir.join(kit::MANIFEST).is_file()) {
         return Ok(found.clone());

@@ -63,7 +63,6 @@ pub fn place(opts: &Options, compiled: Compiled, progress: &Progress) -> Result<
     let inputs = &installed.inputs;
     let facts = &inputs.facts;
     progress.header(format!("Placing the launcher and its runtime for Python {}", facts.version));
-    progress.note(inputs.launcher.describe());
     let runtime_name = stamp::file_name_for(&facts.platform_tag);
     let chosen = choose(opts, &inputs.launcher, installed, runtime_name)?;
 
