@@ -72,9 +72,9 @@ fi
 rustup target list --installed 2>/dev/null | grep -qx aarch64-apple-darwin || rustup target add aarch64-apple-darwin
 
 # --- 1. the launcher kits ----------------------------------------------------------------------
-say "building the bundler that builds the kits"
-cargo build --release --locked --quiet -p msty-mlx-bundler --bin build-external-python --target-dir "$tools/cargo"
-bep=$tools/cargo/release/build-external-python
+say "building the bundler that builds the kits (a contributor's build: it only drives cargo)"
+cargo build --locked --quiet -p msty-mlx-bundler --bin build-external-python
+bep=$repo/target/debug/build-external-python
 data=$repo/target/wheel-data
 kit=$data/data/share/msty-mlx-studio/kit
 rm -rf "$data"
@@ -98,10 +98,9 @@ rm -rf "$staging"
 mkdir -p "$staging/wheels"
 maturin() { (cd packaging/python && "$tools/bin/maturin" "$@" --release --locked --out "$staging/wheels" >&2); }
 say "wheel: Linux x86_64"
-# The manylinux tag follows the newest glibc symbol version any shipped Linux binary uses.
-cargo build --release --locked --quiet -p msty-mlx-bundler --no-default-features --bin build-external-python \
-    --target x86_64-unknown-linux-gnu --target-dir "$tools/cargo-glibc"
-glibc=$(for f in "$tools/cargo-glibc/x86_64-unknown-linux-gnu/release/build-external-python" "$kit"/x86_64-unknown-linux-gnu/msty-mlx-studio "$kit"/x86_64-unknown-linux-gnu/py*/*.so; do
+# The manylinux tag follows the newest glibc symbol version the kit's Linux binaries use;
+# maturin checks the bundler itself against it (and refuses a tag its symbols exceed).
+glibc=$(for f in "$kit"/x86_64-unknown-linux-gnu/msty-mlx-studio "$kit"/x86_64-unknown-linux-gnu/py*/*.so; do
     objdump -T "$f" | grep -o 'GLIBC_2\.[0-9]*' || true
 done | sort -t. -k2 -n | tail -n 1)
 [[ -n $glibc ]] || die "no glibc symbol versions found in the Linux binaries"
