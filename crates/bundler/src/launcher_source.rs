@@ -24,6 +24,8 @@ pub enum Source {
 impl Source {
     pub fn resolve(opts: &Options, facts: &PythonFacts) -> Result<Source> {
         if opts.from_source {
+            // Refused now, before anything is written, when there is no checkout to build.
+            crate::from_source::checkout(opts.repo.as_deref())?;
             return Ok(Source::FromSource);
         }
         if let Some(loose) = &opts.launcher {
