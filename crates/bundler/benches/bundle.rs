@@ -6,10 +6,12 @@
 //! The bundler runs twice per round: with its bytecode cache warm (a rebuild, the usual case
 //! for a packager) and with an empty one (the first build on a machine; uv's cache stays warm).
 //!
-//! `cargo bench --bench bundle [-- --runs N]`: one warm-up of each, then N (default 3)
+//! `cargo bench -p msty-mlx-bundler --bench bundle [-- --runs N]`: one warm-up of each, then N (default 3)
 //! alternating rounds; medians are printed. Nothing is asserted: timings depend on the machine.
 
-#[path = "../launcher-tests/harness/mod.rs"]
+// The bundler tests' harness: uv for PATH, the prebuilt launcher and runtime, the real stack.
+#[path = "../tests/bundler/harness.rs"]
+#[allow(dead_code)]
 mod harness;
 
 use std::fs;
@@ -84,7 +86,7 @@ fn bundler_build(wheels: &Path, launcher: &Path, python: &Path, cold: bool) -> T
     let cargo_bin = Path::new(env!("CARGO")).parent().unwrap().to_path_buf();
     let host_bin = python.parent().unwrap().to_path_buf();
     let home = dirs::home_dir().unwrap();
-    let mut cmd = Command::new(bundler());
+    let mut cmd = Command::new(BUILD_EXTERNAL_PYTHON);
     cmd.current_dir(&cwd)
         .env_clear()
         .env(
