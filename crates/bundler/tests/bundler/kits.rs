@@ -29,14 +29,15 @@ fn test_kit(name: &str) -> PathBuf {
 
 /// The quick build, from a kit instead of loose files.
 fn from_kit(cwd: &Path, kit: &Path) -> Command {
+    let mut cmd = kit_only(cwd, kit);
+    cmd.arg("--python").arg(&host_python().executable);
+    cmd
+}
+
+/// Offline, from `kit`, no interpreter named.
+fn kit_only(cwd: &Path, kit: &Path) -> Command {
     let mut cmd = bundler(cwd);
-    cmd.arg("--quiet")
-        .arg("--python")
-        .arg(&host_python().executable)
-        .arg("--pip-args")
-        .arg(offline())
-        .arg("--launcher-kit")
-        .arg(kit);
+    cmd.arg("--quiet").arg("--pip-args").arg(offline()).arg("--launcher-kit").arg(kit);
     cmd
 }
 
@@ -70,7 +71,10 @@ fn a_changed_kit_file_or_a_missing_xy_is_refused_with_exit_3_and_nothing_left_be
     fs::write(&file, &bad).unwrap();
     let other = other_xy();
     let cases: Vec<(Vec<String>, String)> = vec![
-        (vec![], format!("py{XY}/{RUNTIME_FILE}` does not match its SHA-256 in kit-manifest.json")),
+        (
+            vec!["--python".into(), host_python().executable.to_string_lossy().into_owned()],
+            format!("py{XY}/{RUNTIME_FILE}` does not match its SHA-256 in kit-manifest.json"),
+        ),
         (
             ["--wheels-only", "--target-platform", "linux_x86_64", "--target-python-version", other]
                 .map(String::from)
@@ -80,7 +84,7 @@ fn a_changed_kit_file_or_a_missing_xy_is_refused_with_exit_3_and_nothing_left_be
     ];
     for (args, needle) in cases {
         let cwd = scratch("kit-refused");
-        let r = run(from_kit(&cwd, &kit).args(&args).arg("--project").arg(project("kit-bad-tree")));
+        let r = run(kit_only(&cwd, &kit).args(&args).arg("--project").arg(project("kit-bad-tree")));
         assert_eq!(r.code, Some(3), "{needle}: {}", r.stderr());
         assert_eq!(r.stderr().lines().count(), 1, "{}", r.stderr());
         let last = r.stderr();
