@@ -42,7 +42,7 @@ pub struct CrossTarget {
 pub fn cross_target(tag: &str) -> Result<CrossTarget> {
     let Some(mac) = MacTag::parse(tag) else {
         bail!(
-            "cannot build the launcher and runtime for `{tag}` on this machine: cross builds are for macOS tags (macosx_X_Y_arm64, macosx_X_Y_x86_64); build them on a {tag} machine (PYO3_PYTHON=… cargo build --release) and pass --launcher DIR"
+            "cannot build the launcher and runtime for `{tag}` on this machine: cross builds are for macOS tags (macosx_X_Y_arm64, macosx_X_Y_x86_64); build them on a {tag} machine, add them to a kit (kit add) and pass --launcher-kit DIR"
         );
     };
     let Some(arch) = mac.architecture() else {
@@ -178,7 +178,7 @@ mod tests {
             "aarch64-apple-darwin",
         ] {
             let e = err(tag);
-            assert!(e.contains(&format!("`{tag}`")) && e.contains("--launcher DIR"), "{tag}: {e}");
+            assert!(e.contains(&format!("`{tag}`")) && e.contains("--launcher-kit DIR"), "{tag}: {e}");
         }
         for tag in ["macosx_14_0_universal2", "macosx_14_0_ppc", "manylinux_2_28_aarch64"] {
             assert_eq!(err(tag).lines().count(), 1, "{tag}");

@@ -16,9 +16,6 @@ use crate::{Options, platform};
 pub enum Source {
     Kit(Box<Chosen>),
     FromSource,
-    /// `--launcher PATH`: loose prebuilt files (a directory holding both, or the launcher with
-    /// the runtime beside it), checked like any other.
-    Loose(PathBuf),
 }
 
 impl Source {
@@ -27,9 +24,6 @@ impl Source {
             // Refused now, before anything is written, when there is no checkout to build.
             crate::from_source::checkout(opts.repo.as_deref())?;
             return Ok(Source::FromSource);
-        }
-        if let Some(loose) = &opts.launcher {
-            return Ok(Source::Loose(opts.cwd.join(loose)));
         }
         let dir = match &opts.launcher_kit {
             Some(dir) => opts.cwd.join(dir),
@@ -50,7 +44,6 @@ impl Source {
                 c.target.target
             ),
             Source::FromSource => "built from this checkout (--from-source)".into(),
-            Source::Loose(path) => format!("prebuilt files `{}` (--launcher)", path.display()),
         }
     }
 }

@@ -65,8 +65,6 @@ pub struct Options {
     pub target_python_version: Option<String>,
     pub target_platform: String,
     pub target_abi: Option<String>,
-    /// Loose prebuilt launcher files (checked all the same).
-    pub launcher: Option<PathBuf>,
     /// A launcher kit other than the one installed with the bundler.
     pub launcher_kit: Option<PathBuf>,
     /// Build the launcher and runtime from `repo` instead of taking them from a kit.

@@ -15,7 +15,7 @@ use crate::tools;
 pub const ZIG_PIN: &str = "0.17.1";
 
 /// What to do when the stubs cannot be had here.
-pub const ELSEWHERE: &str = "or build them on a Mac (PYO3_PYTHON=… cargo build --release) and pass --launcher DIR";
+pub const ELSEWHERE: &str = "or build them on a Mac, add them to a kit (kit add) and pass --launcher-kit DIR";
 
 /// The stub SDK (for `SDKROOT`) and the manifest's note on it.
 pub struct Sdk {

@@ -155,14 +155,11 @@ struct BuildArgs {
     #[arg(long, env = "TARGET_ABI", value_name = "ABI")]
     target_abi: Option<String>,
     /// The launcher kit to take the launcher and runtime from [default: the kit installed with this bundler]
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["launcher", "from_source"])]
+    #[arg(long, value_name = "DIR", conflicts_with = "from_source")]
     launcher_kit: Option<PathBuf>,
     /// Build the launcher and runtime from the checkout this bundler was compiled in (contributors; needs Rust)
-    #[arg(long, conflicts_with = "launcher")]
+    #[arg(long)]
     from_source: bool,
-    /// Loose prebuilt launcher files instead of a kit: a directory holding both, or the launcher (checked all the same)
-    #[arg(long, value_name = "PATH")]
-    launcher: Option<PathBuf>,
     /// Only errors and the final summary
     #[arg(long, short)]
     quiet: bool,
@@ -272,7 +269,6 @@ fn build(args: BuildArgs) -> anyhow::Result<Done> {
         target_python_version: args.target_python_version,
         target_platform: args.target_platform,
         target_abi: args.target_abi,
-        launcher: args.launcher,
         launcher_kit: args.launcher_kit,
         from_source: args.from_source,
         quiet: args.quiet,

@@ -119,8 +119,7 @@ pub struct KitFileEntry {
 
 /// What a launcher or runtime file was built for, where and with what (flattened into its
 /// entry). `target` and `minimum_os` are read from the file itself; `built_on` and `linker`
-/// say how it was made (a kit's record, or the bundler's own build) and are null for loose
-/// prebuilt files (`--launcher PATH`).
+/// say how it was made: a kit's record, or the bundler's own build (`--from-source`).
 #[derive(Clone, Debug, Serialize)]
 pub struct BuildEntry {
     /// Rust target triple: `aarch64-apple-darwin`, `x86_64-unknown-linux-gnu`.

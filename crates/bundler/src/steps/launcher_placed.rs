@@ -100,7 +100,7 @@ fn choose(
     opts: &Options,
     source: &Source,
     installed: &super::installed::Installed,
-    runtime_name: &str,
+    _runtime_name: &str,
 ) -> Result<Chosen> {
     let inputs = &installed.inputs;
     match source {
@@ -146,43 +146,7 @@ fn choose(
                 built_here: true,
             })
         }
-        Source::Loose(given) => {
-            let (launcher, runtime) = loose_files(given, runtime_name)?;
-            Ok(Chosen {
-                launcher: Loaded::read(launcher)?,
-                runtime: Loaded::read(runtime)?,
-                others: Vec::new(),
-                made: None,
-                kit: None,
-                built_here: false,
-            })
-        }
     }
-}
-
-/// `--launcher`: a directory holding both, or the launcher with the runtime beside it.
-fn loose_files(given: &Path, runtime_name: &str) -> Result<(PathBuf, PathBuf)> {
-    let (dir, launcher) = if given.is_dir() {
-        (given.to_path_buf(), given.join(msty_mlx_contract::LAUNCHER_NAME))
-    } else if given.is_file() {
-        (given.parent().unwrap_or(Path::new(".")).to_path_buf(), given.to_path_buf())
-    } else {
-        anyhow::bail!(
-            "--launcher `{}` does not exist; pass the directory holding {} and {runtime_name}",
-            given.display(),
-            msty_mlx_contract::LAUNCHER_NAME
-        );
-    };
-    let runtime = dir.join(runtime_name);
-    for file in [&launcher, &runtime] {
-        if !file.is_file() {
-            anyhow::bail!(
-                "--launcher: `{}` does not exist; the launcher and its runtime library are used together",
-                file.display()
-            );
-        }
-    }
-    Ok((launcher, runtime))
 }
 
 /// A new file with `bytes` (never through an existing file or link).

@@ -13,7 +13,7 @@ use crate::harness::*;
 
 /// A kit holding the test launcher and the test runtime for this X.Y (this machine's target),
 /// made with `kit add` as `packaging/release.sh` makes release kits.
-fn test_kit(name: &str) -> PathBuf {
+fn own_kit(name: &str) -> PathBuf {
     let kit = scratch(name).join("kit");
     let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
     let r = run(Command::new(BUILD_EXTERNAL_PYTHON)
@@ -43,7 +43,7 @@ fn kit_only(cwd: &Path, kit: &Path) -> Command {
 
 #[test]
 fn a_bundle_takes_its_launcher_from_a_kit_and_records_the_kit() {
-    let kit = test_kit("kit-ok");
+    let kit = own_kit("kit-ok");
     let cwd = scratch("kit-build");
     let r = run(from_kit(&cwd, &kit).arg("--project").arg(project("kit-tree")));
     assert_eq!(r.code, Some(0), "{}", r.stderr());
@@ -61,7 +61,7 @@ fn a_bundle_takes_its_launcher_from_a_kit_and_records_the_kit() {
 
 #[test]
 fn a_changed_kit_file_or_a_missing_xy_is_refused_with_exit_3_and_nothing_left_behind() {
-    let kit = test_kit("kit-bad");
+    let kit = own_kit("kit-bad");
     let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
     let file = kit.join(format!("{target}/py{XY}/{RUNTIME_FILE}"));
     let good = fs::read(&file).unwrap();
@@ -189,4 +189,76 @@ fn a_uv_on_path_that_is_not_the_pinned_build_is_passed_over() {
 pub fn sha256_file(path: &Path) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(fs::read(path).unwrap()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A runtime stamped for another X.Y, listed (with its true digest) as this X.Y's: the stamp
+/// check refuses it (before kits, `--launcher DIR` with loose files checked the same).
+#[test]
+fn a_kit_runtime_stamped_for_another_xy_is_refused() {
+    use msty_mlx_bundler::digest::sha256_hex;
+    let kit = own_kit("kit-stale");
+    let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    let path = format!("{target}/py{XY}/{RUNTIME_FILE}");
+    let old = fs::read(kit.join(&path)).unwrap();
+    let mut bytes = old.clone();
+    let from = format!("python={XY};");
+    let at = bytes.windows(from.len()).position(|w| w == from.as_bytes()).unwrap();
+    bytes[at..at + from.len()].copy_from_slice(format!("python={};", other_xy()).as_bytes());
+    fs::write(kit.join(&path), &bytes).unwrap();
+    let manifest =
+        fs::read_to_string(kit.join("kit-manifest.json")).unwrap().replace(&sha256_hex(&old), &sha256_hex(&bytes));
+    fs::write(kit.join("kit-manifest.json"), &manifest).unwrap();
+    let sums = fs::read_to_string(kit.join("SHA256SUMS")).unwrap();
+    let sums: String = sums
+        .lines()
+        .map(|l| match l.split_once("  ") {
+            Some((_, "kit-manifest.json")) => format!("{}  kit-manifest.json\n", sha256_hex(manifest.as_bytes())),
+            Some((_, p)) if p == path => format!("{}  {p}\n", sha256_hex(&bytes)),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    fs::write(kit.join("SHA256SUMS"), sums).unwrap();
+    let cwd = scratch("kit-stale-build");
+    let r = run(from_kit(&cwd, &kit).arg("--project").arg(project("kit-stale-tree")));
+    assert_eq!(r.code, Some(3), "{}", r.stderr());
+    let err = r.stderr();
+    assert!(
+        err.contains(&format!(
+            "is stamped `msty-mlx-runtime-stamp:plan={};python={};",
+            msty_mlx_contract::plan::FORMAT,
+            other_xy()
+        )) && err.contains(&format!("the bundle needs Python {XY}")),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// `kit add` refuses files that are not what they claim: Linux files for a macOS target.
+#[test]
+fn kit_add_refuses_binaries_of_another_target() {
+    let kit = scratch("kit-wrong-target").join("kit");
+    let r = run(Command::new(BUILD_EXTERNAL_PYTHON)
+        .args(["kit", "add"])
+        .arg(&kit)
+        .args([
+            "--target",
+            "aarch64-apple-darwin",
+            "--built-on",
+            "x",
+            "--linker",
+            "cc",
+            "--commit",
+            &"0".repeat(40),
+            "--launcher",
+        ])
+        .arg(launcher())
+        .arg("--runtime")
+        .arg(format!("{XY}={}", runtime().display())));
+    assert_eq!(r.code, Some(1), "{}", r.stderr());
+    assert!(
+        r.stderr()
+            .contains(&format!("is built for {}-unknown-linux-gnu, not aarch64-apple-darwin", std::env::consts::ARCH)),
+        "{}",
+        r.stderr()
+    );
 }
