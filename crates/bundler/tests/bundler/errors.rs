@@ -2,7 +2,7 @@
 //! exit 1 (2 for usage), and nothing at the output path.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::harness::*;
 
