@@ -65,7 +65,7 @@ fn installed(wheel: &Path, name: &str) -> f64 {
     let start = Instant::now();
     let venv = dir.join("venv");
     step("venv", Command::new(&host_python().executable).args(["-I", "-m", "venv"]).arg(&venv));
-    step("pip install", &mut pip(&venv.join("bin/python"), "install").arg("--no-index").arg(wheel));
+    step("pip install", pip(&venv.join("bin/python"), "install").arg("--no-index").arg(wheel));
     let bep = venv.join("bin/build-external-python");
     let path = format!("{}:/usr/bin:/bin", venv.join("bin").display());
     step("bundle", mac_args(Command::new(&bep).current_dir(&dir).env("PATH", &path)));
