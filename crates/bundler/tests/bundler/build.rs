@@ -88,7 +88,7 @@ fn cargo_builds_a_clean_launcher_for_the_interpreter() {
     for step in [
         "Installing mlxk2",
         "Precompiling _vendor",
-        "Building the launcher",
+        "Placing the launcher",
         "Writing bundle-manifest.json",
         "Sanity check",
         "Moving the bundle into place",

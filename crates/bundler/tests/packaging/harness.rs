@@ -77,6 +77,21 @@ impl Packager {
             .env("LANG", "C.UTF-8")
             .env("TMPDIR", &tmp)
             .current_dir(cwd);
+        // What a packager's shell has for the network: the CA bundle and proxies.
+        for var in [
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "NO_PROXY",
+            "no_proxy",
+        ] {
+            if let Some(value) = std::env::var_os(var) {
+                cmd.env(var, value);
+            }
+        }
     }
 }
 
