@@ -15,12 +15,8 @@ const http = require('http');
 const path = require('path');
 const { spawn } = require('child_process');
 
-const table = process.env.MLXK2_E2E_PROCESS_TABLE;
-if (table) {
-  const tree = require('../lib/process-tree');
-  if (tree.useProcessTable) tree.useProcessTable(table);
-  // Today's module has no switch: its macOS path is taken by looking like macOS.
-  else if (table === 'ps') Object.defineProperty(process, 'platform', { value: 'darwin' });
+if (process.env.MLXK2_E2E_PROCESS_TABLE) {
+  require('../lib/process-tree').useProcessTable(process.env.MLXK2_E2E_PROCESS_TABLE);
 }
 
 function required(name) {

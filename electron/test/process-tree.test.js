@@ -12,8 +12,8 @@ const { spawn, spawnSync } = require('child_process');
 const { sleep, claimPid, waitFor } = require('./helpers');
 const tree = require('../lib/process-tree');
 
-/** `ps -o lstart=` in the C locale: `Mon Dec  7 12:42:09 2026`. */
-const LSTART = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 1-3]\d \d\d:\d\d:\d\d \d{4}$/;
+/** `ps -o lstart=` in the C locale, blanks collapsed: `Mon Dec 7 12:42:09 2026`. */
+const LSTART = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [1-3]?\d \d\d:\d\d:\d\d \d{4}$/;
 
 /** What /proc says about `pid`: its parent and its start in clock ticks since boot (field 22). */
 function procStat(pid) {
