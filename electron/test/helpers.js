@@ -61,16 +61,6 @@ function tagged(tag) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** True while `pid` exists and is not a zombie (Linux /proc). */
-function running(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch (_) {
-    return false;
-  }
-}
-
 /**
  * Ends `child` (ours) with SIGTERM and resolves with the signal it died of: 'SIGTERM' when
  * nobody signalled it before, 'SIGKILL' when someone had (a pending SIGKILL wins; a process
@@ -203,7 +193,6 @@ module.exports = {
   tagEnv,
   tagged,
   sleep,
-  running,
   claimPid,
   endedBy,
   waitFor,
