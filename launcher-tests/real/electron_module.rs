@@ -29,6 +29,10 @@ fn node_tests(table: &str) {
         "TypeScript is missing: run `npm ci` in {} (launcher-tests/run-all.sh does)",
         electron.display()
     );
+    assert!(
+        table != "ps" || Path::new("/bin/ps").exists(),
+        "/bin/ps is missing: apt-get install procps (launcher-tests/run-all.sh does)"
+    );
     let mut files: Vec<PathBuf> = fs::read_dir(electron.join("test"))
         .unwrap()
         .map(|e| e.unwrap().path())
