@@ -20,12 +20,24 @@ function workers(server, tag) {
   return found;
 }
 
-/** The next `ready`, or the `error` that came instead (so a wrong turn fails at once). */
+/**
+ * The next `ready`, or the `error` that came instead (so a wrong turn fails at once). Both
+ * listeners go once either fires: a stale `error` listener would change what the server does
+ * when it gives up.
+ */
 function nextReady(server) {
-  return Promise.race([
-    once(server, 'ready').then(([e]) => e),
-    once(server, 'error').then(([e]) => assert.fail(`error instead of a restart: ${e.message}`)),
-  ]);
+  return new Promise((resolve, reject) => {
+    const onReady = (e) => {
+      server.removeListener('error', onError);
+      resolve(e);
+    };
+    const onError = (e) => {
+      server.removeListener('ready', onReady);
+      reject(new Error(`error instead of a restart: ${e.message}`));
+    };
+    server.once('ready', onReady);
+    server.once('error', onError);
+  });
 }
 
 test('stop(): the worker\'s pid, taken by another process by the time the launcher exited, is not signalled', async () => {
@@ -105,11 +117,13 @@ test('no error listener: the failure is server.failure and server.closed, and a 
     process.kill(watched.pid, 'SIGKILL');
     await ready;
     process.kill(watched.pid, 'SIGKILL');
+    assert.equal(watched.listenerCount('error'), 0);
     const gaveUp = await closed;
     assert.ok(gaveUp instanceof LauncherError, String(gaveUp));
     assert.equal(gaveUp.codeName, 'SIGKILL');
     assert.equal(watched.failure, gaveUp);
     assert.equal(watched.restarts, 1);
+    await new Promise((resolve) => setImmediate(resolve)); // a warning is emitted on the next tick
     assert.equal(warnings.length, 1, warnings.map(String).join('\n'));
   } finally {
     process.removeListener('warning', onWarning);
