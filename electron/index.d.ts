@@ -129,7 +129,7 @@ export declare class Server extends EventEmitter {
   readonly pid: number | null;
   /** Restarts over the server's life. */
   readonly restarts: number;
-  /** Why the server is down for good (an unexpected exit not restarted); null while it runs and after stop(). */
+  /** Why the server is down for good (an unexpected exit not restarted); null while it runs, and when stop() ended it. */
   readonly failure: LauncherError | null;
   /** Resolves once the server is down for good: null after stop(), else `failure`. Never rejects. */
   readonly closed: Promise<LauncherError | null>;

@@ -59,6 +59,7 @@ class Run {
   constructor(o, onLine) {
     this.tail = [];
     this.end = null; // {exitCode, signal, error?}
+    this.readyAt = null; // Date.now() when the server found it ready
     this.endedAt = null; // Date.now() when it ended
     this.workers = []; // [{pid, id}] recorded once ready: the pid and its start time
     const argv = ['serve', '--host', o.host, '--port', String(o.port), ...o.args];
