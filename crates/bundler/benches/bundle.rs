@@ -6,8 +6,9 @@
 //! The bundler runs twice per round: with its bytecode cache warm (a rebuild, the usual case
 //! for a packager) and with an empty one (the first build on a machine; uv's cache stays warm).
 //!
-//! `cargo bench -p msty-mlx-bundler --bench bundle [-- --runs N]`: one warm-up of each, then N (default 3)
-//! alternating rounds; medians are printed. Nothing is asserted: timings depend on the machine.
+//! `cargo bench -p msty-mlx-bundler --bench bundle [-- --runs N]`: one warm-up of each, then N
+//! (default 3) alternating rounds; medians are printed. Nothing is asserted: timings depend on
+//! the machine.
 
 // The bundler tests' harness: uv for PATH, the prebuilt launcher and runtime, the real stack.
 #[path = "../tests/bundler/harness.rs"]
