@@ -13,8 +13,8 @@
 # with uv for the target (markers included: mlx's `mlx-metal; platform_system == "Darwin"`).
 #
 # Needs: cargo, python3 (uv's helper; any X.Y), llvm-14 (installed here as root with apt when
-# missing), PyPI (uv caches the wheels in ~/.cache/uv; the bundler installs its pinned uv, zig
-# and cargo-zigbuild into ~/.cache/msty-mlx-studio/tools, and rustup adds aarch64-apple-darwin's
+# missing), PyPI (uv caches the wheels in ~/.cache/uv; the bundler installs its pinned uv and
+# ziglang (whose libSystem stubs rust-lld links against) into ~/.cache/msty-mlx-studio/tools, and rustup adds aarch64-apple-darwin's
 # std when missing), rcodesign 0.29.0 (`cargo install --locked apple-codesign --version 0.29.0
 # --no-default-features`; .ci/run installs it), a pyenv CPython 3.12 (its Linux libpython stands
 # in for macOS's exported C API). Output: target/macos-gate/.

@@ -1,6 +1,6 @@
 //! `--from-source` (contributors and this repository's tests): the launcher and its runtime
 //! built from the checkout this bundler was compiled in, with cargo for a platform that runs
-//! here (pyo3 told the interpreter, or only its X.Y), or linked with zig for macOS (`cross`).
+//! here (pyo3 told the interpreter, or only its X.Y), or linked with rust-lld for macOS (`cross`).
 //! Packagers use a launcher kit instead and need no compiler.
 
 use std::path::{Path, PathBuf};

@@ -54,7 +54,7 @@ pub struct KitTarget {
     pub target: String,
     /// The build machine's triple.
     pub built_on: String,
-    /// `cc`, or `zig 0.17.1 (cargo-zigbuild 0.24.0)`.
+    /// `cc`, or `rust-lld (ld64) against the libSystem stubs of ziglang 0.17.1 (sha256 …)`.
     pub linker: String,
     /// Sorted by path.
     pub files: Vec<KitFile>,

@@ -28,7 +28,7 @@ pub struct Candidate<'a> {
 pub struct Made {
     /// The build machine's Rust triple (`x86_64-unknown-linux-gnu`).
     pub built_on: String,
-    /// `cc` (the host's toolchain) or `zig 0.17.1 (cargo-zigbuild 0.24.0)`.
+    /// `cc` (the host's toolchain) or `rust-lld (ld64) against the libSystem stubs of ziglang …`.
     pub linker: String,
 }
 

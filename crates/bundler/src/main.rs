@@ -95,7 +95,7 @@ enum KitAction {
         /// The build machine's triple
         #[arg(long)]
         built_on: String,
-        /// What linked them, e.g. `cc` or `zig 0.17.1 (cargo-zigbuild 0.24.0)`
+        /// What linked them, e.g. `cc` or `rust-lld (ld64)`
         #[arg(long)]
         linker: String,
         /// The launcher executable

@@ -128,6 +128,6 @@ pub struct BuildEntry {
     pub minimum_os: Option<String>,
     /// The build machine's triple.
     pub built_on: Option<String>,
-    /// `cc` (the host's toolchain) or `zig 0.17.1 (cargo-zigbuild 0.24.0)` (cross builds).
+    /// `cc` (the host's toolchain) or `rust-lld (ld64) against the libSystem stubs of ziglang …`.
     pub linker: Option<String>,
 }

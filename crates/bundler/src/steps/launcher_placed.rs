@@ -64,7 +64,7 @@ pub fn place(opts: &Options, compiled: Compiled, progress: &Progress) -> Result<
     let facts = &inputs.facts;
     progress.header(format!("Placing the launcher and its runtime for Python {}", facts.version));
     let runtime_name = stamp::file_name_for(&facts.platform_tag);
-    let chosen = choose(opts, &inputs.launcher, installed, runtime_name)?;
+    let chosen = choose(opts, &inputs.launcher, installed)?;
 
     // The interpreter's paths would be loader paths; files built here must not carry this
     // checkout's or the cargo registry's paths either.
@@ -96,12 +96,7 @@ pub fn place(opts: &Options, compiled: Compiled, progress: &Progress) -> Result<
 }
 
 /// The files, from where the options said ([`Source`]).
-fn choose(
-    opts: &Options,
-    source: &Source,
-    installed: &super::installed::Installed,
-    _runtime_name: &str,
-) -> Result<Chosen> {
+fn choose(opts: &Options, source: &Source, installed: &super::installed::Installed) -> Result<Chosen> {
     let inputs = &installed.inputs;
     match source {
         Source::Kit(kit) => {
