@@ -131,3 +131,40 @@ fn copy_in(dir: &Path, target: &str, file: &NewFile) -> Result<KitFile> {
         sha256: sha256_hex(&bytes),
     })
 }
+
+/// The files of `kit add`: the launcher, `X.Y=FILE` runtimes and `DEST=FILE` other files, for
+/// `target` (its runtime file name).
+pub fn files_of(launcher: PathBuf, target: &str, runtimes: &[String], others: &[String]) -> Result<Vec<NewFile>> {
+    let runtime_name =
+        if target.ends_with("-apple-darwin") { "libmsty_mlx_runtime.dylib" } else { "libmsty_mlx_runtime.so" };
+    let mut files = vec![NewFile {
+        source: launcher,
+        dest: msty_mlx_contract::LAUNCHER_NAME.into(),
+        role: Role::Launcher,
+        python: None,
+    }];
+    for text in runtimes {
+        let (xy, source) = key_file(text, "runtime")?;
+        let python = Some(xy.parse().map_err(|e| anyhow::anyhow!("--runtime `{text}`: {e}"))?);
+        files.push(NewFile { source, dest: runtime_name.into(), role: Role::Runtime, python });
+    }
+    files.extend(other_files(others)?);
+    Ok(files)
+}
+
+/// `--file DEST=FILE` options: files for every X.Y.
+pub fn other_files(texts: &[String]) -> Result<Vec<NewFile>> {
+    texts
+        .iter()
+        .map(|text| {
+            let (dest, source) = key_file(text, "file")?;
+            Ok(NewFile { source, dest, role: Role::File, python: None })
+        })
+        .collect()
+}
+
+/// `KEY=FILE`.
+fn key_file(text: &str, what: &str) -> Result<(String, PathBuf)> {
+    let (key, path) = text.split_once('=').ok_or_else(|| anyhow::anyhow!("--{what} `{text}` is not KEY=FILE"))?;
+    Ok((key.to_string(), PathBuf::from(path)))
+}

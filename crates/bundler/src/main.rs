@@ -376,8 +376,8 @@ fn verify(
 
 /// `kit check`, `kit build` and `kit add`.
 fn kit(action: KitAction) -> anyhow::Result<Done> {
-    use bundle::kit::{self, Kit, Role};
-    use bundle::kit_make::{self, NewFile, NewTarget};
+    use bundle::kit::{self, Kit};
+    use bundle::kit_make::{self, NewTarget};
     match action {
         KitAction::Check { dir } => {
             let dir = match dir {
@@ -405,47 +405,17 @@ fn kit(action: KitAction) -> anyhow::Result<Done> {
                 .iter()
                 .map(|xy| xy.parse().map_err(|e| anyhow::anyhow!("--python `{xy}`: {e}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let extra = other_files(&file)?;
+            let extra = kit_make::other_files(&file)?;
             bundle::kit_build::build(&repo, &dir, &target, &pythons, extra, &commit, false)?;
             Ok(Done::ok(format!("kit `{}`: {target} built and added\n", dir.display())))
         }
         KitAction::Add { dir, target, commit, built_on, linker, launcher, runtime, file } => {
-            let runtime_name =
-                if target.ends_with("-apple-darwin") { "libmsty_mlx_runtime.dylib" } else { "libmsty_mlx_runtime.so" };
-            let mut files = vec![NewFile {
-                source: launcher,
-                dest: msty_mlx_contract::LAUNCHER_NAME.into(),
-                role: Role::Launcher,
-                python: None,
-            }];
-            for text in &runtime {
-                let (xy, source) = key_file(text, "runtime")?;
-                let python = Some(xy.parse().map_err(|e| anyhow::anyhow!("--runtime `{text}`: {e}"))?);
-                files.push(NewFile { source, dest: runtime_name.into(), role: Role::Runtime, python });
-            }
-            files.extend(other_files(&file)?);
+            let files = kit_make::files_of(launcher, &target, &runtime, &file)?;
             let new = NewTarget { target, built_on, linker, files };
             kit_make::add(&dir, &new, msty_mlx_contract::VERSION, &commit)?;
             Ok(Done::ok(format!("kit `{}`: {} added\n", dir.display(), new.target)))
         }
     }
-}
-
-/// `KEY=FILE`.
-fn key_file(text: &str, what: &str) -> anyhow::Result<(String, PathBuf)> {
-    let (key, path) = text.split_once('=').ok_or_else(|| anyhow::anyhow!("--{what} `{text}` is not KEY=FILE"))?;
-    Ok((key.to_string(), PathBuf::from(path)))
-}
-
-/// `--file DEST=FILE` options: files for every X.Y.
-fn other_files(texts: &[String]) -> anyhow::Result<Vec<bundle::kit_make::NewFile>> {
-    texts
-        .iter()
-        .map(|text| {
-            let (dest, source) = key_file(text, "file")?;
-            Ok(bundle::kit_make::NewFile { source, dest, role: bundle::kit::Role::File, python: None })
-        })
-        .collect()
 }
 
 #[cfg(target_os = "macos")]
