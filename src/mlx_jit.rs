@@ -17,9 +17,18 @@ use msty_mlx_trust::{Refusal, Walked, walk};
 /// The variables libstdc++ reads for the temp dir, in its order.
 const TEMP_VARIABLES: [&str; 4] = ["TMPDIR", "TMP", "TEMP", "TEMPDIR"];
 
-/// Decides for this run; with `prepare` (a run, not a description) missing directories are
-/// created.
-pub fn plan(vars: &[(OsString, OsString)], cache_dir: Option<&Path>, prepare: bool) -> MlxJit {
+/// Decides from what is on disk, changing nothing (the survey).
+pub fn plan(vars: &[(OsString, OsString)], cache_dir: Option<&Path>) -> MlxJit {
+    decide(vars, cache_dir, false)
+}
+
+/// Decides again and makes it true on disk (once the plan is known to run): the temp dir's
+/// `mlx`, or our own temp dir, is created `0700` after the same checks.
+pub fn prepare(vars: &[(OsString, OsString)], cache_dir: Option<&Path>) -> MlxJit {
+    decide(vars, cache_dir, true)
+}
+
+fn decide(vars: &[(OsString, OsString)], cache_dir: Option<&Path>, prepare: bool) -> MlxJit {
     let why = match temp_dir(vars).map(|temp| walk(&temp, &[OsStr::new("mlx")], prepare)) {
         Ok(Ok(_)) => return MlxJit { tmpdir: None, disable_compile: false, reason: None },
         Ok(Err(refusal)) => describe(&refusal),
@@ -86,7 +95,10 @@ mod tests {
     fn a_private_temp_dir_is_kept_and_its_mlx_dir_created_0700() {
         let temp = scratch("ok");
         std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o700)).unwrap();
-        let jit = plan(&vars(&temp), None, true);
+        let described = plan(&vars(&temp), None);
+        assert!(!temp.join("mlx").exists(), "the survey creates nothing");
+        let jit = prepare(&vars(&temp), None);
+        assert_eq!(jit, described);
         assert_eq!((jit.tmpdir.as_deref(), jit.disable_compile, jit.reason.as_deref()), (None, false, None));
         assert_eq!(std::fs::metadata(temp.join("mlx")).unwrap().permissions().mode() & 0o777, 0o700);
         assert!(variables(&jit).is_empty());
@@ -97,11 +109,11 @@ mod tests {
         let temp = scratch("open");
         std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o777)).unwrap(); // not sticky
         let cache = scratch("cache");
-        let jit = plan(&vars(&temp), Some(&cache), true);
+        let jit = prepare(&vars(&temp), Some(&cache));
         assert_eq!(jit.tmpdir, Some(cache.join("msty-mlx-studio/tmp")));
         assert!(jit.reason.as_deref().unwrap().contains("untrusted"), "{jit:?}");
         assert_eq!(variables(&jit), [("TMPDIR".into(), cache.join("msty-mlx-studio/tmp").into_os_string())]);
-        let jit = plan(&vars(&temp), None, true);
+        let jit = prepare(&vars(&temp), None);
         assert!(jit.disable_compile && jit.tmpdir.is_none());
         assert_eq!(variables(&jit), [("MLX_DISABLE_COMPILE".into(), "1".into())]);
         assert!(!temp.join("mlx").exists(), "nothing created in a refused temp dir");

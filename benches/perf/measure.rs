@@ -34,9 +34,9 @@ pub(crate) fn alternate(runs: usize, a: &mut Command, b: &mut Command) -> (f64, 
 /// ((wall A, wall B), (cpu A, cpu B)), medians in ms.
 pub(crate) fn alternate_cpu(runs: usize, a: &mut Command, b: &mut Command) -> ((f64, f64), (f64, f64)) {
     let timed = |cmd: &mut Command| {
-        let before = msty_mlx_studio::sys::children_cpu_time();
+        let before = children_cpu_time();
         let wall = time_once(cmd);
-        (wall, (msty_mlx_studio::sys::children_cpu_time() - before).as_secs_f64() * 1e3)
+        (wall, (children_cpu_time() - before).as_secs_f64() * 1e3)
     };
     for _ in 0..5 {
         timed(a);
@@ -52,6 +52,18 @@ pub(crate) fn alternate_cpu(runs: usize, a: &mut Command, b: &mut Command) -> ((
         cb.push(c);
     }
     ((median(&mut wa), median(&mut wb)), (median(&mut ca), median(&mut cb)))
+}
+
+/// User + system CPU time of all waited-for children so far (`getrusage(RUSAGE_CHILDREN)`).
+fn children_cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; zeroed memory is a valid rusage.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) };
+    assert_eq!(rc, 0, "getrusage: {}", std::io::Error::last_os_error());
+    // SAFETY: filled in by getrusage.
+    let usage = unsafe { usage.assume_init() };
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
 }
 
 pub(crate) fn median(v: &mut [f64]) -> f64 {
