@@ -57,6 +57,7 @@ pub fn prepare(vendor: &Path, home: &Path, python_xy: PyVersion, cache_dir: Opti
     decide(vendor, home, python_xy, cache_dir, true)
 }
 
+/// The run's decision is logged once, by [`prepare`]; a description carries it in the plan.
 fn decide(vendor: &Path, home: &Path, python_xy: PyVersion, cache_dir: Option<&Path>, prepare: bool) -> BytecodePlan {
     let tag = python_xy.cache_tag();
     let shipped_pycs = vendor.join("mlxk2/__pycache__").join(format!("__init__.{tag}.pyc")).is_file();
@@ -65,7 +66,9 @@ fn decide(vendor: &Path, home: &Path, python_xy: PyVersion, cache_dir: Option<&P
     }
     let Some(cache) = cache_dir else {
         let reason = "no per-user cache directory (HOME and XDG_CACHE_HOME unset or not absolute)";
-        tracing::debug!("{reason}: running without a bytecode cache");
+        if prepare {
+            tracing::debug!("{reason}: running without a bytecode cache");
+        }
         return BytecodePlan { shipped_pycs, pycache_prefix: None, no_cache_reason: Some(reason.into()) };
     };
     let leaf = OsString::from(format!("{}-py{python_xy}", bundle_id(vendor, home)));
@@ -87,7 +90,9 @@ fn decide(vendor: &Path, home: &Path, python_xy: PyVersion, cache_dir: Option<&P
         }
         Err(refusal) => {
             let kind = if refusal.is_untrusted() { "untrusted" } else { "unusable" };
-            tracing::debug!("bytecode cache {kind} ({refusal}): running without a bytecode cache");
+            if prepare {
+                tracing::debug!("bytecode cache {kind} ({refusal}): running without a bytecode cache");
+            }
             BytecodePlan {
                 shipped_pycs,
                 pycache_prefix: None,

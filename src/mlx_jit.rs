@@ -28,6 +28,7 @@ pub fn prepare(vars: &[(OsString, OsString)], cache_dir: Option<&Path>) -> MlxJi
     decide(vars, cache_dir, true)
 }
 
+/// The run's decision is logged once, by [`prepare`]; a description carries it in the plan.
 fn decide(vars: &[(OsString, OsString)], cache_dir: Option<&Path>, prepare: bool) -> MlxJit {
     let why = match temp_dir(vars).map(|temp| walk(&temp, &[OsStr::new("mlx")], prepare)) {
         Ok(Ok(_)) => return MlxJit { tmpdir: None, disable_compile: false, reason: None },
@@ -38,7 +39,9 @@ fn decide(vars: &[(OsString, OsString)], cache_dir: Option<&Path>, prepare: bool
     let own = cache_dir.map(|cache| walk(cache, &[OsStr::new("msty-mlx-studio"), OsStr::new("tmp")], prepare));
     match own {
         Some(Ok(Walked::Open { path, .. } | Walked::WouldCreate { path })) => {
-            tracing::debug!(tmpdir = %path.display(), "{why}: TMPDIR set to our own");
+            if prepare {
+                tracing::debug!(tmpdir = %path.display(), "{why}: TMPDIR set to our own");
+            }
             MlxJit { tmpdir: Some(path), disable_compile: false, reason: Some(why) }
         }
         other => {
@@ -46,7 +49,9 @@ fn decide(vars: &[(OsString, OsString)], cache_dir: Option<&Path>, prepare: bool
                 Some(Err(e)) => format!("; our own temp dir is refused too ({})", describe(&e)),
                 _ => "; there is no per-user cache directory for our own".into(),
             };
-            tracing::debug!("{why}{also}: MLX_DISABLE_COMPILE=1");
+            if prepare {
+                tracing::debug!("{why}{also}: MLX_DISABLE_COMPILE=1");
+            }
             MlxJit { tmpdir: None, disable_compile: true, reason: Some(format!("{why}{also}")) }
         }
     }
