@@ -233,6 +233,56 @@ pub unsafe fn apply_child_env(plan: &ChildEnv) {
     }
 }
 
+/// Each call whose soundness is the caller's to ensure does not compile outside `unsafe`
+/// (E0133): the contracts above cannot be skipped by accident. `cargo test --doc`
+/// (run-all.sh) compiles each of these and expects it to fail — stable rustdoc does not check
+/// the error code, so the last block makes the same calls inside `unsafe` and must compile.
+///
+/// ```compile_fail,E0133
+/// let _ = msty_mlx_studio::sys::Library::open(std::path::Path::new("/lib/libpython3.11.so"), true);
+/// ```
+/// ```compile_fail,E0133
+/// fn f(libpython: &msty_mlx_studio::sys::Library) -> Result<String, String> {
+///     libpython.python_version()
+/// }
+/// ```
+/// ```compile_fail,E0133
+/// fn f(runtime: &msty_mlx_studio::sys::Library) -> Result<String, String> {
+///     runtime.runtime_stamp()
+/// }
+/// ```
+/// ```compile_fail,E0133
+/// fn f(runtime: &msty_mlx_studio::sys::Library) -> Result<msty_mlx_studio::sys::RuntimeEntry, String> {
+///     runtime.runtime_entry()
+/// }
+/// ```
+/// ```compile_fail,E0133
+/// fn f(entry: &msty_mlx_studio::sys::RuntimeEntry) {
+///     let _ = entry.call(1, 2, b"{}", &[]);
+/// }
+/// ```
+/// ```compile_fail,E0133
+/// msty_mlx_studio::sys::apply_child_env(&Default::default());
+/// ```
+/// ```compile_fail,E0133
+/// let _ = msty_mlx_studio::sys::in_child(Vec::new);
+/// ```
+/// ```no_run
+/// use msty_mlx_studio::sys::{self, Library, RuntimeEntry};
+/// fn f(library: &Library, entry: &RuntimeEntry) {
+///     // SAFETY: never run (a compile check).
+///     unsafe {
+///         let _ = Library::open(std::path::Path::new("/lib/libpython3.11.so"), true);
+///         let _ = (library.python_version(), library.runtime_stamp(), library.runtime_entry());
+///         let _ = entry.call(1, 2, b"{}", &[]);
+///         sys::apply_child_env(&Default::default());
+///         let _ = sys::in_child(Vec::new);
+///     }
+/// }
+/// ```
+#[cfg(doctest)]
+pub struct CallersStateTheInvariant;
+
 /// How a child process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChildEnd {
