@@ -18,16 +18,24 @@ pub(crate) fn time_once(cmd: &mut Command) -> f64 {
 }
 
 pub(crate) fn alternate(runs: usize, a: &mut Command, b: &mut Command) -> (f64, f64) {
+    let [ta, tb] = alternate_all(runs, [a, b]);
+    (ta, tb)
+}
+
+/// Each command once in turn, `runs` times after 5 warm-up rounds: the medians, in order.
+pub(crate) fn alternate_all<const N: usize>(runs: usize, mut cmds: [&mut Command; N]) -> [f64; N] {
     for _ in 0..5 {
-        time_once(a);
-        time_once(b);
+        for cmd in cmds.iter_mut() {
+            time_once(cmd);
+        }
     }
-    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    let mut times: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(runs));
     for _ in 0..runs {
-        ta.push(time_once(a));
-        tb.push(time_once(b));
+        for (cmd, t) in cmds.iter_mut().zip(&mut times) {
+            t.push(time_once(cmd));
+        }
     }
-    (median(&mut ta), median(&mut tb))
+    times.map(|mut t| median(&mut t))
 }
 
 /// Like `alternate`, also measuring each run's CPU time (user + system of the child):

@@ -168,7 +168,8 @@ fn open(parent: Option<&File>, name: &OsStr, path: &Path) -> Result<File, Refusa
         // ELOOP (O_RDONLY) or ENOTDIR (Linux's O_PATH opens the link itself): ask which.
         Err(e)
             if e.raw_os_error() == Some(libc::ELOOP)
-                || fs_at::entry_kind_at(parent.map(AsFd::as_fd), name).is_ok_and(|k| k == fs_at::EntryKind::Symlink) =>
+                || fs_at::entry_kind_at(parent.map(AsFd::as_fd), name)
+                    .is_ok_and(|k| k == fs_at::EntryKind::Symlink) =>
         {
             Err(Refusal::Untrusted { dir: path.to_path_buf(), why: "is a symlink (not followed)".into() })
         }
