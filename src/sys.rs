@@ -1,7 +1,11 @@
 //! Every call across the C boundary on the launcher's side, and the only module of this crate
-//! allowed `unsafe`: the loader (`dlopen`/`dlsym`), the runtime's entry point, the process
-//! environment, signals, and the parent-death hooks. Each item is a thin wrapper; the decisions
-//! (what to load, when, why) live in `stage2`, `parent` and `child_env`.
+//! whose code is `unsafe` throughout: the loader (`dlopen`/`dlsym`), the runtime's entry point,
+//! the process environment, `fork`, signals, and the parent-death hooks. Each item is a thin
+//! wrapper; the decisions (what to load, when, why) live in `stage2`, `parent` and `child_env`.
+//! A wrapper whose soundness depends on its caller (what a loaded library is, whether other
+//! threads exist) is an `unsafe fn` with a `# Safety` section; its callers (`main`, `stage2`,
+//! `diagnostics`) call it in an `unsafe {}` that says why the contract holds there, each under
+//! an `#[allow(unsafe_code)]` on that statement or function alone (the crate denies it).
 
 use std::ffi::{CStr, CString, OsString, c_char, c_int, c_void};
 use std::mem::MaybeUninit;
