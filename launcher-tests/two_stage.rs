@@ -196,7 +196,7 @@ fn a_run_that_cannot_start_writes_nothing() {
         assert_eq!(r.code, Some(code), "{}", r.stderr());
         [home.join(".cache/msty-mlx-studio"), tmp.join("mlx")].into_iter().filter(|p| p.exists()).collect::<Vec<_>>()
     };
-    assert_eq!(written(&Bundle::copy("nowrite-control"), 0).len(), 2, "control: a run creates both");
+    assert_eq!(written(base(), 0).len(), 2, "control: a run creates both");
     let nothing: Vec<PathBuf> = Vec::new();
     assert_eq!(written(&with_runtime("nowrite-rt-missing", None), RUNTIME), nothing, "runtime missing");
     assert_eq!(
