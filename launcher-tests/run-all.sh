@@ -17,6 +17,7 @@ command -v readelf >/dev/null || missing+=(binutils)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm) # electron/'s dev dependency (TypeScript), installed by npm ci
+[[ -x /bin/ps ]] || missing+=(procps) # the Electron module's macOS path (ps), run on Linux by its tests
 command -v llvm-install-name-tool-14 >/dev/null || missing+=(llvm-14) # Mach-O fixtures (verify's tests)
 if ((${#missing[@]})) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     echo "run-all: installing ${missing[*]}" >&2
