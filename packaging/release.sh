@@ -112,7 +112,7 @@ sdk=${XDG_CACHE_HOME:-$HOME/.cache}/msty-mlx-studio/tools/zig-0.17.1/macos-sdk
 [[ -f $sdk/usr/lib/libSystem.tbd ]] || die "the macOS stub SDK $sdk is missing (the macOS kit build makes it)"
 lld=$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld
 CARGO_TARGET_AARCH64_APPLE_DARWIN_LINKER=$lld SDKROOT=$sdk MACOSX_DEPLOYMENT_TARGET=11.0 \
-    RUSTFLAGS="$remap -C linker-flavor=ld64.lld -C link-arg=-no_fixup_chains" \
+    RUSTFLAGS="$remap $(grep -o '"-C linker-flavor=ld64.lld[^"]*"' crates/bundler/src/cross.rs | tr -d '"')" \
     maturin build --target aarch64-apple-darwin
 t_wheels=$SECONDS
 
@@ -121,7 +121,7 @@ say "npm pack (electron/)"
 (cd electron && npm pack --silent --pack-destination "$staging" >/dev/null)
 
 # --- 4. checks: build-machine paths, twine -----------------------------------------------------------
-say "checking every shipped binary for build-machine paths"
+say "checking every shipped file for build-machine paths"
 forbidden=("$repo" "$cargo_home" "$rustup_home" "${XDG_CACHE_HOME:-$HOME/.cache}" "$(python3 -I -c 'import sys; print(sys.base_prefix)')" "$HOME")
 unpacked=$staging/unpacked
 for wheel in "$staging"/wheels/*.whl; do
@@ -130,14 +130,13 @@ for wheel in "$staging"/wheels/*.whl; do
     binaries=0
     while IFS= read -r -d '' f; do
         magic=$(head -c 4 "$f" | od -An -tx1 | tr -d ' \n')
-        case $magic in 7f454c46 | cffaedfe | cafebabe) ;; *) continue ;; esac
-        binaries=$((binaries + 1))
+        case $magic in 7f454c46 | cffaedfe | cafebabe) binaries=$((binaries + 1)) ;; esac
         for needle in "${forbidden[@]}"; do
             if grep -qaF "$needle" "$f"; then die "$(basename "$wheel"): ${f#"$unpacked"/} contains the build-machine path $needle"; fi
         done
     done < <(find "$unpacked" -type f -print0)
     ((binaries >= 11)) || die "$(basename "$wheel") holds $binaries binaries; expected the bundler and two kits' 10"
-    say "$(basename "$wheel"): $binaries binaries, no build-machine path"
+    say "$(basename "$wheel"): $binaries binaries, no build-machine path in any file"
 done
 rm -rf "$unpacked"
 "$tools/bin/twine" check --strict "$staging"/wheels/*.whl >&2

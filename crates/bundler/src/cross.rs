@@ -97,13 +97,19 @@ pub fn build(repo: &Path, target_dir: &Path, platform_tag: &str, xy: PyVersion, 
     })
 }
 
+/// rustc's flags for a macOS link by rust-lld (`packaging/release.sh` passes the same).
+pub const MACOS_LINK_FLAGS: &str =
+    "-C linker-flavor=ld64.lld -C link-arg=-no_fixup_chains -C link-arg=-final_output -C link-arg=msty-mlx-studio";
+
 /// The environment of a macOS build linked by rust-lld (`packaging/release.sh` sets the same).
 fn apply_macos_link(cmd: &mut Command, target: &CrossTarget, lld: &Path, sdk: &Path, repo: &Path) {
     let var = format!("CARGO_TARGET_{}", target.triple.to_uppercase().replace('-', "_"));
     // With --target, RUSTFLAGS reach the target's crates only (build scripts stay native).
     // Classic binding info, not chained fixups: what dyld takes for the runtime's flat
-    // `-undefined dynamic_lookup` binds on every macOS (as Apple's ld64 does there).
-    let rustflags = format!("{} -C linker-flavor=ld64.lld -C link-arg=-no_fixup_chains", cargo::remap_rustflags(repo));
+    // `-undefined dynamic_lookup` binds on every macOS (as Apple's ld64 does there). ld64.lld
+    // hashes the output path into LC_UUID; `-final_output` names a fixed one, so the same
+    // source gives the same bytes in any checkout (releases are reproducible).
+    let rustflags = format!("{} {MACOS_LINK_FLAGS}", cargo::remap_rustflags(repo));
     cmd.env(format!("{var}_LINKER"), lld)
         .env("RUSTFLAGS", rustflags)
         // The minimum macOS in LC_BUILD_VERSION (and the stubs' SDK root for -syslibroot).
