@@ -102,7 +102,7 @@ pub unsafe fn prove_loadable(plan: &LaunchPlan) -> Result<(), Failure> {
     // SAFETY: one thread (the caller's word).
     let proof = unsafe { sys::in_child(|| load(plan).err().map(|f| encode(&f)).unwrap_or_default()) };
     match proof {
-        Err(e) => Err(crashed(format!("could not be started ({e})"))),
+        Err(e) => Err(crashed(format!("could not be run ({e})"))),
         Ok((failure, sys::ChildEnd::Exited(0))) if failure.is_empty() => Ok(()),
         Ok((failure, sys::ChildEnd::Exited(0))) => Err(decode(&failure).unwrap_or_else(|| crashed("failed".into()))),
         Ok((_, sys::ChildEnd::Exited(status))) => Err(crashed(format!("exited with status {status}"))),

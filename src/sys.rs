@@ -297,14 +297,46 @@ pub enum ChildEnd {
 /// Runs `work` in a child process (`fork`) and returns the bytes it produced and how the child
 /// ended. The child ends with `_exit` right after (no atexit handlers, no stdio flush), so
 /// nothing it did — libraries loaded and their initializers run, a crash — reaches this
-/// process. A panic in `work` ends the child with status 101.
+/// process. A panic in `work` ends the child: status 101, or SIGABRT where panics abort (the
+/// release profile).
+///
+/// SIGCHLD has its default disposition while the child lives: a parent that ignores SIGCHLD
+/// hands that on across `exec`, and then the kernel reaps the child itself and `waitpid` finds
+/// none (`ECHILD`). The disposition found is restored before this returns.
 ///
 /// # Safety
 ///
-/// This process has one thread. The child is a copy holding only the calling thread, and
-/// `work` may take locks (malloc's, the dynamic loader's) that another thread held at the fork
-/// and that nobody would release in the child.
+/// Nothing `work` does may depend on a lock that another thread of this process held at the
+/// fork: the child is a copy holding only the calling thread, and nobody would release it
+/// there (the dynamic loader's, stdio's, a tracing subscriber's). With one thread in this
+/// process — the launcher's case — anything goes; with more, `work` may only take locks that
+/// `fork` itself makes safe (malloc's, in glibc and macOS's libSystem). No other thread may
+/// change SIGCHLD's disposition meanwhile.
 pub unsafe fn in_child(work: impl FnOnce() -> Vec<u8>) -> std::io::Result<(Vec<u8>, ChildEnd)> {
+    let mut found = MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: a null new action only reads the current one into a valid buffer.
+    if unsafe { libc::sigaction(libc::SIGCHLD, std::ptr::null(), found.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: filled in by the successful sigaction above.
+    let found = unsafe { found.assume_init() };
+    let mut default = found;
+    default.sa_sigaction = libc::SIG_DFL;
+    // SAFETY: a valid action; no other thread changes SIGCHLD's (the caller's word).
+    unsafe { libc::sigaction(libc::SIGCHLD, &default, std::ptr::null_mut()) };
+    // SAFETY: the caller's contract, passed on.
+    let ended = unsafe { fork_and_wait(work) };
+    // SAFETY: restores the action read above.
+    unsafe { libc::sigaction(libc::SIGCHLD, &found, std::ptr::null_mut()) };
+    ended
+}
+
+/// [`in_child`] without the SIGCHLD set-up (with SIGCHLD ignored, it ends in `ECHILD`).
+///
+/// # Safety
+///
+/// As [`in_child`].
+unsafe fn fork_and_wait(work: impl FnOnce() -> Vec<u8>) -> std::io::Result<(Vec<u8>, ChildEnd)> {
     use std::io::{Read, Write};
     use std::os::fd::{FromRawFd, OwnedFd};
     let mut fds = [0; 2];
@@ -314,8 +346,7 @@ pub unsafe fn in_child(work: impl FnOnce() -> Vec<u8>) -> std::io::Result<(Vec<u
     }
     // SAFETY: both descriptors are new and owned by nothing else.
     let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    // SAFETY: this process has one thread (the caller's word), so the child inherits no lock
-    // held by a thread it does not have.
+    // SAFETY: no lock `work` takes is held by another thread (the caller's word).
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         drop(read);
@@ -495,7 +526,8 @@ mod tests {
     fn work_in_a_child_process() {
         let parent = std::process::id();
         // SAFETY: the test harness runs other tests on other threads, but the work here takes
-        // no lock but malloc's, which glibc's and macOS's fork hold across the fork.
+        // no lock but malloc's, which glibc's and macOS's fork make safe; no other test
+        // changes SIGCHLD.
         let (out, end) = unsafe { in_child(|| std::process::id().to_string().into_bytes()) }.unwrap();
         assert_eq!(end, ChildEnd::Exited(0));
         assert_ne!(String::from_utf8(out).unwrap(), parent.to_string(), "ran in another process");
@@ -507,6 +539,20 @@ mod tests {
         // SAFETY: as above.
         let (out, end) = unsafe { in_child(die) }.unwrap();
         assert_eq!((out, end), (Vec::new(), ChildEnd::Signaled(libc::SIGKILL)));
+
+        // Started by a parent that ignores SIGCHLD (inherited across exec): the kernel would
+        // reap the child itself and leave nothing to wait for. Here, in the only test of this
+        // binary that starts processes, so that no other test's child is reaped meanwhile.
+        let sigchld = |action: libc::sighandler_t| {
+            // SAFETY: setting SIGCHLD to SIG_IGN or SIG_DFL has no memory-safety preconditions.
+            unsafe { libc::signal(libc::SIGCHLD, action) }
+        };
+        sigchld(libc::SIG_IGN);
+        // SAFETY: as above.
+        let ended = unsafe { in_child(|| b"ok".to_vec()) };
+        let after = sigchld(libc::SIG_DFL);
+        assert_eq!(ended.unwrap(), (b"ok".to_vec(), ChildEnd::Exited(0)));
+        assert_eq!(after, libc::SIG_IGN, "the caller's SIGCHLD disposition was not restored");
     }
 
     /// The exit-with-parent watcher (macOS) is spawned this way: it must block every signal
