@@ -134,12 +134,34 @@ pub struct RuntimeEntry {
 #[derive(Debug, Default)]
 pub struct Replies(pub Vec<(u32, Vec<u8>)>);
 
+/// Why [`RuntimeEntry::call`] did not call the entry point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallRefused {
+    /// An argument holds a NUL byte, which a C string cannot carry.
+    NulInArgument,
+    /// More arguments than a C `int` counts.
+    TooManyArguments,
+    /// The entry point was already called in this process (CPython initializes once).
+    AlreadyCalled,
+}
+
+impl std::fmt::Display for CallRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CallRefused::NulInArgument => "an argument contains a NUL byte",
+            CallRefused::TooManyArguments => "too many arguments",
+            CallRefused::AlreadyCalled => "the runtime's entry point was already called in this process",
+        })
+    }
+}
+
 impl RuntimeEntry {
     /// Calls the entry point on this thread; returns CPython's exit status and the replies the
     /// runtime sent.
     ///
-    /// The runtime initializes CPython, which happens once per process: a second call is an
-    /// `Err`, whichever entry it is made through.
+    /// The runtime initializes CPython, which happens once per process: a second call is
+    /// refused ([`CallRefused::AlreadyCalled`]), whichever entry it is made through. Arguments
+    /// that C cannot carry are refused before that, and do not use up the one call.
     ///
     /// # Safety
     ///
@@ -152,18 +174,18 @@ impl RuntimeEntry {
         plan_format: u32,
         plan: &[u8],
         argv: &[OsString],
-    ) -> Result<(i32, Replies), String> {
+    ) -> Result<(i32, Replies), CallRefused> {
         let owned = argv
             .iter()
             .map(|a| CString::new(a.as_bytes()))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| "an argument contains a NUL byte".to_string())?;
+            .map_err(|_| CallRefused::NulInArgument)?;
         let mut pointers: Vec<*const c_char> = owned.iter().map(|a| a.as_ptr()).collect();
         pointers.push(std::ptr::null());
-        let argc = c_int::try_from(owned.len()).map_err(|_| "too many arguments".to_string())?;
+        let argc = c_int::try_from(owned.len()).map_err(|_| CallRefused::TooManyArguments)?;
         static CALLED: AtomicBool = AtomicBool::new(false);
         if CALLED.swap(true, Ordering::SeqCst) {
-            return Err("the runtime's entry point was already called in this process".into());
+            return Err(CallRefused::AlreadyCalled);
         }
         let mut replies = Replies::default();
         // SAFETY: `plan` and the argv strings outlive the call (the runtime copies what it
@@ -509,6 +531,7 @@ pub fn uname() -> (String, String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStringExt;
 
     /// The standard signals (1–31) the calling thread blocks.
     fn blocked_signals() -> Vec<c_int> {
@@ -553,6 +576,43 @@ mod tests {
         let after = sigchld(libc::SIG_DFL);
         assert_eq!(ended.unwrap(), (b"ok".to_vec(), ChildEnd::Exited(0)));
         assert_eq!(after, libc::SIG_IGN, "the caller's SIGCHLD disposition was not restored");
+    }
+
+    /// The guard of the one call: arguments C cannot carry are refused without using it up;
+    /// the first call goes through (its replies collected); every later one is refused, through
+    /// any entry. The entry here is a stand-in with `abi::EntryFn`'s signature: the real one
+    /// starts CPython, which the launcher tests drive in their own processes.
+    #[test]
+    fn the_runtime_entry_is_called_once_per_process() {
+        use std::sync::atomic::AtomicU32;
+        static CALLS: AtomicU32 = AtomicU32::new(0);
+        unsafe extern "C" fn entry(
+            _action: u32,
+            _format: u32,
+            _plan: *const u8,
+            _len: usize,
+            argc: c_int,
+            _argv: *const *const c_char,
+            reply: abi::ReplyFn,
+            ctx: *mut c_void,
+        ) -> c_int {
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            // SAFETY: `reply` and `ctx` are the ones `RuntimeEntry::call` passed; the data is
+            // two readable bytes.
+            unsafe { reply(ctx, 7, b"hi".as_ptr(), 2) };
+            argc
+        }
+        let (first, second) = (RuntimeEntry { function: entry }, RuntimeEntry { function: entry });
+        let argv = |args: &[&str]| args.iter().map(OsString::from).collect::<Vec<_>>();
+        // SAFETY: the stand-in touches nothing but its reply callback and a counter.
+        let call = |e: &RuntimeEntry, args: &[OsString]| unsafe { e.call(1, 2, b"{}", args) };
+        let nul = vec![OsString::from_vec(b"a\0b".to_vec())];
+        assert_eq!(call(&first, &nul).unwrap_err(), CallRefused::NulInArgument);
+        let (status, replies) = call(&first, &argv(&["msty-mlx-studio", "serve"])).unwrap();
+        assert_eq!((status, replies.0), (2, vec![(7, b"hi".to_vec())]));
+        assert_eq!(call(&first, &argv(&["x"])).unwrap_err(), CallRefused::AlreadyCalled);
+        assert_eq!(call(&second, &argv(&["x"])).unwrap_err(), CallRefused::AlreadyCalled);
+        assert_eq!(CALLS.load(Ordering::SeqCst), 1);
     }
 
     /// The exit-with-parent watcher (macOS) is spawned this way: it must block every signal
