@@ -59,7 +59,7 @@ pub unsafe fn in_child(work: impl FnOnce() -> Vec<u8>) -> std::io::Result<(Vec<u
     let found = unsafe { found.assume_init() };
     let mut default = found;
     default.sa_sigaction = libc::SIG_DFL;
-    // SAFETY: a valid action; no other thread changes SIGCHLD's (the caller's word).
+    // SAFETY: a valid action: the one read above with only its handler changed.
     unsafe { libc::sigaction(libc::SIGCHLD, &default, std::ptr::null_mut()) };
     // SAFETY: the caller's contract, passed on.
     let ended = unsafe { fork_and_wait(work) };
