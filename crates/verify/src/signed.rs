@@ -274,3 +274,115 @@ fn notary_problems(cms: &Cms, severity: Severity) -> Vec<Said> {
     }
     p
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cms::{Certificate, Timestamp};
+    use crate::codesign::{CodeDirectory, HashType};
+
+    fn signature(flags: u32, entitlements: &str, cms: Option<Cms>) -> Signature {
+        let cd = CodeDirectory {
+            version: 0x20400,
+            flags,
+            identifier: "x".into(),
+            team_id: Some("TEAM".into()),
+            hash_type: HashType::Sha256,
+            code_limit: 4096,
+            page_size: 4096,
+            mismatched_pages: Some(vec![]),
+            mismatched_special: vec![],
+        };
+        Signature { directories: vec![cd], entitlements: Some(entitlements.into()), der_entitlements: false, cms }
+    }
+
+    fn cms(kinds: &[&str], imprint: Option<Imprint>) -> Option<Cms> {
+        let signer = Certificate {
+            common_name: Some("Apple Development: X (TEAM)".into()),
+            apple_kinds: kinds.iter().map(|k| k.to_string()).collect(),
+        };
+        let timestamp = imprint.map(|imprint| Timestamp { time: "20260101000000Z".into(), imprint });
+        Some(Cms { signer: Some(signer), timestamp })
+    }
+
+    fn kinds(said: &[Said]) -> Vec<(Kind, Option<Severity>)> {
+        said.iter()
+            .map(|s| match s {
+                Said::Finding(k, sev, _) => (*k, Some(*sev)),
+                Said::NotRun(k, _) => (*k, None),
+            })
+            .collect()
+    }
+
+    const HOST: &str = "<key>com.apple.security.cs.allow-unsigned-executable-memory</key><true/><key>com.apple.security.cs.disable-library-validation</key><true/>";
+
+    #[test]
+    fn a_release_needs_a_developer_id_leaf_and_a_timestamp_that_stamps_this_signature() {
+        let good = cms(&[OID_DEVELOPER_ID_APPLICATION], Some(Imprint::Matches));
+        assert_eq!(kinds(&signature_problems(&signature(CS_RUNTIME, HOST, good), true, true, true)), []);
+        let bare = cms(&[OID_DEVELOPER_ID_APPLICATION], None);
+        let sig = signature(CS_RUNTIME, HOST, bare);
+        assert_eq!(
+            kinds(&signature_problems(&sig, true, true, false)),
+            [(Kind::NoSecureTimestamp, Some(Severity::Warning))]
+        );
+        assert_eq!(
+            kinds(&signature_problems(&sig, true, true, true)),
+            [(Kind::NoSecureTimestamp, Some(Severity::Error))]
+        );
+        let copied = signature(0, "", cms(&[OID_DEVELOPER_ID_APPLICATION], Some(Imprint::Differs)));
+        assert_eq!(
+            kinds(&signature_problems(&copied, false, false, true)),
+            [(Kind::NoSecureTimestamp, Some(Severity::Error))]
+        );
+        let sha1 =
+            signature(0, "", cms(&[OID_DEVELOPER_ID_APPLICATION], Some(Imprint::NotComputed("1.3.14.3.2.26".into()))));
+        assert_eq!(kinds(&signature_problems(&sha1, false, false, true)), [(Kind::NoSecureTimestamp, None)]);
+        let development = signature(0, "", cms(&["1.2.840.113635.100.6.1.12"], Some(Imprint::Matches)));
+        let said = signature_problems(&development, false, false, true);
+        assert_eq!(kinds(&said), [(Kind::NotDeveloperId, Some(Severity::Error))]);
+        let Said::Finding(_, _, detail) = &said[0] else { unreachable!() };
+        assert!(
+            detail.contains("`Apple Development: X (TEAM)`") && detail.contains("1.2.840.113635.100.6.1.12"),
+            "{detail}"
+        );
+        let no_signer = signature(0, "", Some(Cms { signer: None, timestamp: None }));
+        assert_eq!(
+            kinds(&signature_problems(&no_signer, false, false, true)),
+            [(Kind::NotDeveloperId, Some(Severity::Error)), (Kind::NoSecureTimestamp, Some(Severity::Error))]
+        );
+        // Ad hoc: no CMS to look into, one finding.
+        let adhoc = signature(CS_ADHOC, "", None);
+        assert_eq!(
+            kinds(&signature_problems(&adhoc, false, false, true)),
+            [(Kind::AdHocSignature, Some(Severity::Error))]
+        );
+    }
+
+    #[test]
+    fn allow_jit_is_asked_of_python_hosts_only() {
+        let jit = format!("{HOST}<key>com.apple.security.cs.allow-jit</key><true/>");
+        let good = || cms(&[OID_DEVELOPER_ID_APPLICATION], Some(Imprint::Matches));
+        let host = signature(CS_RUNTIME, &jit, good());
+        assert_eq!(
+            kinds(&signature_problems(&host, true, true, false)),
+            [(Kind::UnneededEntitlement, Some(Severity::Warning))]
+        );
+        // osx-sign gives Electron's entitlementsInherit (allow-jit) to native Node modules too.
+        let node_module = signature(0, &jit, good());
+        assert_eq!(kinds(&signature_problems(&node_module, false, false, true)), []);
+        let debuggable = signature(0, "<key>com.apple.security.get-task-allow</key><true/>", good());
+        assert_eq!(
+            kinds(&signature_problems(&debuggable, false, false, true)),
+            [(Kind::UnneededEntitlement, Some(Severity::Error))]
+        );
+    }
+
+    #[test]
+    fn page_hashes_that_were_not_recomputed_say_so() {
+        let mut sig = signature(0, "", cms(&[OID_DEVELOPER_ID_APPLICATION], Some(Imprint::Matches)));
+        sig.directories[0].hash_type = HashType::Sha1;
+        sig.directories[0].mismatched_pages = None;
+        assert_eq!(kinds(&signature_problems(&sig, false, false, true)), [(Kind::ModifiedAfterSigning, None)]);
+    }
+}
