@@ -152,42 +152,7 @@ fn signature_problems(sig: &Signature, executable: bool, host: bool, release: bo
     let Some(cd) = sig.primary() else {
         return vec![error(Kind::Malformed, "the code signature has no CodeDirectory".into())];
     };
-    for dir in &sig.directories {
-        if let Some(pages) = dir.mismatched_pages.as_ref().filter(|p| !p.is_empty()) {
-            let shown: Vec<String> = pages.iter().take(5).map(|i| i.to_string()).collect();
-            let more = if pages.len() > 5 { format!(" and {} more", pages.len() - 5) } else { String::new() };
-            p.push(error(
-                Kind::ModifiedAfterSigning,
-                format!(
-                    "{} page hash(es) no longer match (page(s) {}{more}; {}-byte pages, {:?}): the file changed after signing; the kernel kills the process when it maps such a page — re-sign it",
-                    pages.len(),
-                    shown.join(", "),
-                    dir.page_size,
-                    dir.hash_type
-                ),
-            ));
-        }
-        if !dir.mismatched_special.is_empty() {
-            p.push(error(
-                Kind::ModifiedAfterSigning,
-                format!(
-                    "special slot(s) {:?} (entitlements) do not match their hash: re-sign it",
-                    dir.mismatched_special
-                ),
-            ));
-        }
-    }
-    p.dedup();
-    if sig.directories.iter().all(|d| d.mismatched_pages.is_none()) {
-        let types: Vec<String> = sig.directories.iter().map(|d| format!("{:?}", d.hash_type)).collect();
-        p.push(Said::NotRun(
-            Kind::ModifiedAfterSigning,
-            format!(
-                "page hashes not recomputed: no CodeDirectory of a hash type verify computes ({})",
-                types.join(", ")
-            ),
-        ));
-    }
+    p.extend(hash_problems(sig));
     if cd.flags & CS_LINKER_SIGNED != 0 {
         p.push(error(
             Kind::LinkerSigned,
@@ -226,6 +191,50 @@ fn signature_problems(sig: &Signature, executable: bool, host: bool, release: bo
         if (host || !hosts_only) && codesign::entitlement_is_true(entitlements, key) {
             p.push(Said::Finding(Kind::UnneededEntitlement, release_severity, format!("`{key}` is set: {why}")));
         }
+    }
+    p
+}
+
+/// Page and special-slot hashes that no longer match: the bytes changed after signing.
+fn hash_problems(sig: &Signature) -> Vec<Said> {
+    let mut p = Vec::new();
+    for dir in &sig.directories {
+        if let Some(pages) = dir.mismatched_pages.as_ref().filter(|p| !p.is_empty()) {
+            let shown: Vec<String> = pages.iter().take(5).map(|i| i.to_string()).collect();
+            let more = if pages.len() > 5 { format!(" and {} more", pages.len() - 5) } else { String::new() };
+            p.push(Said::Finding(
+                Kind::ModifiedAfterSigning,
+                Severity::Error,
+                format!(
+                    "{} page hash(es) no longer match (page(s) {}{more}; {}-byte pages, {:?}): the file changed after signing; the kernel kills the process when it maps such a page — re-sign it",
+                    pages.len(),
+                    shown.join(", "),
+                    dir.page_size,
+                    dir.hash_type
+                ),
+            ));
+        }
+        if !dir.mismatched_special.is_empty() {
+            p.push(Said::Finding(
+                Kind::ModifiedAfterSigning,
+                Severity::Error,
+                format!(
+                    "special slot(s) {:?} (entitlements) do not match their hash: re-sign it",
+                    dir.mismatched_special
+                ),
+            ));
+        }
+    }
+    p.dedup();
+    if sig.directories.iter().all(|d| d.mismatched_pages.is_none()) {
+        let types: Vec<String> = sig.directories.iter().map(|d| format!("{:?}", d.hash_type)).collect();
+        p.push(Said::NotRun(
+            Kind::ModifiedAfterSigning,
+            format!(
+                "page hashes not recomputed: no CodeDirectory of a hash type verify computes ({})",
+                types.join(", ")
+            ),
+        ));
     }
     p
 }

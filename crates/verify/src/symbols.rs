@@ -77,19 +77,7 @@ impl Walk {
             return Ok(());
         }
         let Some(source) = source else {
-            let xy = self.runtime_xy.clone().unwrap_or_else(|| "3.X".into());
-            let whence = match self.report.layout {
-                Layout::Dist => "this folder holds no python/".to_string(),
-                Layout::Resources => format!("python/lib has no libpython{xy}.dylib (or .so)"),
-            };
-            self.not_run(
-                Kind::MissingPythonSymbol,
-                &runtime,
-                format!(
-                    "the runtime's {} `_Py*` import(s) were not checked against libpython: {whence}; verify the app's Resources folder, or pass --libpython PATH (the Linux libpython{xy}.so.1.0 stands in)",
-                    imports.len()
-                ),
-            );
+            self.libpython_not_at_hand(&runtime, imports.len());
             return Ok(());
         };
         let exported = exports(&source)?;
@@ -106,6 +94,22 @@ impl Walk {
             self.finding(Kind::MissingPythonSymbol, Severity::Error, &runtime, detail);
         }
         Ok(())
+    }
+
+    /// The check that could not run: no libpython to read the exports of.
+    fn libpython_not_at_hand(&mut self, runtime: &Path, imports: usize) {
+        let xy = self.runtime_xy.clone().unwrap_or_else(|| "3.X".into());
+        let whence = match self.report.layout {
+            Layout::Dist => "this folder holds no python/".to_string(),
+            Layout::Resources => format!("python/lib has no libpython{xy}.dylib (or .so)"),
+        };
+        self.not_run(
+            Kind::MissingPythonSymbol,
+            runtime,
+            format!(
+                "the runtime's {imports} `_Py*` import(s) were not checked against libpython: {whence}; verify the app's Resources folder, or pass --libpython PATH (the Linux libpython{xy}.so.1.0 stands in)"
+            ),
+        );
     }
 
     /// `python/lib/libpython3.X.dylib` (or a Linux `.so`) of a Resources folder, for the runtime's X.Y.
