@@ -70,7 +70,7 @@ impl Walk {
                         Kind::DanglingLink,
                         Severity::Error,
                         &path,
-                        format!("symlink to `{}`, which does not exist: electron-builder's signing (osx-sign) stats every path and stops at it; delete the link or ship its target", target.display()),
+                        format!("symlink to `{}`, which resolves to nothing (missing, or a loop): electron-builder's signing (osx-sign) stats every path and stops at it; delete the link or ship its target", target.display()),
                     );
                 }
                 continue;

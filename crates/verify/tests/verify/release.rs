@@ -133,12 +133,18 @@ fn a_dangling_link_is_an_error() {
     );
     let text = verify(&res, &[]).stdout();
     assert!(
-        text.contains(&format!("error: dangling-link: {}: symlink to `libgone.1.dylib`, which does not exist: electron-builder's signing (osx-sign) stats every path and stops at it", link.display())),
+        text.contains(&format!("error: dangling-link: {}: symlink to `libgone.1.dylib`, which resolves to nothing (missing, or a loop): electron-builder's signing (osx-sign) stats every path and stops at it", link.display())),
         "{text}"
     );
     // No sign list for a bundle with errors.
     let r = verify(&res, &["--sign-list"]);
     assert_eq!((r.code, r.stdout()), (Some(1), String::new()));
+    // A loop resolves to nothing either.
+    symlink("loop-b", res.join("python/lib/loop-a")).unwrap();
+    symlink("loop-a", res.join("python/lib/loop-b")).unwrap();
+    let (_, list) = found(&res, &[]);
+    let dangling: Vec<&str> = list.iter().filter(|f| f.0 == "dangling-link").map(|f| f.1.as_str()).collect();
+    assert_eq!(dangling, ["mlxk2/_vendor/libgone.dylib", "python/lib/loop-a", "python/lib/loop-b"]);
 }
 
 #[test]
