@@ -97,6 +97,12 @@ fn tree(name: &str, runtime: &str) -> PathBuf {
         ("ext.so", format!("mlxk2/_vendor/ext.cpython-{xy_tag}-darwin.so")),
         ("helper", "mlxk2/_vendor/tool/native-helper".into()),
     ];
+    lay_out(&res, &files);
+    res
+}
+
+/// Copies each fixture `(from, to)` to `res/to` (executable), beside a stdlib folder.
+fn lay_out(res: &Path, files: &[(&str, String)]) {
     fs::create_dir_all(res.join(format!("python/lib/python{XY}/encodings"))).unwrap();
     for (from, to) in files {
         let to = res.join(to);
@@ -104,7 +110,6 @@ fn tree(name: &str, runtime: &str) -> PathBuf {
         fs::copy(fixtures().join(from), &to).unwrap();
         fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
     }
-    res
 }
 
 /// An app in python-build-standalone's shape, `<scratch>/Msty MLX Studio.app/Contents/Resources`
@@ -119,13 +124,7 @@ pub(crate) fn pbs_app(name: &str) -> PathBuf {
         ("runtime.dylib", "mlxk2/libmsty_mlx_runtime.dylib".into()),
         ("ext.so", format!("mlxk2/_vendor/ext.cpython-{}-darwin.so", XY.replace('.', ""))),
     ];
-    fs::create_dir_all(res.join(format!("python/lib/python{XY}/encodings"))).unwrap();
-    for (from, to) in files {
-        let to = res.join(to);
-        fs::create_dir_all(to.parent().unwrap()).unwrap();
-        fs::copy(fixtures().join(from), &to).unwrap();
-        fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    lay_out(&res, &files);
     std::os::unix::fs::symlink(format!("python{XY}"), res.join("python/bin/python3")).unwrap();
     res
 }
