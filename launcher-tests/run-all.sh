@@ -17,6 +17,7 @@ command -v readelf >/dev/null || missing+=(binutils)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm) # electron/'s dev dependency (TypeScript), installed by npm ci
+[[ -x /bin/ps ]] || missing+=(procps) # the Electron module's macOS path (ps), run on Linux by its tests
 command -v llvm-install-name-tool-14 >/dev/null || missing+=(llvm-14) # Mach-O fixtures (verify's tests)
 command -v openssl >/dev/null || missing+=(openssl) # the local time-stamp server (verify's tests, the macOS gate)
 if ((${#missing[@]})) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
@@ -83,6 +84,17 @@ PYO3_PYTHON="${pythons[0]}" cargo clippy --locked --workspace --all-targets -- -
 rustup target list --installed 2>/dev/null | grep -qx aarch64-apple-darwin || rustup target add aarch64-apple-darwin
 PYO3_CROSS_PYTHON_VERSION=3.12 cargo clippy --locked --workspace --target aarch64-apple-darwin --all-targets -- -D warnings
 echo "clippy: clean on both targets"
+# The Python the runtime runs inside CPython (include_str!): ruff, pinned with hashes, in a venv
+# of its own under target/ (installed once per pin).
+section "ruff (crates/runtime/src/python)"
+ruff_pin=$(sed -n 's/^ruff==\([0-9.]*\).*/\1/p' crates/runtime/ruff-requirements.txt)
+ruff_venv=target/tools/ruff-$ruff_pin
+if [[ ! -x $ruff_venv/bin/ruff ]]; then
+    "${pythons[0]}" -m venv "$ruff_venv"
+    "$ruff_venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r crates/runtime/ruff-requirements.txt
+fi
+"$ruff_venv/bin/ruff" check --config crates/runtime/ruff.toml crates/runtime/src/python
+"$ruff_venv/bin/ruff" format --check --config crates/runtime/ruff.toml crates/runtime/src/python
 
 first=1
 for python in "${pythons[@]}"; do
@@ -92,6 +104,8 @@ for python in "${pythons[@]}"; do
     # them).
     if ((first)); then
         MLXK2_TEST_PYTHON="$python" cargo test --locked --workspace --lib --bins "$@" 2>&1 | tee -a "$log"
+        # The launcher's doctests: compile checks that its unsafe fns cannot be called outside `unsafe`.
+        cargo test --locked -p msty-mlx-studio --doc "$@" 2>&1 | tee -a "$log"
     fi
     first=0
     MLXK2_TEST_PYTHON="$python" cargo test --locked -p msty-mlx-studio --test launcher "$@" 2>&1 | tee -a "$log"
