@@ -123,8 +123,10 @@ fn signed_data(content_info: Value<'_>) -> Result<SignedData<'_>, Malformed> {
     let mut signer_infos = Vec::new();
     for part in body.iter().skip(3) {
         match part.tag {
+            // CertificateChoices: X.509 certificates are SEQUENCEs; the other (obsolete) kinds are
+            // tagged and cannot be the signer's.
             t if t == context(0) => {
-                for cert in part.children()? {
+                for cert in part.children()?.into_iter().filter(|c| c.tag == SEQUENCE) {
                     certificates.push(certificate(cert)?);
                 }
             }

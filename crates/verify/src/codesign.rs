@@ -86,8 +86,8 @@ pub struct Signature {
     pub entitlements: Option<String>,
     pub der_entitlements: bool,
     /// The CMS signature of a certificate-based signature (ad-hoc ones have no CMS blob, or an
-    /// empty one).
-    pub cms: Option<Cms>,
+    /// empty one), or why it could not be read: the rest of the signature stays readable.
+    pub cms: Option<Result<Cms, Malformed>>,
 }
 
 impl Signature {
@@ -128,7 +128,7 @@ pub fn read(slice: &[u8], dataoff: u32, datasize: u32) -> Result<Signature, Malf
                 specials.push((slot, inner));
             }
             CSSLOT_SIGNATURESLOT if be32(inner, 0)? == CSMAGIC_BLOBWRAPPER && inner.len() > 8 => {
-                sig.cms = Some(cms::read(&inner[8..])?);
+                sig.cms = Some(cms::read(&inner[8..]));
             }
             CSSLOT_SIGNATURESLOT if be32(inner, 0)? == CSMAGIC_BLOBWRAPPER => {}
             _ => specials.push((slot, inner)),

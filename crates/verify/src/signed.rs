@@ -163,7 +163,11 @@ fn signature_problems(sig: &Signature, executable: bool, host: bool, release: bo
     }
     let release_severity = if release { Severity::Error } else { Severity::Warning };
     match &sig.cms {
-        Some(cms) if cd.flags & CS_ADHOC == 0 => p.extend(notary_problems(cms, release_severity)),
+        Some(Ok(cms)) if cd.flags & CS_ADHOC == 0 => p.extend(notary_problems(cms, release_severity)),
+        Some(Err(e)) if cd.flags & CS_ADHOC == 0 => p.push(Said::NotRun(
+            Kind::NoSecureTimestamp,
+            format!("{e}: its secure timestamp and its signer's Developer ID were not checked"),
+        )),
         _ => p.push(Said::Finding(
             Kind::AdHocSignature,
             release_severity,
@@ -290,7 +294,7 @@ mod tests {
     use crate::cms::{Certificate, Timestamp};
     use crate::codesign::{CodeDirectory, HashType};
 
-    fn signature(flags: u32, entitlements: &str, cms: Option<Cms>) -> Signature {
+    fn signature(flags: u32, entitlements: &str, cms: Option<Result<Cms, Malformed>>) -> Signature {
         let cd = CodeDirectory {
             version: 0x20400,
             flags,
@@ -305,13 +309,13 @@ mod tests {
         Signature { directories: vec![cd], entitlements: Some(entitlements.into()), der_entitlements: false, cms }
     }
 
-    fn cms(kinds: &[&str], imprint: Option<Imprint>) -> Option<Cms> {
+    fn cms(kinds: &[&str], imprint: Option<Imprint>) -> Option<Result<Cms, Malformed>> {
         let signer = Certificate {
             common_name: Some("Apple Development: X (TEAM)".into()),
             apple_kinds: kinds.iter().map(|k| k.to_string()).collect(),
         };
         let timestamp = imprint.map(|imprint| Timestamp { time: "20260101000000Z".into(), imprint });
-        Some(Cms { signer: Some(signer), timestamp })
+        Some(Ok(Cms { signer: Some(signer), timestamp }))
     }
 
     fn kinds(said: &[Said]) -> Vec<(Kind, Option<Severity>)> {
@@ -355,11 +359,14 @@ mod tests {
             detail.contains("`Apple Development: X (TEAM)`") && detail.contains("1.2.840.113635.100.6.1.12"),
             "{detail}"
         );
-        let no_signer = signature(0, "", Some(Cms { signer: None, timestamp: None }));
+        let no_signer = signature(0, "", Some(Ok(Cms { signer: None, timestamp: None })));
         assert_eq!(
             kinds(&signature_problems(&no_signer, false, false, true)),
             [(Kind::NotDeveloperId, Some(Severity::Error)), (Kind::NoSecureTimestamp, Some(Severity::Error))]
         );
+        // A CMS blob our reader cannot make sense of: those two checks did not run, and say so.
+        let unreadable = signature(0, "", Some(Err(Malformed("the code signature's CMS data: …".into()))));
+        assert_eq!(kinds(&signature_problems(&unreadable, false, false, true)), [(Kind::NoSecureTimestamp, None)]);
         // Ad hoc: no CMS to look into, one finding.
         let adhoc = signature(CS_ADHOC, "", None);
         assert_eq!(

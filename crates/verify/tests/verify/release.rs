@@ -64,7 +64,7 @@ fn release_wants_a_secure_timestamp_in_every_signature() {
     assert!(last.starts_with("clean: 0 error(s), 0 warning(s), 1 check(s) not run in "), "{last}");
     for file in &list {
         let slices = inspect_macho(&fs::read(file).unwrap()).unwrap();
-        let cms = slices[0].signature.as_ref().unwrap().cms.clone().unwrap();
+        let cms = slices[0].signature.as_ref().unwrap().cms.clone().unwrap().unwrap();
         let signer = cms.signer.unwrap();
         assert_eq!(signer.common_name.as_deref(), Some("Developer ID Application: Msty Test Packager (MSTYTEST01)"));
         assert!(signer.is_developer_id_application());
