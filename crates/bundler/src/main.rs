@@ -36,11 +36,16 @@ enum Sub {
         /// stderr and exit 1, when the bundle has errors).
         #[arg(long, conflicts_with = "json")]
         sign_list: bool,
+        /// With --sign-list: each line is `ROLE<TAB>PATH`, ROLE one of `library`, `executable`,
+        /// `python-host` (sign with packaging/entitlements.plist).
+        #[arg(long, requires = "sign_list")]
+        roles: bool,
         /// Also read every Mach-O file's code signature: unsigned, ad hoc, no hardened runtime,
         /// missing entitlements, mixed team ids, files changed after signing.
         #[arg(long)]
         signed: bool,
-        /// With --signed: an ad-hoc signature is an error (a release is signed with a Developer ID).
+        /// With --signed: what the notary refuses is an error — an ad-hoc signature, no secure
+        /// timestamp, a signer that is not a Developer ID Application certificate.
         #[arg(long, requires = "signed")]
         release: bool,
         /// The libpython to check the runtime's `_Py*` imports against [default: the Resources
@@ -172,9 +177,14 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Sub::ClearQuarantine { path }) => clear_quarantine(&path),
-        Some(Sub::Verify { dir, json, sign_list, signed, release, libpython, fix_install_names }) => {
+        Some(Sub::Verify { dir, json, sign_list, roles, signed, release, libpython, fix_install_names }) => {
             let checks = msty_mlx_verify::Checks { signatures: signed, release, libpython };
-            verify(&dir, json, sign_list, checks, fix_install_names)
+            let output = match (json, sign_list) {
+                (true, _) => VerifyOutput::Json,
+                (false, true) => VerifyOutput::SignList { roles },
+                (false, false) => VerifyOutput::Text,
+            };
+            verify(&dir, output, checks, fix_install_names)
         }
         Some(Sub::Kit { action }) => kit(action),
         None => build(cli.build),
@@ -291,12 +301,18 @@ fn build(args: BuildArgs) -> anyhow::Result<Done> {
     )))
 }
 
-/// `verify`: one line per finding, the signing order, a summary; exit 1 when anything must be
-/// fixed before signing.
+/// What `verify` prints.
+enum VerifyOutput {
+    Text,
+    Json,
+    SignList { roles: bool },
+}
+
+/// `verify`: one line per finding and per check that could not run, the signing order, a
+/// summary; exit 1 when anything must be fixed before signing.
 fn verify(
     dir: &std::path::Path,
-    json: bool,
-    sign_list: bool,
+    output: VerifyOutput,
     checks: msty_mlx_verify::Checks,
     fix: bool,
 ) -> anyhow::Result<Done> {
@@ -316,50 +332,10 @@ fn verify(
         return Ok(Done::ok(out));
     }
     let report = verify::verify_with(dir, &checks)?;
-    if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
-    } else if sign_list {
-        // A script signs what it is given: a bundle that must be fixed first gets no list.
-        if report.errors() > 0 {
-            let mut err = String::new();
-            for f in report.findings.iter().filter(|f| f.severity == verify::Severity::Error) {
-                writeln!(err, "error: {}: {}: {}", f.kind, f.path.display(), f.detail)?;
-            }
-            write!(
-                err,
-                "build-external-python: error: `{}` has {} error(s) to fix before signing; no sign list printed",
-                report.bundle.display(),
-                report.errors()
-            )?;
-            return Ok(Done { exit: BundlerExit::Failure, stdout: String::new(), stderr: Some(err) });
-        }
-        for path in &report.sign_list {
-            writeln!(out, "{}", path.display())?;
-        }
-        return Ok(Done::ok(out));
-    } else {
-        for f in &report.findings {
-            let level = match f.severity {
-                verify::Severity::Error => "error",
-                verify::Severity::Warning => "warning",
-            };
-            writeln!(out, "{level}: {}: {}: {}", f.kind, f.path.display(), f.detail)?;
-        }
-        writeln!(out, "sign inside-out ({} native binaries):", report.sign_list.len())?;
-        for path in &report.sign_list {
-            writeln!(out, "  {}", path.display())?;
-        }
-        writeln!(
-            out,
-            "{}: {} error(s), {} warning(s) in {} ({} layout, Python {}, {})",
-            if report.errors() == 0 { "clean" } else { "must be fixed" },
-            report.errors(),
-            report.warnings(),
-            report.bundle.display(),
-            report.layout,
-            report.python.as_deref().unwrap_or("?"),
-            report.platform.as_deref().unwrap_or("platform unknown")
-        )?;
+    match output {
+        VerifyOutput::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        VerifyOutput::SignList { roles } => return sign_list(&report, roles),
+        VerifyOutput::Text => report_text(&mut out, &report)?,
     }
     if report.errors() == 0 {
         return Ok(Done::ok(out));
@@ -416,6 +392,78 @@ fn kit(action: KitAction) -> anyhow::Result<Done> {
             Ok(Done::ok(format!("kit `{}`: {} added\n", dir.display(), new.target)))
         }
     }
+}
+
+fn not_run_line(n: &msty_mlx_verify::NotRun) -> String {
+    format!("not run: {}: {}: {}", n.check, n.path.display(), n.reason)
+}
+
+/// `verify --sign-list [--roles]`: the list for a script, or — when the bundle must be fixed
+/// first — no list, the errors on stderr and exit 1 (a script signs what it is given). What was
+/// not checked goes to stderr, as notes: stdout is the list.
+fn sign_list(report: &msty_mlx_verify::Report, roles: bool) -> anyhow::Result<Done> {
+    use std::fmt::Write as _;
+    let mut notes = String::new();
+    for n in &report.not_run {
+        writeln!(notes, "note: {}", not_run_line(n))?;
+    }
+    if report.errors() > 0 {
+        let mut err = notes;
+        for f in report.findings.iter().filter(|f| f.severity == msty_mlx_verify::Severity::Error) {
+            writeln!(err, "error: {}: {}: {}", f.kind, f.path.display(), f.detail)?;
+        }
+        write!(
+            err,
+            "build-external-python: error: `{}` has {} error(s) to fix before signing; no sign list printed",
+            report.bundle.display(),
+            report.errors()
+        )?;
+        return Ok(Done { exit: BundlerExit::Failure, stdout: String::new(), stderr: Some(err) });
+    }
+    let mut out = String::new();
+    for (path, role) in report.signing() {
+        if roles {
+            writeln!(out, "{role}\t{}", path.display())?;
+        } else {
+            writeln!(out, "{}", path.display())?;
+        }
+    }
+    let notes = notes.strip_suffix('\n').map(String::from).filter(|n| !n.is_empty());
+    Ok(Done { exit: BundlerExit::Success, stdout: out, stderr: notes })
+}
+
+/// `verify`'s text report: findings, checks not run, the signing order, the summary line.
+fn report_text(out: &mut String, report: &msty_mlx_verify::Report) -> anyhow::Result<()> {
+    use msty_mlx_verify::{Role, Severity};
+    use std::fmt::Write as _;
+    for f in &report.findings {
+        let level = if f.severity == Severity::Error { "error" } else { "warning" };
+        writeln!(out, "{level}: {}: {}: {}", f.kind, f.path.display(), f.detail)?;
+    }
+    for n in &report.not_run {
+        writeln!(out, "{}", not_run_line(n))?;
+    }
+    writeln!(out, "sign inside-out ({} native binaries):", report.sign_list.len())?;
+    for (path, role) in report.signing() {
+        let host = if role == Role::PythonHost { "  (python host: entitlements)" } else { "" };
+        writeln!(out, "  {}{host}", path.display())?;
+    }
+    let not_run = match report.not_run.len() {
+        0 => String::new(),
+        n => format!(", {n} check(s) not run"),
+    };
+    writeln!(
+        out,
+        "{}: {} error(s), {} warning(s){not_run} in {} ({} layout, Python {}, {})",
+        if report.errors() == 0 { "clean" } else { "must be fixed" },
+        report.errors(),
+        report.warnings(),
+        report.bundle.display(),
+        report.layout,
+        report.python.as_deref().unwrap_or("?"),
+        report.platform.as_deref().unwrap_or("platform unknown")
+    )?;
+    Ok(())
 }
 
 #[cfg(target_os = "macos")]
