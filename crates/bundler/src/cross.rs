@@ -98,17 +98,19 @@ pub fn build(repo: &Path, target_dir: &Path, platform_tag: &str, xy: PyVersion, 
 }
 
 /// rustc's flags for a macOS link by rust-lld (`packaging/release.sh` passes the same).
-pub const MACOS_LINK_FLAGS: &str =
-    "-C linker-flavor=ld64.lld -C link-arg=-no_fixup_chains -C link-arg=-final_output -C link-arg=msty-mlx-studio";
+/// ld64.lld derives LC_UUID from a hash of the file it writes and of its output name: `-S`
+/// leaves out the debug map (whose N_OSO entries name the object files in this checkout's
+/// target dir, stripped only afterwards) and `-final_output` fixes the name, so the same
+/// source gives the same bytes in any checkout.
+pub const MACOS_LINK_FLAGS: &str = "-C linker-flavor=ld64.lld -C link-arg=-no_fixup_chains -C link-arg=-S -C link-arg=-final_output -C link-arg=msty-mlx-studio";
 
 /// The environment of a macOS build linked by rust-lld (`packaging/release.sh` sets the same).
 fn apply_macos_link(cmd: &mut Command, target: &CrossTarget, lld: &Path, sdk: &Path, repo: &Path) {
     let var = format!("CARGO_TARGET_{}", target.triple.to_uppercase().replace('-', "_"));
     // With --target, RUSTFLAGS reach the target's crates only (build scripts stay native).
     // Classic binding info, not chained fixups: what dyld takes for the runtime's flat
-    // `-undefined dynamic_lookup` binds on every macOS (as Apple's ld64 does there). ld64.lld
-    // hashes the output path into LC_UUID; `-final_output` names a fixed one, so the same
-    // source gives the same bytes in any checkout (releases are reproducible).
+    // `-undefined dynamic_lookup` binds on every macOS (as Apple's ld64 does there); and a
+    // LC_UUID that does not depend on the checkout (MACOS_LINK_FLAGS).
     let rustflags = format!("{} {MACOS_LINK_FLAGS}", cargo::remap_rustflags(repo));
     cmd.env(format!("{var}_LINKER"), lld)
         .env("RUSTFLAGS", rustflags)
