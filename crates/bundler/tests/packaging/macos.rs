@@ -82,7 +82,7 @@ fn the_macos_wheel_read_by_verify_is_arm64_signed_tagged_with_its_minimum_os_and
                 s.signature.as_ref().unwrap_or_else(|| panic!("{name}: not signed (arm64 runs no unsigned code)"));
             let cd = sig.primary().unwrap_or_else(|| panic!("{name}: a signature without a CodeDirectory"));
             assert!(
-                cd.flags & msty_mlx_verify::CS_ADHOC != 0 || sig.cms,
+                cd.flags & msty_mlx_verify::CS_ADHOC != 0 || sig.cms.is_some(),
                 "{name}: neither ad hoc nor certificate-signed"
             );
             assert_eq!(
