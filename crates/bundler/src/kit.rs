@@ -28,6 +28,8 @@ use msty_mlx_contract::stamp::{RuntimeStamp, StampError};
 pub const MANIFEST: &str = "kit-manifest.json";
 /// The checksum list's file name in a kit.
 pub const SUMS: &str = "SHA256SUMS";
+/// The bundle's own manifest (`steps/verified.rs`), a name no kit file may take.
+pub const BUNDLE_MANIFEST: &str = "bundle-manifest.json";
 /// The manifest format this bundler reads and writes.
 pub const KIT_FORMAT: u32 = 1;
 
@@ -277,6 +279,45 @@ impl Kit {
             )),
             Err(e) => refuse(format!("the launcher kit's runtime `{}` {e}; reinstall the kit", path.display())),
         }
+    }
+}
+
+impl Chosen {
+    /// Where each file goes in the bundle: the launcher as `bin_name`, the runtime as
+    /// `runtime_name`, every other file at its `dest`, which must be its own — not one of
+    /// those two, not `bundle-manifest.json`, not inside `_vendor` (the installed packages),
+    /// not another file's — so what the bundle holds is the bytes that were checked.
+    pub fn destinations(&self, bin_name: &str, runtime_name: &str) -> Result<Vec<(String, &KitFile, &[u8])>> {
+        let mut out: Vec<(String, &KitFile, &[u8])> = Vec::new();
+        for (file, bytes) in &self.files {
+            let dest = match file.role {
+                Role::Launcher => bin_name.to_string(),
+                Role::Runtime => runtime_name.to_string(),
+                Role::File => {
+                    let reserved = [bin_name, runtime_name, BUNDLE_MANIFEST].contains(&file.dest.as_str())
+                        || Path::new(&file.dest).starts_with("_vendor");
+                    if reserved {
+                        return refuse(format!(
+                            "the launcher kit `{}`: `{}` would go to `{}`, which the bundle's launcher, runtime, manifest or `_vendor` holds; a kit file needs a place of its own",
+                            self.kit.dir.display(),
+                            file.path,
+                            file.dest
+                        ));
+                    }
+                    file.dest.clone()
+                }
+            };
+            if let Some((_, other, _)) = out.iter().find(|(d, _, _)| *d == dest) {
+                return refuse(format!(
+                    "the launcher kit `{}`: `{}` and `{}` both go to `{dest}` in the bundle",
+                    self.kit.dir.display(),
+                    other.path,
+                    file.path
+                ));
+            }
+            out.push((dest, file, bytes));
+        }
+        Ok(out)
     }
 }
 

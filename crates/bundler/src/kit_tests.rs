@@ -132,3 +132,27 @@ fn the_installed_kit_is_looked_for_beside_the_scripts() {
         [PathBuf::from("/venv/share/msty-mlx-studio/kit"), PathBuf::from("/venv/bin/kit")]
     );
 }
+
+/// A companion file overwrote what it shared a place with, after the launcher's checks: the
+/// launcher itself (left 0644), the runtime, the bundle's manifest, or code in `_vendor`.
+#[test]
+fn a_kit_file_never_takes_the_launchers_runtimes_manifests_or_vendors_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = tiny_kit(dir.path());
+    let chosen = Kit::open(&dir.path().join("kit")).unwrap().choose(&target, PyVersion::new(3, 12)).unwrap();
+    let places: Vec<String> =
+        chosen.destinations("my-app", "libmsty_mlx_runtime.so").unwrap().into_iter().map(|(d, _, _)| d).collect();
+    assert_eq!(places, ["guard/guard.py", "my-app", "libmsty_mlx_runtime.so"]);
+    for taken in
+        ["my-app", "libmsty_mlx_runtime.so", "bundle-manifest.json", "_vendor/sitecustomize.py", "guard/guard.py"]
+    {
+        let mut bad = chosen.clone();
+        let (mut file, bytes) = bad.files[0].clone();
+        file.path = "x/extra".into();
+        file.dest = taken.into();
+        bad.files.push((file, bytes));
+        let err = bad.destinations("my-app", "libmsty_mlx_runtime.so").unwrap_err();
+        assert!(err.is::<Refused>(), "{taken}: {err:#}");
+        assert!(err.to_string().contains(&format!("`{taken}`")), "{taken}: {err}");
+    }
+}
