@@ -148,6 +148,13 @@ impl Kit {
                 manifest.kit_format
             ));
         }
+        if !is_commit(&manifest.commit) {
+            return refuse(format!(
+                "the launcher kit's `{}` names commit {:?}, not 40 lower-case hex digits; reinstall the kit",
+                dir.join(MANIFEST).display(),
+                manifest.commit
+            ));
+        }
         let sums = match std::fs::read_to_string(dir.join(SUMS)) {
             Ok(text) => parse_sums(&text)
                 .map_err(|why| Refused(format!("the launcher kit's `{}` {why}", dir.join(SUMS).display())))?,
@@ -328,6 +335,11 @@ pub fn stamp_of(bytes: &[u8]) -> std::result::Result<RuntimeStamp, StampError> {
     let rest = &bytes[start..];
     let end = rest.iter().take(256).position(|b| *b == 0).ok_or(StampError::NoStamp)?;
     RuntimeStamp::parse(std::str::from_utf8(&rest[..end]).map_err(|_| StampError::NoStamp)?)
+}
+
+/// A full git commit id as kits record it: 40 lower-case hex digits.
+pub fn is_commit(text: &str) -> bool {
+    text.len() == 40 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A `/`-separated path that stays inside its folder.

@@ -156,3 +156,21 @@ fn a_kit_file_never_takes_the_launchers_runtimes_manifests_or_vendors_place() {
         assert!(err.to_string().contains(&format!("`{taken}`")), "{taken}: {err}");
     }
 }
+
+/// The commit is shown cut to 12 bytes (`launcher: launcher kit … commit 0123456789ab`): a
+/// manifest whose commit was not hex made that slice panic inside a character.
+#[test]
+fn a_manifest_whose_commit_is_not_a_commit_id_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_kit(dir.path());
+    let kit = dir.path().join("kit");
+    let manifest = std::fs::read_to_string(kit.join(MANIFEST)).unwrap();
+    let text = manifest.replace(&"a".repeat(40), "a€€€€€€€€€€€€€");
+    std::fs::write(kit.join(MANIFEST), &text).unwrap();
+    let sums = std::fs::read_to_string(kit.join(SUMS)).unwrap();
+    let old = sha256_hex(manifest.as_bytes());
+    std::fs::write(kit.join(SUMS), sums.replace(&old, &sha256_hex(text.as_bytes()))).unwrap();
+    let err = Kit::open(&kit).unwrap_err();
+    assert!(err.is::<Refused>(), "{err:#}");
+    assert!(err.to_string().contains("names commit \"a€€€"), "{err}");
+}
