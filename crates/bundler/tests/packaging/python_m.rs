@@ -45,7 +45,8 @@ fn python_dash_m_is_the_installed_bundler_with_its_arguments_output_and_exit_cod
     fs::remove_file(target.join("bin/build-external-python")).unwrap();
     let r = via_module(&host_python().executable, &cwd, Some(&target), &["kit", "check"]);
     assert_eq!(r.code, Some(1), "{}", r.stderr());
-    let lines: Vec<&str> = r.stderr().lines().collect();
+    let stderr = r.stderr();
+    let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{}", r.stderr());
     assert!(
         lines[0].starts_with("python -m msty_mlx_studio: error: build-external-python is not in ")
