@@ -30,10 +30,19 @@ pub fn base() -> &'static Bundle {
             link_tree(&python, &res.join("python"));
             fs::copy(LAUNCHER, res.join("mlxk2/msty-mlx-studio")).unwrap();
             fs::copy(runtime(), res.join("mlxk2").join(RUNTIME_FILE)).unwrap();
+            copy_guard(&res.join("mlxk2/guard"));
             install_fixtures(&res.join("mlxk2/_vendor"), BASE_FIXTURES);
             Bundle { root }
         })
     })
+}
+
+/// The served port's guard from this checkout, as the bundler puts it beside the launcher.
+pub fn copy_guard(to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for file in msty_mlx_contract::plan::GUARD_FILES {
+        fs::copy(Path::new(REPO).join("guard").join(file), to.join(file)).unwrap();
+    }
 }
 
 /// A relocated copy of the host CPython, made once per version and reused across runs.

@@ -4,7 +4,7 @@
 
 use std::ffi::{OsStr, OsString};
 
-use msty_mlx_contract::plan::LaunchPlan;
+use msty_mlx_contract::plan::{GUARD_API, GuardPlan, LaunchPlan};
 use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyType};
@@ -101,11 +101,25 @@ fn redeliver_lost_sigint(py: Python<'_>) -> PyResult<()> {
     sys.setattr("unraisablehook", hook)
 }
 
+/// Loads the served port's guard from its directory (which stays off the launcher's own
+/// `sys.path`) and starts it before mlx-knife runs: `guard/msty_mlx_guard.py` says what it does.
+const GUARD_START: &std::ffi::CStr = c"
+import sys
+sys.path.insert(0, guard)
+try:
+    import msty_mlx_guard
+finally:
+    sys.path.remove(guard)
+msty_mlx_guard.launcher_start(api)
+";
+
 /// Why CPython did not come up.
 pub enum StartFailure {
     /// A SIGINT arrived during start-up (Ctrl-C, an app quitting early): not a broken bundle.
     Interrupted(String),
     Failed(String),
+    /// The served port's guard could not be loaded or refused this launcher.
+    Guard(String),
 }
 
 /// Starts CPython as the plan says, with `argv` as `sys.argv` and `_vendor` first on `sys.path`.
@@ -157,5 +171,27 @@ pub fn start(plan: &LaunchPlan, argv: &[OsString], run_command: Option<&str>) ->
             }
         })
     })?;
+    if run_command.is_some() && matches!(plan.guard, GuardPlan::On { .. }) {
+        start_guard(plan)?;
+    }
     Ok(interpreter)
+}
+
+/// Runs [`GUARD_START`]; a failure is the guard's (exit 89), a SIGINT an interruption.
+fn start_guard(plan: &LaunchPlan) -> Result<(), StartFailure> {
+    Python::attach(|py| {
+        let globals = PyDict::new(py);
+        globals.set_item("guard", plan.paths.guard_dir.as_os_str())?;
+        globals.set_item("api", GUARD_API)?;
+        py.run(GUARD_START, Some(&globals), None)
+    })
+    .map_err(|e| {
+        Python::attach(|py| {
+            if e.is_instance_of::<PyKeyboardInterrupt>(py) {
+                StartFailure::Interrupted("KeyboardInterrupt while starting the guard".into())
+            } else {
+                StartFailure::Guard(e.to_string())
+            }
+        })
+    })
 }

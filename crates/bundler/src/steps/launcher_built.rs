@@ -1,7 +1,8 @@
 //! Step 4, launcher built: the launcher and its runtime for the target (cargo here, zig for
-//! macOS from elsewhere, or prebuilt with `--launcher`), checked and copied next to `_vendor`.
+//! macOS from elsewhere, or prebuilt with `--launcher`), checked and copied next to `_vendor`,
+//! with the served port's guard (`guard/`, Python files the launcher loads).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use fs_err as fs;
@@ -12,6 +13,7 @@ use crate::launcher::{self, Checked, LauncherFiles, LinkTarget};
 use crate::mode::Mode;
 use crate::probe::PythonFacts;
 use crate::{Options, cargo, cross, platform};
+use msty_mlx_contract::plan::GUARD_FILES;
 
 /// The launcher and runtime in the sibling, checked.
 pub struct LauncherBuilt {
@@ -39,8 +41,34 @@ pub fn build(opts: &Options, compiled: Compiled, progress: &Progress) -> Result<
     let dir = &installed.tmp.path;
     fs::copy(&built.launcher, dir.join(&opts.bin_name))?;
     fs::copy(&built.runtime, dir.join(runtime_name))?;
+    let guard = guard_source(opts);
+    fs::create_dir_all(dir.join("guard"))?;
+    for file in GUARD_FILES {
+        let from = guard.join(file);
+        if !from.is_file() {
+            anyhow::bail!(
+                "the guard file `{}` is missing; the launcher needs guard/ ({}) beside it",
+                from.display(),
+                GUARD_FILES.join(", ")
+            );
+        }
+        fs::copy(from, dir.join("guard").join(file))?;
+    }
     fs::remove_dir_all(&installed.work)?;
     Ok(LauncherBuilt { compiled, checked, runtime_name })
+}
+
+/// Where the guard comes from: `guard/` beside prebuilt files (a kit carries it), else this
+/// checkout's `guard/`.
+fn guard_source(opts: &Options) -> PathBuf {
+    match &opts.launcher {
+        Some(prebuilt) => {
+            let given = opts.cwd.join(prebuilt);
+            let dir = if given.is_dir() { given.as_path() } else { given.parent().unwrap_or(Path::new(".")) };
+            dir.join("guard")
+        }
+        None => opts.repo.join("guard"),
+    }
 }
 
 /// The files, from where the options and the mode say.
