@@ -68,7 +68,14 @@ def launcher_start(api):
             "rebuild the bundle so that launcher and guard come from one release"
         )
     _take_settings()
-    _install({"uvicorn.config": _attach_to_uvicorn, "socket": _listen_backstop, "subprocess": _hand_token_on})
+    _install(
+        {
+            "uvicorn.config": _attach_to_uvicorn,
+            "socket": _listen_backstop,
+            "subprocess": _hand_token_on,
+            "multiprocessing.spawn": _guard_spawned_children,
+        }
+    )
 
 
 def child_start():
@@ -251,6 +258,27 @@ def _hand_token_on(module):
 
     __init__.__wrapped__ = init
     popen.__init__ = __init__
+
+
+def _guard_spawned_children(module):
+    """multiprocessing's spawn children of the launcher's interpreter start with its flags
+    (`-I`): no PYTHONPATH, so no sitecustomize. Their `-c` command starts the guard first."""
+    get_command_line = module.get_command_line
+    here = os.path.dirname(os.path.abspath(__file__))
+    prelude = (
+        f"import sys; sys.path.insert(0, {here!r}); import msty_mlx_guard; sys.path.remove({here!r}); "
+        "msty_mlx_guard.child_start(); "
+    )
+
+    def guarded_command_line(**kwds):
+        argv = get_command_line(**kwds)
+        if "-c" in argv[:-1]:
+            at = argv.index("-c") + 1
+            argv = [*argv[:at], prelude + argv[at], *argv[at + 1 :]]
+        return argv
+
+    guarded_command_line.__wrapped__ = get_command_line
+    module.get_command_line = guarded_command_line
 
 
 def _program(args):

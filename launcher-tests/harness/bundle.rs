@@ -165,6 +165,14 @@ impl Bundle {
     pub fn vendor(&self) -> PathBuf {
         self.resources().join("mlxk2/_vendor")
     }
+    /// The served port's guard, beside the launcher.
+    pub fn guard(&self) -> PathBuf {
+        self.resources().join("mlxk2/guard")
+    }
+    /// The children's `PYTHONPATH`: the guard, then `_vendor`.
+    pub fn pythonpath(&self) -> String {
+        format!("{}:{}", self.guard().display(), self.vendor().display())
+    }
     pub fn exe(&self) -> PathBuf {
         self.resources().join("mlxk2/msty-mlx-studio")
     }

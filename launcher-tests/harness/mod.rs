@@ -208,6 +208,7 @@ pub fn launcher_dir() -> &'static Path {
             let dir = scratch("launcher-files");
             fs::copy(LAUNCHER, dir.join("msty-mlx-studio")).unwrap();
             fs::copy(runtime(), dir.join(RUNTIME_FILE)).unwrap();
+            copy_guard(&dir.join("guard"));
             dir
         })
     })

@@ -15,6 +15,8 @@ mod schema;
 
 mod chaos;
 mod electron_module;
+mod guard;
+mod http;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};

@@ -41,7 +41,9 @@ def report():
         "stdout_line_buffering": sys.stdout.line_buffering,
         "filesystem_encoding": sys.getfilesystemencoding(),
         "env": {k: v for k, v in os.environ.items() if k.startswith(("PYTHON", "MLXK", "LC_"))},
-        "modules": sorted(m for m in ("sitecustomize", "usercustomize", "mlx", "vendor_pth_marker") if m in sys.modules),
+        "modules": sorted(
+            m for m in ("sitecustomize", "usercustomize", "mlx", "vendor_pth_marker", "msty_mlx_guard") if m in sys.modules
+        ),
         "mlxk2_file": mlxk2.__file__,
         "user_site_enabled": __import__("site").ENABLE_USER_SITE,
         "sigint_raises_keyboard_interrupt": signal.getsignal(signal.SIGINT) is signal.default_int_handler,
