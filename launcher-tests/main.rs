@@ -12,6 +12,7 @@ mod diagnostics;
 mod docs;
 mod docs_bundler;
 mod faults;
+mod guard;
 mod interrupt;
 mod isolation;
 mod locate;

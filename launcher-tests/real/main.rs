@@ -13,10 +13,12 @@ mod harness;
 #[path = "../schema.rs"]
 mod schema;
 
+mod browser;
 mod chaos;
 mod electron_module;
 mod guard;
 mod http;
+mod openai_sdk;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};

@@ -2,7 +2,7 @@
 //! macOS from elsewhere, or prebuilt with `--launcher`), checked and copied next to `_vendor`,
 //! with the served port's guard (`guard/`, Python files the launcher loads).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Result;
 use fs_err as fs;
@@ -12,6 +12,8 @@ use super::compiled::Compiled;
 use crate::launcher::{self, Checked, LauncherFiles, LinkTarget};
 use crate::mode::Mode;
 use crate::probe::PythonFacts;
+use crate::caches::bundler_cache;
+use crate::compile::{self, Bytecode};
 use crate::{Options, cargo, cross, platform};
 use msty_mlx_contract::plan::GUARD_FILES;
 
@@ -41,34 +43,39 @@ pub fn build(opts: &Options, compiled: Compiled, progress: &Progress) -> Result<
     let dir = &installed.tmp.path;
     fs::copy(&built.launcher, dir.join(&opts.bin_name))?;
     fs::copy(&built.runtime, dir.join(runtime_name))?;
-    let guard = guard_source(opts);
-    fs::create_dir_all(dir.join("guard"))?;
-    for file in GUARD_FILES {
-        let from = guard.join(file);
-        if !from.is_file() {
-            anyhow::bail!(
-                "the guard file `{}` is missing; the launcher needs guard/ ({}) beside it",
-                from.display(),
-                GUARD_FILES.join(", ")
-            );
-        }
-        fs::copy(from, dir.join("guard").join(file))?;
-    }
+    copy_guard(opts, &compiled.bytecode, &dir.join("guard"))?;
     fs::remove_dir_all(&installed.work)?;
     Ok(LauncherBuilt { compiled, checked, runtime_name })
 }
 
-/// Where the guard comes from: `guard/` beside prebuilt files (a kit carries it), else this
-/// checkout's `guard/`.
-fn guard_source(opts: &Options) -> PathBuf {
-    match &opts.launcher {
+/// The served port's guard (`guard/`: Python files, the same for every target) beside the
+/// launcher: from beside prebuilt files (a launcher kit carries it), else from this checkout;
+/// compiled like `_vendor` (every python3 the launcher starts imports it first).
+fn copy_guard(opts: &Options, bytecode: &Bytecode, to: &Path) -> Result<()> {
+    let from = match &opts.launcher {
         Some(prebuilt) => {
             let given = opts.cwd.join(prebuilt);
             let dir = if given.is_dir() { given.as_path() } else { given.parent().unwrap_or(Path::new(".")) };
             dir.join("guard")
         }
         None => opts.repo.join("guard"),
+    };
+    fs::create_dir_all(to)?;
+    for file in GUARD_FILES {
+        let source = from.join(file);
+        if !source.is_file() {
+            anyhow::bail!(
+                "the guard file `{}` is missing; the launcher needs guard/ ({}) beside it",
+                source.display(),
+                GUARD_FILES.join(", ")
+            );
+        }
+        fs::copy(source, to.join(file))?;
     }
+    if let Bytecode::UncheckedHash { python, .. } = bytecode {
+        compile::compile(python, to, bundler_cache("bytecode").as_deref())?;
+    }
+    Ok(())
 }
 
 /// The files, from where the options and the mode say.
