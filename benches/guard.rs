@@ -8,7 +8,8 @@
 //!
 //! G1 p50 of `GET /v1/models` (a new connection each, as a polling client); G2 p50 time to the
 //! first streamed token of a chat completion; G3 a python3 child's start (the guard's
-//! `sitecustomize` on its PYTHONPATH, or not); G4 the launcher's own start (`--version`).
+//! `sitecustomize` on its PYTHONPATH, or not); G4 the launcher's own start (`--version`); G5
+//! the guard's own work per request, in-process, without the noise of a server around it.
 
 #[path = "../launcher-tests/harness/mod.rs"]
 mod harness;
@@ -32,7 +33,7 @@ use std::time::Instant;
 use fixtures::*;
 use harness::*;
 use http::{Served, request};
-use measure::{alternate, median};
+use measure::{alternate_cpu, median};
 use serde_json::Value;
 
 const TOKEN: &str = "guard-bench-token-0123456789abcdefghij";
@@ -42,7 +43,7 @@ fn main() {
     let value = |flag: &str, default: usize| {
         args.iter().skip_while(|a| *a != flag).nth(1).and_then(|n| n.parse().ok()).unwrap_or(default)
     };
-    let (requests, streams, runs) = (value("--requests", 400), value("--streams", 40), value("--runs", 40));
+    let (requests, streams, runs) = (value("--requests", 400), value("--streams", 100), value("--runs", 40));
 
     let real = real_vendor();
     let b = bundle_with_vendor("guard-bench", &compiled_copy(&real));
@@ -122,13 +123,57 @@ fn main() {
         c.env("PYTHONDONTWRITEBYTECODE", "1").env("MLXK2_SERVE_TOKEN", TOKEN);
         c
     };
-    let (a, bb) = alternate(runs, &mut child(b.pythonpath()), &mut child(b.vendor().display().to_string()));
+    let ((a, bb), (ca, cb)) =
+        alternate_cpu(runs, &mut child(b.pythonpath()), &mut child(b.vendor().display().to_string()));
     row("G3", format!("python3 child start, guard's sitecustomize vs none ({runs})"), a, bb);
+    row("G3c", "  the same, CPU time (user + system)".into(), ca, cb);
     let mut off = b.launcher_in(&home, &["--version"]);
     off.env("MLXK2_GUARD", "off");
-    let (a, bb) = alternate(runs, &mut b.launcher_in(&home, &["--version"]), &mut off);
+    let ((a, bb), (ca, cb)) = alternate_cpu(runs, &mut b.launcher_in(&home, &["--version"]), &mut off);
     row("G4", format!("launcher --version, guard loaded vs off ({runs})"), a, bb);
+    row("G4c", "  the same, CPU time (user + system)".into(), ca, cb);
+    // The guard's own work per request, without the server around it: one ASGI call of the
+    // guard (Host, Origin, token checked) around an app that answers at once, vs that app alone.
+    let out = run_ok(
+        clean_command(&b.python3())
+            .args(["-c", PER_REQUEST])
+            .arg(TOKEN)
+            .env("PYTHONPATH", b.pythonpath())
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut micros = text.split_whitespace().map(|n| n.parse::<f64>().unwrap());
+    let (a, bb) = (micros.next().unwrap(), micros.next().unwrap());
+    let what = "one ASGI call, guard around a trivial app vs the app alone";
+    println!("G5   {what:<58} {a:>8.2}µs {bb:>8.2}µs {:>7.3} {:>+7.2}µs", a / bb, a - bb);
 }
+
+/// G5's measurement (prints the two medians in µs): 50 rounds of 2 000 calls each way.
+const PER_REQUEST: &str = r#"
+import asyncio, statistics, sys, time
+import msty_mlx_guard
+from msty_mlx_guard_app import Guard
+token = sys.argv[1].encode()
+async def app(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+async def send(message):
+    pass
+async def receive():
+    return {"type": "http.request"}
+scope = {"type": "http", "method": "GET", "path": "/v1/models", "headers": [
+    (b"host", b"127.0.0.1:8000"), (b"user-agent", b"OpenAI/Python"), (b"accept", b"application/json"),
+    (b"authorization", b"Bearer " + token)]}
+guarded = Guard(app, "127.0.0.1", token, frozenset())
+async def rounds(target):
+    times = []
+    for _ in range(50):
+        start = time.perf_counter()
+        for _ in range(2000):
+            await target(scope, receive, send)
+        times.append((time.perf_counter() - start) / 2000 * 1e6)
+    return statistics.median(times)
+print(asyncio.run(rounds(guarded)), asyncio.run(rounds(app)))
+"#;
 
 /// Sends a streamed chat completion and returns the time until the first event whose delta
 /// carries text; reads the rest of the stream before returning.

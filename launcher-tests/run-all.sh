@@ -18,6 +18,7 @@ command -v unshare >/dev/null || missing+=(util-linux)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm) # electron/'s dev dependency (TypeScript), installed by npm ci
 command -v llvm-install-name-tool-14 >/dev/null || missing+=(llvm-14) # Mach-O fixtures (verify::macho)
+command -v chromium >/dev/null || missing+=(chromium) # the guard's browser test (real::browser), headless
 if ((${#missing[@]})) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     echo "run-all: installing ${missing[*]}" >&2
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -110,6 +111,7 @@ for python in "${pythons[@]}"; do
         else
             need node "apt-get install nodejs (the real-stack suite drives the server from Node)"
             need npm "apt-get install npm (electron/'s tests type-check an example with TypeScript)"
+            need chromium "apt-get install chromium (the guard's headless-browser test, real::browser)"
             # The Electron module's tests (run by the real suite) need its dev dependency: TypeScript.
             [[ -d electron/node_modules/typescript ]] || (cd electron && npm ci --no-audit --no-fund --loglevel=error)
             section "real-stack suite on CPython $xy"
