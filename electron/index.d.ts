@@ -52,12 +52,17 @@ export declare class LauncherError extends Error {
 // ---- start / Server -------------------------------------------------------------------------
 
 export interface RestartOptions {
-  /** Restarts over the server's life (default 3). */
+  /** Restarts in a row, without a stable run between them (default 3); then the server stays down. */
   max?: number;
-  /** First delay; doubled for each further restart (default 500). */
+  /** First delay; doubled for each further restart in a row (default 500). */
   backoffMs?: number;
   /** Upper bound of the delay (default 30000). */
   maxBackoffMs?: number;
+  /**
+   * A run that stayed up this long after it was ready is stable: the next crash starts a fresh
+   * budget of `max` restarts, from `backoffMs` again (default 60000; Infinity: never).
+   */
+  stableMs?: number;
 }
 
 export type LogStream = 'stdout' | 'stderr';
@@ -136,15 +141,22 @@ export declare class Server extends EventEmitter {
   readonly port: number;
   /** The launcher's pid now; null between a crash and its restart, and after stop(). */
   readonly pid: number | null;
-  /** Restarts so far. */
+  /** Restarts over the server's life. */
   readonly restarts: number;
+  /** Why the server is down for good (an unexpected exit not restarted); null while it runs, and when stop() ended it. */
+  readonly failure: LauncherError | null;
+  /** Resolves once the server is down for good: null after stop(), else `failure`. Never rejects. */
+  readonly closed: Promise<LauncherError | null>;
   stop(options?: StopOptions): Promise<StopResult>;
 
   on(event: 'ready', listener: (e: ReadyEvent) => void): this;
   on(event: 'log', listener: (line: string, stream: LogStream) => void): this;
   on(event: 'exit', listener: (e: ExitEvent) => void): this;
   on(event: 'restart', listener: (e: RestartEvent) => void): this;
-  /** Supervision gave up (or was off) after an unexpected exit. Emitted only when listened to. */
+  /**
+   * Supervision gave up (or was off) after an unexpected exit. Emitted only when listened to;
+   * the same error is `failure` and what `closed` resolves with.
+   */
   on(event: 'error', listener: (e: LauncherError) => void): this;
   once(event: 'ready', listener: (e: ReadyEvent) => void): this;
   once(event: 'log', listener: (line: string, stream: LogStream) => void): this;

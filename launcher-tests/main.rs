@@ -1,4 +1,5 @@
-//! Integration tests: the real launcher binary inside real, relocated bundles.
+//! Integration tests: the real launcher binary inside real, relocated bundles. The bundler's
+//! and verify's tests are in their packages (crates/bundler/tests, crates/verify/tests).
 
 mod harness;
 mod schema;
@@ -6,11 +7,9 @@ mod schema;
 mod bad_input;
 mod behaviour;
 mod binary;
-mod bundler;
 mod children;
 mod diagnostics;
 mod docs;
-mod docs_bundler;
 mod faults;
 mod guard;
 mod interrupt;
@@ -20,4 +19,3 @@ mod parent_death;
 mod schemas;
 mod trusted_cache;
 mod two_stage;
-mod verify;

@@ -1,7 +1,6 @@
 //! Issue 2 §8: when the process that spawned the launcher dies, the launcher receives exactly
 //! one SIGTERM (so mlx-knife stops its worker), unless `MLXK2_EXIT_WITH_PARENT=0`.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,23 +15,11 @@ fn spawn_under_shell(env: &[(&str, &str)], record: &std::path::Path) -> (std::pr
         cmd.env(k, v);
     }
     let mut sh = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(sh.stdout.take().unwrap());
-    let mut pid = None;
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(30) {
-        let mut line = String::new();
-        if lines.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        if let Some(p) = line.trim().strip_prefix("pid ") {
-            pid = Some(p.parse().unwrap());
-        }
-        if line.trim() == "ready" {
-            break;
-        }
-    }
+    let mut out = sh.stdout.take().unwrap();
+    let seen = String::from_utf8_lossy(&read_until(&mut out, b"ready\n", Duration::from_secs(30))).into_owned();
+    let pid = seen.lines().find_map(|l| l.strip_prefix("pid ")).map(|p| p.parse().unwrap());
     let pid = pid.expect("launcher pid");
-    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
     (sh, pid)
 }
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite: lints (Linux and aarch64-apple-darwin), unit tests, and the launcher
-# tests once per CPython X.Y.
+# The whole test suite: lints (Linux and aarch64-apple-darwin), unit tests, the launcher tests
+# once per CPython X.Y, the bundler's and verify's tests on 3.11 and 3.12.
 #
-# The launcher is the same for every Python; the harness builds the runtime library for each
-# X.Y it tests (target/test-runtime). 3.11 and 3.12 are required; 3.10 and 3.13 run when
-# present. Interpreters come from pyenv (shared-library builds); MLXK2_TEST_PYTHONS="/p/python3.11 …"
+# The launcher is the same for every Python; the harness (crates/testkit) builds the runtime
+# library for each X.Y it tests (target/test-runtime). 3.11 and 3.12 are required; 3.10 and
+# 3.13 run when present. Interpreters come from pyenv (shared-library builds); MLXK2_TEST_PYTHONS="/p/python3.11 …"
 # overrides the list.
 set -euo pipefail
 shopt -s inherit_errexit 2>/dev/null || true
@@ -17,7 +17,8 @@ command -v readelf >/dev/null || missing+=(binutils)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm) # electron/'s dev dependency (TypeScript), installed by npm ci
-command -v llvm-install-name-tool-14 >/dev/null || missing+=(llvm-14) # Mach-O fixtures (verify::macho)
+[[ -x /bin/ps ]] || missing+=(procps) # the Electron module's macOS path (ps), run on Linux by its tests
+command -v llvm-install-name-tool-14 >/dev/null || missing+=(llvm-14) # Mach-O fixtures (verify's tests)
 command -v chromium >/dev/null || missing+=(chromium) # the guard's browser test (real::browser), headless
 if ((${#missing[@]})) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     echo "run-all: installing ${missing[*]}" >&2
@@ -83,25 +84,40 @@ PYO3_PYTHON="${pythons[0]}" cargo clippy --locked --workspace --all-targets -- -
 rustup target list --installed 2>/dev/null | grep -qx aarch64-apple-darwin || rustup target add aarch64-apple-darwin
 PYO3_CROSS_PYTHON_VERSION=3.12 cargo clippy --locked --workspace --target aarch64-apple-darwin --all-targets -- -D warnings
 echo "clippy: clean on both targets"
+# The Python the runtime runs inside CPython (include_str!): ruff, pinned with hashes, in a venv
+# of its own under target/ (installed once per pin).
+section "ruff (crates/runtime/src/python, guard)"
+ruff_pin=$(sed -n 's/^ruff==\([0-9.]*\).*/\1/p' crates/runtime/ruff-requirements.txt)
+ruff_venv=target/tools/ruff-$ruff_pin
+if [[ ! -x $ruff_venv/bin/ruff ]]; then
+    "${pythons[0]}" -m venv "$ruff_venv"
+    "$ruff_venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r crates/runtime/ruff-requirements.txt
+fi
+"$ruff_venv/bin/ruff" check --config crates/runtime/ruff.toml crates/runtime/src/python guard
+"$ruff_venv/bin/ruff" format --check --config crates/runtime/ruff.toml crates/runtime/src/python guard
 
 first=1
 for python in "${pythons[@]}"; do
     xy=$("$python" -I -c 'import sys; print("%d.%d" % sys.version_info[:2])')
     section "launcher tests on CPython $xy ($python)"
     # The unit tests do not depend on the Python: once, on their own (no filter below reaches
-    # them). The bundler's tests (minutes: uv installs, cargo builds) and verify's (Mach-O
-    # files, no Python) run on the two required X.Y only; 3.10 and 3.13 run every other
-    # launcher test.
+    # them).
     if ((first)); then
         MLXK2_TEST_PYTHON="$python" cargo test --locked --workspace --lib --bins "$@" 2>&1 | tee -a "$log"
+        # The launcher's doctests: compile checks that its unsafe fns cannot be called outside `unsafe`.
+        cargo test --locked -p msty-mlx-studio --doc "$@" 2>&1 | tee -a "$log"
     fi
     first=0
-    only=()
-    if [[ "$xy" != 3.11 && "$xy" != 3.12 && $# -eq 0 ]]; then
-        only=(-- --skip bundler:: --skip verify::)
-        echo "(bundler:: and verify:: tests run on CPython 3.11 and 3.12, not here)"
+    MLXK2_TEST_PYTHON="$python" cargo test --locked -p msty-mlx-studio --test launcher "$@" 2>&1 | tee -a "$log"
+    # The bundler's tests (minutes: uv installs, cargo builds) and verify's (Mach-O files) run
+    # on the two required X.Y only (on every X.Y when arguments are given).
+    if [[ "$xy" == 3.11 || "$xy" == 3.12 || $# -gt 0 ]]; then
+        section "bundler and verify tests on CPython $xy"
+        MLXK2_TEST_PYTHON="$python" cargo test --locked -p msty-mlx-bundler --test bundler "$@" 2>&1 | tee -a "$log"
+        MLXK2_TEST_PYTHON="$python" cargo test --locked -p msty-mlx-verify --test verify "$@" 2>&1 | tee -a "$log"
+    else
+        echo "(the bundler's and verify's tests run on CPython 3.11 and 3.12, not here)"
     fi
-    MLXK2_TEST_PYTHON="$python" cargo test --locked -p msty-mlx-studio --test launcher "$@" "${only[@]}" 2>&1 | tee -a "$log"
     # The real stack (PyPI mlx-knife + mlx[cpu], Node driving the server) on 3.11 and 3.12,
     # with the chaos storm (docs/testing.md "Chaos suite": 60 sequences on 3.11, 15 on 3.12; CHAOS_*
     # variables pass through).

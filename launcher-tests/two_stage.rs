@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::harness::*;
 
 const NO_HOME: i32 = 81;
+const LIBPYTHON: i32 = 83;
 const RUNTIME: i32 = 88;
 
 /// `dist-ext-python/msty-mlx-studio/` as the bundler leaves it: launcher, runtime, `_vendor`, `guard`;
@@ -148,7 +149,69 @@ fn runtime_corrupt() {
         RUNTIME,
         &format!("the runtime library `{}` is truncated: a loadable segment ends at byte", b.runtime().display()),
     );
-    assert_eq!(run(b.launcher().arg("--python-info")).json()["ok"], true, "only loading can tell");
+    // Its stamp reads fine, yet a run would stop: --python-info says so too (issue 27).
+    assert_runtime_error(&b, "is truncated: a loadable segment ends at byte");
+}
+
+/// The real runtime with one of its CPython imports renamed (same length): its stamp is right,
+/// but `dlopen` fails with "undefined symbol", as for a runtime built against another build of
+/// libpython.
+fn unresolvable() -> Vec<u8> {
+    let (from, to) = (b"PyConfig_InitPythonConfig\0", b"PyConfig_InitPythonConfiX\0");
+    let mut bytes = fs::read(runtime()).unwrap();
+    let mut found = 0;
+    for at in 0..bytes.len() - from.len() {
+        if &bytes[at..at + from.len()] == from {
+            bytes[at..at + to.len()].copy_from_slice(to);
+            found += 1;
+        }
+    }
+    assert!(found > 0, "the runtime imports no PyConfig_InitPythonConfig");
+    bytes
+}
+
+/// A runtime that fails `dlopen` for another reason than its stamp: a run exits 88 with the
+/// loader's message, and `--python-info` (which loads both libraries in a child process to know)
+/// reports the same problem instead of `ok` (issue 27).
+#[test]
+fn runtime_that_does_not_load() {
+    let b = with_runtime("rt-unresolvable", Some(unresolvable()));
+    assert_runtime_error(&b, "cannot be loaded");
+    let r = run(b.launcher().arg("report"));
+    assert!(r.stderr().contains("undefined symbol: PyConfig_InitPythonConfiX"), "{}", r.stderr());
+    let j = run(b.launcher().arg("--python-info")).json();
+    let line = r.stderr().trim_end().strip_prefix("msty-mlx-studio: error: ").unwrap().to_string();
+    assert!(j["problems"].as_array().unwrap().iter().any(|p| p.as_str() == Some(&line)), "the run's own line: {j}");
+    assert_eq!(j["runtime"]["python"], XY, "the stamp is still shown: {j}");
+}
+
+/// Looking is not doing (STYLE 17): a run that stops before Python runs leaves nothing on disk —
+/// no bytecode cache under HOME, no `mlx` directory in TMPDIR — whether the survey stopped it
+/// (the runtime missing) or loading did (the runtime unresolvable, libpython cut short). The
+/// control: a run that starts creates both.
+#[test]
+fn a_run_that_cannot_start_writes_nothing() {
+    let written = |b: &Bundle, code: i32| {
+        let (home, tmp) = (scratch("nowrite-home"), scratch("nowrite-tmp"));
+        let r = run(b.launcher().arg("--version").env("HOME", &home).env("TMPDIR", &tmp));
+        assert_eq!(r.code, Some(code), "{}", r.stderr());
+        [home.join(".cache/msty-mlx-studio"), tmp.join("mlx")].into_iter().filter(|p| p.exists()).collect::<Vec<_>>()
+    };
+    assert_eq!(written(base(), 0).len(), 2, "control: a run creates both");
+    let nothing: Vec<PathBuf> = Vec::new();
+    assert_eq!(written(&with_runtime("nowrite-rt-missing", None), RUNTIME), nothing, "runtime missing");
+    assert_eq!(
+        written(&with_runtime("nowrite-rt-unresolvable", Some(unresolvable())), RUNTIME),
+        nothing,
+        "runtime not loadable"
+    );
+    let b = Bundle::copy("nowrite-libpython");
+    let lib = b.home().join(format!("lib/libpython{XY}.so.1.0"));
+    let mut head = vec![0; 200_000];
+    std::io::Read::read_exact(&mut fs::File::open(&lib).unwrap(), &mut head).unwrap();
+    fs::remove_file(&lib).unwrap();
+    fs::write(&lib, head).unwrap();
+    assert_eq!(written(&b, LIBPYTHON), nothing, "libpython cut short");
 }
 
 #[test]
@@ -173,19 +236,45 @@ fn runtime_for_another_plan_format() {
     assert_eq!(run(b.launcher().arg("--python-info")).json()["runtime"]["plan_format"], 9);
 }
 
-/// What the dynamic loader opened during a run (`LD_DEBUG=files`).
-fn loaded_objects(args: &[&str]) -> String {
+/// What the dynamic loader opened during a run (`LD_DEBUG=files`): the launcher's own pid (that
+/// of the first line: `env` execs it) and each `file=` line with the pid that printed it.
+fn loaded_objects(args: &[&str]) -> (String, Vec<(String, String)>) {
     let r = run(base().launcher().args(args).env("LD_DEBUG", "files"));
-    r.stderr().lines().filter(|l| l.contains("file=")).collect::<Vec<_>>().join("\n")
+    let lines: Vec<(String, String)> = r
+        .stderr()
+        .lines()
+        .filter_map(|l| l.trim_start().split_once(':'))
+        .map(|(pid, rest)| (pid.to_string(), rest.trim().to_string()))
+        .collect();
+    let launcher = lines.first().map(|(pid, _)| pid.clone()).unwrap_or_default();
+    (launcher, lines.into_iter().filter(|(_, l)| l.starts_with("file=")).collect())
 }
 
 #[test]
 fn native_flags_never_load_libpython_or_the_runtime() {
+    let loading = |loads: &[(String, String)], name: &str| -> Vec<String> {
+        loads.iter().filter(|(_, l)| l.contains(name)).map(|(pid, _)| pid.clone()).collect()
+    };
     // Positive control: a run loads both, so the probe can see them.
-    let run_loads = loaded_objects(&["report"]);
-    assert!(run_loads.contains("libpython") && run_loads.contains(RUNTIME_FILE), "{run_loads}");
-    for args in [&["--python-info"][..], &["--mlx-info"], &["--pkg-info", "mlx_lm"]] {
-        let loads = loaded_objects(args);
-        assert!(!loads.contains("libpython") && !loads.contains(RUNTIME_FILE), "{args:?} loaded:\n{loads}");
+    let (_, run_loads) = loaded_objects(&["report"]);
+    assert!(
+        !loading(&run_loads, "libpython").is_empty() && !loading(&run_loads, RUNTIME_FILE).is_empty(),
+        "{run_loads:?}"
+    );
+    for args in [&["--mlx-info"][..], &["--pkg-info", "mlx_lm"]] {
+        let (_, loads) = loaded_objects(args);
+        assert!(
+            loading(&loads, "libpython").is_empty() && loading(&loads, RUNTIME_FILE).is_empty(),
+            "{args:?} loaded:\n{loads:?}"
+        );
     }
+    // --python-info proves that both load (issue 27), in a child process it then discards: the
+    // launcher's own process maps neither.
+    let (launcher, loads) = loaded_objects(&["--python-info"]);
+    let (libpython, runtime) = (loading(&loads, "libpython"), loading(&loads, RUNTIME_FILE));
+    assert!(!libpython.is_empty() && !runtime.is_empty(), "--python-info did not try loading: {loads:?}");
+    assert!(
+        libpython.iter().chain(&runtime).all(|pid| *pid != launcher),
+        "loaded by the launcher {launcher}: {loads:?}"
+    );
 }

@@ -35,18 +35,30 @@ use msty_mlx_contract::plan::BytecodePlan;
 use msty_mlx_contract::python::PyVersion;
 use sha2::{Digest, Sha256};
 
-use msty_mlx_trust as sys;
-use msty_mlx_trust::{self as trusted_dir, Walked};
+use msty_mlx_trust::{self as trusted_dir, EntryKind, Walked};
 
 /// The file in a cache leaf that says "trust-checked and proved writable by a launcher".
 pub const MARKER: &str = ".msty-mlx-studio-cache";
 
 /// Decides from `_vendor` (mlxk2's own pyc as the witness: the bundler compiles everything or
-/// nothing) and the user's cache directory (`None` when there is none). Every directory of the
-/// prefix is trust-checked in both cases; with `prepare` (a run, not a description) missing
-/// ones are created `0700` and a cache without [`MARKER`] is probed; without, nothing on disk
-/// changes. Any refusal means no caching.
-pub fn plan(vendor: &Path, home: &Path, python_xy: PyVersion, cache_dir: Option<&Path>, prepare: bool) -> BytecodePlan {
+/// nothing) and the user's cache directory (`None` when there is none), from what is on disk:
+/// every existing directory of the prefix is trust-checked, nothing is created or changed (the
+/// survey; [`prepare`] does the writing once the plan is known to run). Any refusal means no
+/// caching.
+pub fn plan(vendor: &Path, home: &Path, python_xy: PyVersion, cache_dir: Option<&Path>) -> BytecodePlan {
+    decide(vendor, home, python_xy, cache_dir, false)
+}
+
+/// [`plan`] again, now making it true on disk: missing directories of the prefix are created
+/// `0700` (every one trust-checked again, right before use), an earlier launcher's are
+/// tightened to `0700`, and a cache without [`MARKER`] is probed. What cannot be made true
+/// means no caching, as in [`plan`].
+pub fn prepare(vendor: &Path, home: &Path, python_xy: PyVersion, cache_dir: Option<&Path>) -> BytecodePlan {
+    decide(vendor, home, python_xy, cache_dir, true)
+}
+
+/// The run's decision is logged once, by [`prepare`]; a description carries it in the plan.
+fn decide(vendor: &Path, home: &Path, python_xy: PyVersion, cache_dir: Option<&Path>, prepare: bool) -> BytecodePlan {
     let tag = python_xy.cache_tag();
     let shipped_pycs = vendor.join("mlxk2/__pycache__").join(format!("__init__.{tag}.pyc")).is_file();
     if shipped_pycs {
@@ -54,7 +66,9 @@ pub fn plan(vendor: &Path, home: &Path, python_xy: PyVersion, cache_dir: Option<
     }
     let Some(cache) = cache_dir else {
         let reason = "no per-user cache directory (HOME and XDG_CACHE_HOME unset or not absolute)";
-        tracing::debug!("{reason}: running without a bytecode cache");
+        if prepare {
+            tracing::debug!("{reason}: running without a bytecode cache");
+        }
         return BytecodePlan { shipped_pycs, pycache_prefix: None, no_cache_reason: Some(reason.into()) };
     };
     let leaf = OsString::from(format!("{}-py{python_xy}", bundle_id(vendor, home)));
@@ -76,7 +90,9 @@ pub fn plan(vendor: &Path, home: &Path, python_xy: PyVersion, cache_dir: Option<
         }
         Err(refusal) => {
             let kind = if refusal.is_untrusted() { "untrusted" } else { "unusable" };
-            tracing::debug!("bytecode cache {kind} ({refusal}): running without a bytecode cache");
+            if prepare {
+                tracing::debug!("bytecode cache {kind} ({refusal}): running without a bytecode cache");
+            }
             BytecodePlan {
                 shipped_pycs,
                 pycache_prefix: None,
@@ -104,14 +120,14 @@ pub fn user_cache_dir(vars: &[(OsString, OsString)]) -> Option<PathBuf> {
 /// `O_EXCL`, so concurrent first runs never share one; a failed write removes it again.
 fn prove_writable(leaf: BorrowedFd<'_>, leaf_created: bool) -> std::io::Result<()> {
     let marker = OsStr::new(MARKER);
-    if !leaf_created && sys::entry_kind_at(Some(leaf), marker).is_ok_and(|kind| kind == sys::EntryKind::File) {
+    if !leaf_created && trusted_dir::entry_kind_at(Some(leaf), marker).is_ok_and(|kind| kind == EntryKind::File) {
         return Ok(());
     }
-    match sys::create_new_file_at(leaf, marker, 0o600) {
+    match trusted_dir::create_new_file_at(leaf, marker, 0o600) {
         Ok(mut file) => file
             .write_all(b"msty-mlx-studio: this bytecode cache was trust-checked and proved writable\n")
             .inspect_err(|_| {
-                let _ = sys::unlink_at(leaf, marker);
+                let _ = trusted_dir::unlink_at(leaf, marker);
             }),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()), // a concurrent first run
         Err(e) => Err(e),
@@ -140,38 +156,31 @@ mod tests {
         let vendor = dir.join("_vendor");
         std::fs::create_dir_all(vendor.join("mlxk2/__pycache__")).unwrap();
         let cache = dir.join("cache");
-        let p = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&cache), false);
+        let p = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&cache));
         assert!(!p.shipped_pycs && p.write_bytecode());
         let prefix = p.pycache_prefix.unwrap();
         assert!(
             prefix.starts_with(cache.join("msty-mlx-studio/pycache")) && prefix.to_string_lossy().ends_with("-py3.11")
         );
-        assert_eq!(
-            plan(&vendor, &dir, PyVersion::new(3, 11), Some(&cache), false).pycache_prefix.unwrap(),
-            prefix,
-            "stable"
-        );
-        assert_ne!(
-            plan(&dir.join("other"), &dir, PyVersion::new(3, 11), Some(&cache), false).pycache_prefix.unwrap(),
-            prefix
-        );
+        assert_eq!(plan(&vendor, &dir, PyVersion::new(3, 11), Some(&cache)).pycache_prefix.unwrap(), prefix, "stable");
+        assert_ne!(plan(&dir.join("other"), &dir, PyVersion::new(3, 11), Some(&cache)).pycache_prefix.unwrap(), prefix);
         // Fixed across builds and Rust releases: the cache of an installed app stays valid.
         assert_eq!(
             bundle_id(Path::new("/A/Resources/mlxk2/_vendor"), Path::new("/A/Resources/python")),
             "1e62e6e62a7ea497"
         );
-        assert_eq!(plan(&vendor, &dir, PyVersion::new(3, 11), None, false).pycache_prefix, None);
+        assert_eq!(plan(&vendor, &dir, PyVersion::new(3, 11), None).pycache_prefix, None);
         assert!(
-            plan(&vendor, &dir, PyVersion::new(3, 11), None, false)
+            plan(&vendor, &dir, PyVersion::new(3, 11), None)
                 .no_cache_reason
                 .unwrap()
                 .starts_with("no per-user cache directory")
         );
         std::fs::write(vendor.join("mlxk2/__pycache__/__init__.cpython-311.pyc"), b"").unwrap();
-        let p = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&cache), false);
+        let p = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&cache));
         assert!(p.shipped_pycs && !p.write_bytecode());
         assert!(
-            !plan(&vendor, &dir, PyVersion::new(3, 12), Some(&cache), false).shipped_pycs,
+            !plan(&vendor, &dir, PyVersion::new(3, 12), Some(&cache)).shipped_pycs,
             "pycs of another X.Y do not count"
         );
     }
@@ -183,31 +192,53 @@ mod tests {
         std::fs::create_dir_all(vendor.join("mlxk2")).unwrap();
         // A file where the cache's directory should be.
         std::fs::write(dir.join("cache"), b"").unwrap();
-        let p = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("cache")), true);
+        let p = prepare(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("cache")));
         assert_eq!(p.pycache_prefix, None);
         assert!(!p.write_bytecode());
         assert!(p.no_cache_reason.unwrap().starts_with("bytecode cache unusable: "));
         // Described only (--python-info): the same decision, from what is there.
-        let described = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("cache")), false);
+        let described = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("cache")));
         assert_eq!(described.pycache_prefix, None);
-        let fresh = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("good")), false).pycache_prefix.unwrap();
+        let fresh = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("good"))).pycache_prefix.unwrap();
         assert!(!dir.join("good").exists(), "describing creates nothing");
-        let good = plan(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("good")), true).pycache_prefix.unwrap();
+        let good = prepare(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("good"))).pycache_prefix.unwrap();
         assert_eq!(good, fresh);
         assert!(good.is_dir());
         let names = |d: &Path| std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>();
         assert_eq!(names(&good), [MARKER], "the probe is the marker, and nothing else");
-        let probed = std::fs::metadata(good.join(MARKER)).unwrap().modified().unwrap();
         std::fs::remove_file(good.join(MARKER)).unwrap();
         std::fs::write(good.join(MARKER), b"").unwrap();
-        let kept = std::fs::metadata(good.join(MARKER)).unwrap().modified().unwrap();
-        assert!(kept >= probed);
         assert_eq!(
-            plan(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("good")), true).pycache_prefix.unwrap(),
+            prepare(&vendor, &dir, PyVersion::new(3, 11), Some(&dir.join("good"))).pycache_prefix.unwrap(),
             good
         );
         assert_eq!(std::fs::read(good.join(MARKER)).unwrap(), b"", "a marker is there: no probe");
         assert_eq!(names(&good), [MARKER]);
+    }
+
+    /// The writability probe runs once per cache: a leaf that has the marker is left alone (not
+    /// rewritten, not even opened for writing: its time stays), a leaf without one is probed.
+    #[test]
+    fn the_marker_is_written_once_and_then_left_alone() {
+        let dir = crate::test_dir::test_dir("bytecode-marker");
+        let vendor = dir.join("_vendor");
+        std::fs::create_dir_all(vendor.join("mlxk2")).unwrap();
+        let cache = dir.join("cache");
+        let prepare = || prepare(&vendor, &dir, PyVersion::new(3, 11), Some(&cache)).pycache_prefix.unwrap();
+        let leaf = prepare();
+        let marker = leaf.join(MARKER);
+        let probe = std::fs::read(&marker).unwrap();
+        assert!(probe.starts_with(b"msty-mlx-studio: "), "the probe's text");
+        let long_ago = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        std::fs::File::options().write(true).open(&marker).unwrap().set_modified(long_ago).unwrap();
+        assert_eq!(prepare(), leaf);
+        assert_eq!(std::fs::metadata(&marker).unwrap().modified().unwrap(), long_ago, "the marker was rewritten");
+        assert_eq!(std::fs::read(&marker).unwrap(), probe);
+        // An existing leaf without a marker (an earlier launcher's, or one whose probe failed):
+        // probed now.
+        std::fs::remove_file(&marker).unwrap();
+        assert_eq!(prepare(), leaf);
+        assert_eq!(std::fs::read(&marker).unwrap(), probe);
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod python_home;
 pub mod settings;
 pub mod stack;
 pub mod stage2;
+// The unsafe wrappers; their callers' `unsafe {}` blocks are allowed one by one (see `sys`).
 #[allow(unsafe_code)]
 pub mod sys;
 #[cfg(test)]

@@ -50,8 +50,8 @@ fn main() -> ! {
     }
 }
 
-/// Locate → (our own diagnostics flag?) → plan → child environment → exit-with-parent →
-/// libpython + runtime → CPython runs mlxk2.
+/// Locate → (our own diagnostics flag?) → plan → libpython + runtime → prepare → child
+/// environment → exit-with-parent → CPython runs mlxk2.
 fn run(argv: Vec<OsString>) -> Result<i32, Failure> {
     let log = logging::init();
     if let Some(warning) = &log.warning {
@@ -66,10 +66,17 @@ fn run(argv: Vec<OsString>) -> Result<i32, Failure> {
     let inputs = Inputs::capture(exe, log.filter);
     let plan = plan::survey(&inputs, Depth::Run).into_runnable()?;
     tracing::debug!(home = %plan.paths.home.display(), rule = %plan.paths.home_rule, python = %plan.python, "launch plan");
-    // Rewritten while this is the only thread (the macOS parent watch starts one).
-    sys::apply_child_env(&plan.child_environment);
+    let python = stage2::load(&plan)?;
+    // Known to run now: only from here on is anything written (the caches' directories).
+    let plan = plan::prepare(&inputs, plan);
+    // SAFETY: no other thread exists yet: the first one is the macOS parent watch, armed
+    // below; CPython starts later still.
+    #[allow(unsafe_code)]
+    unsafe {
+        sys::apply_child_env(&plan.child_environment)
+    };
     parent::arm(plan.exit_with_parent);
-    stage2::load(&plan)?.run_mlxk2(&plan, &argv)
+    python.run_mlxk2(&plan, &argv)
 }
 
 /// The launcher's real path, symlinks resolved: Linux's `/proc/self/exe` already is one;

@@ -17,9 +17,19 @@ use msty_mlx_trust::{Refusal, Walked, walk};
 /// The variables libstdc++ reads for the temp dir, in its order.
 const TEMP_VARIABLES: [&str; 4] = ["TMPDIR", "TMP", "TEMP", "TEMPDIR"];
 
-/// Decides for this run; with `prepare` (a run, not a description) missing directories are
-/// created.
-pub fn plan(vars: &[(OsString, OsString)], cache_dir: Option<&Path>, prepare: bool) -> MlxJit {
+/// Decides from what is on disk, changing nothing (the survey).
+pub fn plan(vars: &[(OsString, OsString)], cache_dir: Option<&Path>) -> MlxJit {
+    decide(vars, cache_dir, false)
+}
+
+/// Decides again and makes it true on disk (once the plan is known to run): the temp dir's
+/// `mlx`, or our own temp dir, is created `0700` after the same checks.
+pub fn prepare(vars: &[(OsString, OsString)], cache_dir: Option<&Path>) -> MlxJit {
+    decide(vars, cache_dir, true)
+}
+
+/// The run's decision is logged once, by [`prepare`]; a description carries it in the plan.
+fn decide(vars: &[(OsString, OsString)], cache_dir: Option<&Path>, prepare: bool) -> MlxJit {
     let why = match temp_dir(vars).map(|temp| walk(&temp, &[OsStr::new("mlx")], prepare)) {
         Ok(Ok(_)) => return MlxJit { tmpdir: None, disable_compile: false, reason: None },
         Ok(Err(refusal)) => describe(&refusal),
@@ -29,7 +39,9 @@ pub fn plan(vars: &[(OsString, OsString)], cache_dir: Option<&Path>, prepare: bo
     let own = cache_dir.map(|cache| walk(cache, &[OsStr::new("msty-mlx-studio"), OsStr::new("tmp")], prepare));
     match own {
         Some(Ok(Walked::Open { path, .. } | Walked::WouldCreate { path })) => {
-            tracing::debug!(tmpdir = %path.display(), "{why}: TMPDIR set to our own");
+            if prepare {
+                tracing::debug!(tmpdir = %path.display(), "{why}: TMPDIR set to our own");
+            }
             MlxJit { tmpdir: Some(path), disable_compile: false, reason: Some(why) }
         }
         other => {
@@ -37,7 +49,9 @@ pub fn plan(vars: &[(OsString, OsString)], cache_dir: Option<&Path>, prepare: bo
                 Some(Err(e)) => format!("; our own temp dir is refused too ({})", describe(&e)),
                 _ => "; there is no per-user cache directory for our own".into(),
             };
-            tracing::debug!("{why}{also}: MLX_DISABLE_COMPILE=1");
+            if prepare {
+                tracing::debug!("{why}{also}: MLX_DISABLE_COMPILE=1");
+            }
             MlxJit { tmpdir: None, disable_compile: true, reason: Some(format!("{why}{also}")) }
         }
     }
@@ -86,7 +100,10 @@ mod tests {
     fn a_private_temp_dir_is_kept_and_its_mlx_dir_created_0700() {
         let temp = scratch("ok");
         std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o700)).unwrap();
-        let jit = plan(&vars(&temp), None, true);
+        let described = plan(&vars(&temp), None);
+        assert!(!temp.join("mlx").exists(), "the survey creates nothing");
+        let jit = prepare(&vars(&temp), None);
+        assert_eq!(jit, described);
         assert_eq!((jit.tmpdir.as_deref(), jit.disable_compile, jit.reason.as_deref()), (None, false, None));
         assert_eq!(std::fs::metadata(temp.join("mlx")).unwrap().permissions().mode() & 0o777, 0o700);
         assert!(variables(&jit).is_empty());
@@ -97,11 +114,11 @@ mod tests {
         let temp = scratch("open");
         std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o777)).unwrap(); // not sticky
         let cache = scratch("cache");
-        let jit = plan(&vars(&temp), Some(&cache), true);
+        let jit = prepare(&vars(&temp), Some(&cache));
         assert_eq!(jit.tmpdir, Some(cache.join("msty-mlx-studio/tmp")));
         assert!(jit.reason.as_deref().unwrap().contains("untrusted"), "{jit:?}");
         assert_eq!(variables(&jit), [("TMPDIR".into(), cache.join("msty-mlx-studio/tmp").into_os_string())]);
-        let jit = plan(&vars(&temp), None, true);
+        let jit = prepare(&vars(&temp), None);
         assert!(jit.disable_compile && jit.tmpdir.is_none());
         assert_eq!(variables(&jit), [("MLX_DISABLE_COMPILE".into(), "1".into())]);
         assert!(!temp.join("mlx").exists(), "nothing created in a refused temp dir");

@@ -1,12 +1,16 @@
 //! Building the launch plan ([`msty_mlx_contract::plan::LaunchPlan`]): one function,
 //! [`survey`], locates the bundle, checks it in the order a run would, collects every problem
-//! and decides every setting. `main` applies the plan's process-wide parts (child environment,
-//! exit-with-parent), the runtime receives it, and `--python-info` prints it.
+//! and decides every setting, writing nothing (looking is not doing: `--python-info` and a run
+//! that then fails leave the disk as they found it). Once the plan is known to run (stage 2
+//! loaded), [`prepare`] makes its directories true on disk (the bytecode cache, MLX's kernel
+//! dir) and settles what that changes. `main` applies the plan's process-wide parts (child
+//! environment, exit-with-parent), the runtime receives it, and `--python-info` prints it.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use msty_mlx_contract::exit_code::LauncherExit;
+use msty_mlx_contract::plan::{BundlePaths, BytecodePlan, ChildEnv, MlxJit};
 pub use msty_mlx_contract::plan::{FORMAT, Isolation, LaunchPlan};
 use msty_mlx_contract::python::PyVersion;
 use msty_mlx_contract::stamp::{self, RuntimeStamp};
@@ -57,8 +61,7 @@ impl Inputs {
 /// How closely to look at files that a run would simply try to load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Depth {
-    /// A run: only that libpython exists (loading it tells the rest, in one line); the
-    /// bytecode cache is created and tried (an unusable one means no caching).
+    /// A run: only that libpython exists (loading it tells the rest, in one line).
     Run,
     /// `--python-info`: also read libpython's header and SONAME / install id.
     Describe,
@@ -145,7 +148,7 @@ pub fn survey(inputs: &Inputs, depth: Depth) -> Survey {
     }
 
     let exit_with_parent = *exit_with_parent.as_ref().unwrap_or(&true);
-    survey.plan = python.map(|xy| decide(inputs, &layout, xy, exit_with_parent, depth));
+    survey.plan = python.map(|xy| decide(inputs, &layout, xy, exit_with_parent));
     survey.python = python;
     survey.problems = problems;
     survey
@@ -153,37 +156,58 @@ pub fn survey(inputs: &Inputs, depth: Depth) -> Survey {
 
 /// The launch plan for a located home of Python `xy`: the settings, the bytecode plan, where
 /// MLX may JIT, and the children's environment that follows from both.
-fn decide(inputs: &Inputs, layout: &Layout, xy: PyVersion, exit_with_parent: bool, depth: Depth) -> LaunchPlan {
-    let run = depth == Depth::Run;
+fn decide(inputs: &Inputs, layout: &Layout, xy: PyVersion, exit_with_parent: bool) -> LaunchPlan {
     let cache_dir = inputs.cache_dir.as_deref();
-    let bytecode = bytecode::plan(&layout.paths.vendor, &layout.paths.home, xy, cache_dir, run);
-    let mlx_jit = mlx_jit::plan(&inputs.vars, cache_dir, run);
+    let bytecode = bytecode::plan(&layout.paths.vendor, &layout.paths.home, xy, cache_dir);
+    let mlx_jit = mlx_jit::plan(&inputs.vars, cache_dir);
     // An unusable guard setting is already a problem; the plan then shows the guard on, as
     // it would be without the setting.
     let guard = inputs.guard.clone().unwrap_or(GuardPlan::On { token: false, allowed_origins: Vec::new() });
-    let mut extra = mlx_jit::variables(&mlx_jit);
-    extra.extend(guard::child_variables(&guard));
-    let guard_dir = matches!(guard, GuardPlan::On { .. }).then_some(layout.paths.guard_dir.as_path());
-    let child_environment = child_env::plan(
-        inputs.vars.iter().cloned(),
-        &layout.paths.vendor,
-        guard_dir,
-        bytecode.pycache_prefix.as_deref(),
-        extra,
-    );
     LaunchPlan {
         format: FORMAT,
         python: xy,
         libpython: python_home::libpython_path(&layout.paths.home, xy),
         paths: layout.paths.clone(),
         isolation: Isolation::for_python(xy),
+        child_environment: children(inputs, &layout.paths, &guard, &bytecode, &mlx_jit),
         bytecode,
-        child_environment,
         exit_with_parent: parent::planned(exit_with_parent),
         mlx_jit,
         guard,
         log_filter: inputs.log_filter.clone(),
     }
+}
+
+/// The second half of a run's planning, once the plan is known to run: the bytecode cache and
+/// MLX's kernel directory are created (each trust-checked again right before use) and, where
+/// that fails, their decisions and the children's environment change as the survey's would have
+/// for the same disk.
+pub fn prepare(inputs: &Inputs, plan: LaunchPlan) -> LaunchPlan {
+    let cache_dir = inputs.cache_dir.as_deref();
+    let bytecode = bytecode::prepare(&plan.paths.vendor, &plan.paths.home, plan.python, cache_dir);
+    let mlx_jit = mlx_jit::prepare(&inputs.vars, cache_dir);
+    let child_environment = children(inputs, &plan.paths, &plan.guard, &bytecode, &mlx_jit);
+    LaunchPlan { bytecode, mlx_jit, child_environment, ..plan }
+}
+
+/// The children's environment for these guard, bytecode and MLX decisions.
+fn children(
+    inputs: &Inputs,
+    paths: &BundlePaths,
+    guard: &GuardPlan,
+    bytecode: &BytecodePlan,
+    mlx_jit: &MlxJit,
+) -> ChildEnv {
+    let mut extra = mlx_jit::variables(mlx_jit);
+    extra.extend(guard::child_variables(guard));
+    let guard_dir = matches!(guard, GuardPlan::On { .. }).then_some(paths.guard_dir.as_path());
+    child_env::plan(
+        inputs.vars.iter().cloned(),
+        &paths.vendor,
+        guard_dir,
+        bytecode.pycache_prefix.as_deref(),
+        extra,
+    )
 }
 
 /// A run only needs libpython to exist (loading it tells the rest, in one line); a
@@ -359,6 +383,33 @@ mod tests {
             assert_eq!(err.exit, LauncherExit::Runtime, "{name}");
             assert!(err.message.contains(stamp::FILE_NAME) && err.message.contains(needle), "{name}: {err}");
         }
+    }
+
+    /// Looking is not doing: the survey of a run writes nothing (the caches' directories are
+    /// only described), [`prepare`] creates them and describes the same plan.
+    #[test]
+    fn the_survey_writes_nothing_and_prepare_makes_it_true() {
+        let dir = tree("pure", Some(&format!("msty-mlx-runtime-stamp:plan={FORMAT};python=3.11;version=0.2.0")));
+        let temp = dir.join("tmp");
+        fs::create_dir(&temp).unwrap();
+        let mut i = inputs(&dir);
+        i.cache_dir = Some(dir.join("cache"));
+        i.vars = vec![("TMPDIR".into(), temp.clone().into_os_string())];
+        let plan = survey(&i, Depth::Run).into_runnable().unwrap();
+        let prefix = plan.bytecode.pycache_prefix.clone().expect("a cache is planned");
+        assert!(!dir.join("cache").exists() && !temp.join("mlx").exists(), "the survey wrote");
+        let prepared = prepare(&i, plan.clone());
+        assert_eq!(prepared, plan, "the same decisions, now true on disk");
+        assert!(prefix.join(bytecode::MARKER).is_file() && temp.join("mlx").is_dir());
+        // What cannot be made true changes the plan as the survey would have: a file where
+        // the cache's directory would go means no caching, for the children too.
+        let mut i = i.clone();
+        i.cache_dir = Some(dir.join("blocked"));
+        let plan = survey(&i, Depth::Run).into_runnable().unwrap();
+        fs::write(dir.join("blocked"), b"").unwrap();
+        let prepared = prepare(&i, plan);
+        assert_eq!(prepared.bytecode.pycache_prefix, None);
+        assert!(prepared.child_environment.set.contains(&("PYTHONDONTWRITEBYTECODE".into(), "1".into())));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! in the file; it is asked again once loaded).
 
 use std::ffi::OsString;
+use std::marker::PhantomData;
 
 use serde_json::Value;
 
@@ -20,14 +21,17 @@ use msty_mlx_contract::abi;
 use msty_mlx_contract::exit_code::{INTERRUPTED, LauncherExit};
 use msty_mlx_contract::stamp::RuntimeStamp;
 
-/// libpython and the runtime, loaded and matched.
+/// libpython and the runtime, loaded and matched. Neither `Send` nor `Sync`: it stays on the
+/// thread that loaded it, the main thread (`main::run`), where CPython must run.
 pub struct Python {
     /// `Py_GetVersion()`, e.g. `3.11.7 (main, …) [GCC …]`.
     pub version: String,
     entry: RuntimeEntry,
+    main_thread_only: PhantomData<*const ()>,
 }
 
 /// Loads libpython, then the runtime, checking each against the plan.
+#[allow(unsafe_code)] // Loading libraries: each `unsafe` below says what vouches for the file.
 pub fn load(plan: &LaunchPlan) -> Result<Python, Failure> {
     let libpython_failure = |problem: String| {
         Failure::new(
@@ -37,8 +41,13 @@ pub fn load(plan: &LaunchPlan) -> Result<Python, Failure> {
         )
     };
     crate::library_file::check_loadable(&plan.libpython).map_err(|e| libpython_failure(format!("it {e}")))?;
-    let libpython = Library::open(&plan.libpython, true).map_err(libpython_failure)?;
-    let version = libpython.python_version().map_err(|e| libpython_failure(format!("not a libpython ({e})")))?;
+    // SAFETY: `plan.libpython` is the home's own `lib/libpython3.X`, named by absolute path
+    // from the chosen home (never the loader's search path) and checked loadable: a CPython
+    // library, whose initializers are CPython's.
+    let libpython = unsafe { Library::open(&plan.libpython, true) }.map_err(libpython_failure)?;
+    // SAFETY: as above: a libpython.
+    let version =
+        unsafe { libpython.python_version() }.map_err(|e| libpython_failure(format!("not a libpython ({e})")))?;
     if python_home::version_xy(&version) != Some(plan.python) {
         return Err(libpython_failure(format!(
             "it is Python {}, but the home's standard library is Python {}",
@@ -48,30 +57,71 @@ pub fn load(plan: &LaunchPlan) -> Result<Python, Failure> {
     }
     tracing::debug!(path = %plan.libpython.display(), %version, "libpython loaded");
 
-    crate::library_file::check_loadable(&plan.paths.runtime)
-        .map_err(|e| plan::runtime_failure(&plan.paths.runtime, &e))?;
-    let runtime = Library::open(&plan.paths.runtime, false)
-        .map_err(|e| plan::runtime_failure(&plan.paths.runtime, &format!("cannot be loaded ({e})")))?;
-    let stamp = runtime
-        .runtime_stamp()
-        .map_err(|e| plan::runtime_failure(&plan.paths.runtime, &format!("is not a runtime library ({e})")))
-        .and_then(|line| {
-            RuntimeStamp::parse(&line).map_err(|e| plan::runtime_failure(&plan.paths.runtime, &e.to_string()))
-        })?;
+    let runtime_failure = |problem: &str| plan::runtime_failure(&plan.paths.runtime, problem);
+    crate::library_file::check_loadable(&plan.paths.runtime).map_err(|e| runtime_failure(&e))?;
+    // SAFETY: the runtime next to the launcher's real path, whose file carries a runtime stamp
+    // for this plan format and X.Y (the survey read it) and checked loadable: a msty-mlx-studio
+    // runtime, whose initializers are Rust's and whose stamp function is `abi::StampFn`.
+    let runtime = unsafe { Library::open(&plan.paths.runtime, false) }
+        .map_err(|e| runtime_failure(&format!("cannot be loaded ({e})")))?;
+    // SAFETY: as above: a runtime.
+    let stamp = unsafe { runtime.runtime_stamp() }
+        .map_err(|e| runtime_failure(&format!("is not a runtime library ({e})")))
+        .and_then(|line| RuntimeStamp::parse(&line).map_err(|e| runtime_failure(&e.to_string())))?;
     if stamp.plan_format != FORMAT || stamp.python != plan.python {
-        return Err(plan::runtime_failure(
+        return Err(runtime_failure(&format!(
+            "is stamped plan format {} for Python {}; this launcher needs format {FORMAT} for Python {}",
+            stamp.plan_format, stamp.python, plan.python
+        )));
+    }
+    // SAFETY: the loaded library's own stamp, just read, names this launcher's plan format.
+    let entry =
+        unsafe { runtime.runtime_entry() }.map_err(|e| runtime_failure(&format!("has no entry point ({e})")))?;
+    tracing::debug!(path = %plan.paths.runtime.display(), runtime = %stamp.line(), "runtime loaded");
+    Ok(Python { version, entry, main_thread_only: PhantomData })
+}
+
+/// `--python-info`'s proof that a run would get past stage 2: [`load`] itself, in a child
+/// process that ends right after, so that nothing it loads reaches this process and a crash
+/// while loading ends only the child. `Err` is the failure a run would stop with.
+///
+/// # Safety
+///
+/// As [`sys::in_child`]: this process has one thread.
+#[allow(unsafe_code)]
+pub unsafe fn prove_loadable(plan: &LaunchPlan) -> Result<(), Failure> {
+    let crashed = |how: String| {
+        plan::runtime_failure(
             &plan.paths.runtime,
             &format!(
-                "is stamped plan format {} for Python {}; this launcher needs format {FORMAT} for Python {}",
-                stamp.plan_format, stamp.python, plan.python
+                "cannot be loaded: loading it and libpython `{}` in a test process {how}",
+                plan.libpython.display()
             ),
-        ));
+        )
+    };
+    // SAFETY: one thread (the caller's word).
+    let proof = unsafe { sys::in_child(|| load(plan).err().map(|f| encode(&f)).unwrap_or_default()) };
+    match proof {
+        Err(e) => Err(crashed(format!("could not be started ({e})"))),
+        Ok((failure, sys::ChildEnd::Exited(0))) if failure.is_empty() => Ok(()),
+        Ok((failure, sys::ChildEnd::Exited(0))) => Err(decode(&failure).unwrap_or_else(|| crashed("failed".into()))),
+        Ok((_, sys::ChildEnd::Exited(status))) => Err(crashed(format!("exited with status {status}"))),
+        Ok((_, sys::ChildEnd::Signaled(signal))) => Err(crashed(format!("was killed by signal {signal}"))),
     }
-    let entry = runtime
-        .runtime_entry()
-        .map_err(|e| plan::runtime_failure(&plan.paths.runtime, &format!("has no entry point ({e})")))?;
-    tracing::debug!(path = %plan.paths.runtime.display(), runtime = %stamp.line(), "runtime loaded");
-    Ok(Python { version, entry })
+}
+
+/// A failure as bytes for the pipe from [`prove_loadable`]'s child: code, message and hint,
+/// NUL-separated (no path holds a NUL).
+fn encode(failure: &Failure) -> Vec<u8> {
+    format!("{}\0{}\0{}", failure.exit.code(), failure.message, failure.hint).into_bytes()
+}
+
+fn decode(bytes: &[u8]) -> Option<Failure> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut parts = text.splitn(3, '\0');
+    let code: u8 = parts.next()?.parse().ok()?;
+    let exit = LauncherExit::ALL.into_iter().find(|e| e.code() == code)?;
+    Some(Failure::new(exit, parts.next()?, parts.next()?))
 }
 
 impl Python {
@@ -103,11 +153,17 @@ impl Python {
         })
     }
 
-    fn call(&self, action: u32, plan: &LaunchPlan, argv: &[OsString]) -> Result<(i32, sys::Replies), Failure> {
+    /// The one call of the runtime's entry.
+    #[allow(unsafe_code)] // The entry point: see the SAFETY line.
+    fn call(self, action: u32, plan: &LaunchPlan, argv: &[OsString]) -> Result<(i32, sys::Replies), Failure> {
         let json = serde_json::to_vec(plan).map_err(|e| {
             Failure::new(LauncherExit::Runtime, format!("cannot encode the launch plan ({e})"), "report this as a bug")
         })?;
-        let (status, replies) = self.entry.call(action, FORMAT, &json, argv).map_err(|e| {
+        // SAFETY: `self` was made by `load`, which opened libpython `RTLD_GLOBAL` before the
+        // runtime, and cannot leave the thread that loaded it (not `Send`): `main::run`'s,
+        // which the C `main` runs on the process's main thread.
+        let called = unsafe { self.entry.call(action, FORMAT, &json, argv) };
+        let (status, replies) = called.map_err(|e| {
             Failure::new(
                 LauncherExit::InterpreterStart,
                 format!("cannot pass the arguments to CPython: {e}"),

@@ -1,12 +1,17 @@
 //! Every call across the C boundary on the launcher's side, and the only module of this crate
-//! allowed `unsafe`: the loader (`dlopen`/`dlsym`), the runtime's entry point, the process
-//! environment, signals, and the parent-death hooks. Each item is a thin wrapper; the decisions
-//! (what to load, when, why) live in `stage2`, `parent` and `child_env`.
+//! whose code is `unsafe` throughout: the loader (`dlopen`/`dlsym`), the runtime's entry point,
+//! the process environment, `fork`, signals, and the parent-death hooks. Each item is a thin
+//! wrapper; the decisions (what to load, when, why) live in `stage2`, `parent` and `child_env`.
+//! A wrapper whose soundness depends on its caller (what a loaded library is, whether other
+//! threads exist) is an `unsafe fn` with a `# Safety` section; its callers (`main`, `stage2`,
+//! `diagnostics`) call it in an `unsafe {}` that says why the contract holds there, each under
+//! an `#[allow(unsafe_code)]` on that statement or function alone (the crate denies it).
 
 use std::ffi::{CStr, CString, OsString, c_char, c_int, c_void};
 use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::child_env::ChildEnv;
 use msty_mlx_contract::abi;
@@ -30,12 +35,19 @@ impl Library {
     /// `dlopen(path, RTLD_NOW | (global ? RTLD_GLOBAL : RTLD_LOCAL))` by absolute path, so the
     /// loader's search path (a system libpython, `LD_LIBRARY_PATH`) never takes part. `Err` is
     /// the loader's own message.
-    pub fn open(path: &Path, global: bool) -> Result<Library, String> {
+    ///
+    /// # Safety
+    ///
+    /// Loading runs the library's initializers in this process, and with `global` its symbols
+    /// take part in resolving every library loaded after it. The caller vouches for the file:
+    /// it is the library the caller means to run code from, named by a path only the bundle's
+    /// owner controls, and its initializers are sound to run at this point.
+    pub unsafe fn open(path: &Path, global: bool) -> Result<Library, String> {
         let c_path =
             CString::new(path.as_os_str().as_bytes()).map_err(|_| "the path contains a NUL byte".to_string())?;
         let flags = libc::RTLD_NOW | if global { libc::RTLD_GLOBAL } else { libc::RTLD_LOCAL };
-        // SAFETY: `c_path` is NUL-terminated and lives across the call. Loading runs the
-        // library's initializers: only files the launcher chose by absolute path get here.
+        // SAFETY: `c_path` is NUL-terminated and lives across the call; running the library's
+        // initializers is what the caller vouched for.
         let handle = unsafe { libc::dlopen(c_path.as_ptr(), flags) };
         if handle.is_null() {
             return Err(last_dl_error());
@@ -56,30 +68,49 @@ impl Library {
     }
 
     /// `Py_GetVersion()` of a loaded libpython (callable before initialization).
-    pub fn python_version(&self) -> Result<String, String> {
+    ///
+    /// # Safety
+    ///
+    /// `self` is a CPython 3 libpython, whose `Py_GetVersion` is `const char *(void)` and
+    /// returns a static NUL-terminated string. Whatever another library exports under that
+    /// name would be called through that type all the same.
+    pub unsafe fn python_version(&self) -> Result<String, String> {
         let address = self.symbol(c"Py_GetVersion")?;
-        // SAFETY: `Py_GetVersion` has had this signature in every CPython 3.x; the address is
-        // the function's, from dlsym.
+        // SAFETY: the address is `Py_GetVersion`'s, from dlsym, in a libpython (the caller's
+        // word), where it has this signature in every CPython 3.x.
         let get_version: unsafe extern "C" fn() -> *const c_char = unsafe { std::mem::transmute(address) };
         // SAFETY: returns a pointer to a static NUL-terminated string.
         Ok(unsafe { CStr::from_ptr(get_version()) }.to_string_lossy().into_owned())
     }
 
     /// The runtime's stamp line, asked from the loaded library itself.
-    pub fn runtime_stamp(&self) -> Result<String, String> {
+    ///
+    /// # Safety
+    ///
+    /// `self` is a msty-mlx-studio runtime library (of any build or plan format): its
+    /// `msty_mlx_runtime_stamp` is `abi::StampFn` and returns a static NUL-terminated string.
+    pub unsafe fn runtime_stamp(&self) -> Result<String, String> {
         let address = self.symbol(abi::STAMP_SYMBOL)?;
-        // SAFETY: the runtime exports the stamp function with `abi::StampFn`'s signature; the
-        // file's stamp was read and matched before this library was loaded.
+        // SAFETY: the stamp function of a runtime (the caller's word) has `abi::StampFn`'s
+        // signature in every plan format.
         let stamp: abi::StampFn = unsafe { std::mem::transmute(address) };
         // SAFETY: returns a pointer to a static NUL-terminated string.
         Ok(unsafe { CStr::from_ptr(stamp()) }.to_string_lossy().into_owned())
     }
 
     /// The runtime's entry point.
-    pub fn runtime_entry(&self) -> Result<RuntimeEntry, String> {
+    ///
+    /// # Safety
+    ///
+    /// `self` is a runtime whose own stamp ([`Library::runtime_stamp`], asked from the loaded
+    /// library) names this launcher's plan format: only for that format is
+    /// `msty_mlx_runtime_main` the `abi::EntryFn` this launcher calls, reading the plans it
+    /// writes. The stamp string is the only evidence of the symbol's type: nothing else can
+    /// check it.
+    pub unsafe fn runtime_entry(&self) -> Result<RuntimeEntry, String> {
         let address = self.symbol(abi::ENTRY_SYMBOL)?;
-        // SAFETY: as in `runtime_stamp`: the symbol is `abi::EntryFn` in a runtime whose stamp
-        // names this launcher's plan format.
+        // SAFETY: the entry of a runtime stamped with this launcher's plan format (the caller's
+        // word) has `abi::EntryFn`'s signature.
         Ok(RuntimeEntry { function: unsafe { std::mem::transmute::<*mut c_void, abi::EntryFn>(address) } })
     }
 }
@@ -104,9 +135,18 @@ pub struct RuntimeEntry {
 pub struct Replies(pub Vec<(u32, Vec<u8>)>);
 
 impl RuntimeEntry {
-    /// Calls the entry point on this (the main) thread; returns CPython's exit status and the
-    /// replies the runtime sent.
-    pub fn call(
+    /// Calls the entry point on this thread; returns CPython's exit status and the replies the
+    /// runtime sent.
+    ///
+    /// The runtime initializes CPython, which happens once per process: a second call is an
+    /// `Err`, whichever entry it is made through.
+    ///
+    /// # Safety
+    ///
+    /// The runtime runs CPython on the calling thread (`abi::EntryFn`'s contract): call it on
+    /// the process's main thread, with the libpython the runtime was loaded against opened
+    /// `RTLD_GLOBAL` before it (a [`Library`] is never closed, so it still is).
+    pub unsafe fn call(
         &self,
         action: u32,
         plan_format: u32,
@@ -121,10 +161,16 @@ impl RuntimeEntry {
         let mut pointers: Vec<*const c_char> = owned.iter().map(|a| a.as_ptr()).collect();
         pointers.push(std::ptr::null());
         let argc = c_int::try_from(owned.len()).map_err(|_| "too many arguments".to_string())?;
+        static CALLED: AtomicBool = AtomicBool::new(false);
+        if CALLED.swap(true, Ordering::SeqCst) {
+            return Err("the runtime's entry point was already called in this process".into());
+        }
         let mut replies = Replies::default();
         // SAFETY: `plan` and the argv strings outlive the call (the runtime copies what it
         // keeps); `collect_reply` matches `abi::ReplyFn` and receives `&mut replies` as its
-        // context, which lives across the call; the entry's signature is `abi::EntryFn`.
+        // context, which lives across the call; the entry's signature is `abi::EntryFn`
+        // (`runtime_entry`'s contract); the first call in this process (`CALLED`); thread and
+        // libpython are the caller's word.
         let status = unsafe {
             (self.function)(
                 action,
@@ -174,16 +220,136 @@ pub fn prepare_process() {
 }
 
 /// Rewrites the process environment (inherited by CPython's `os.environ` and all children).
-pub fn apply_child_env(plan: &ChildEnv) {
+///
+/// # Safety
+///
+/// `std::env::set_var`'s: no other thread may read or write the environment meanwhile (a
+/// `getenv` in another thread could read memory this frees). Call it while this is the
+/// process's only thread — before exit-with-parent's watcher (macOS) and CPython start.
+pub unsafe fn apply_child_env(plan: &ChildEnv) {
     for name in &plan.remove {
-        // SAFETY: called from main before any other thread exists and before CPython starts;
-        // nothing reads or writes the environment concurrently.
+        // SAFETY: no other thread touches the environment (the caller's word).
         unsafe { std::env::remove_var(name) };
     }
     for (name, value) in &plan.set {
         // SAFETY: as above.
         unsafe { std::env::set_var(name, value) };
     }
+}
+
+/// Each call whose soundness is the caller's to ensure does not compile outside `unsafe`
+/// (E0133): the contracts above cannot be skipped by accident. `cargo test --doc`
+/// (run-all.sh) compiles each of these and expects it to fail — stable rustdoc does not check
+/// the error code, so the last block makes the same calls inside `unsafe` and must compile.
+///
+/// ```compile_fail,E0133
+/// let _ = msty_mlx_studio::sys::Library::open(std::path::Path::new("/lib/libpython3.11.so"), true);
+/// ```
+/// ```compile_fail,E0133
+/// fn f(libpython: &msty_mlx_studio::sys::Library) -> Result<String, String> {
+///     libpython.python_version()
+/// }
+/// ```
+/// ```compile_fail,E0133
+/// fn f(runtime: &msty_mlx_studio::sys::Library) -> Result<String, String> {
+///     runtime.runtime_stamp()
+/// }
+/// ```
+/// ```compile_fail,E0133
+/// fn f(runtime: &msty_mlx_studio::sys::Library) -> Result<msty_mlx_studio::sys::RuntimeEntry, String> {
+///     runtime.runtime_entry()
+/// }
+/// ```
+/// ```compile_fail,E0133
+/// fn f(entry: &msty_mlx_studio::sys::RuntimeEntry) {
+///     let _ = entry.call(1, 2, b"{}", &[]);
+/// }
+/// ```
+/// ```compile_fail,E0133
+/// msty_mlx_studio::sys::apply_child_env(&Default::default());
+/// ```
+/// ```compile_fail,E0133
+/// let _ = msty_mlx_studio::sys::in_child(Vec::new);
+/// ```
+/// ```no_run
+/// use msty_mlx_studio::sys::{self, Library, RuntimeEntry};
+/// fn f(library: &Library, entry: &RuntimeEntry) {
+///     // SAFETY: never run (a compile check).
+///     unsafe {
+///         let _ = Library::open(std::path::Path::new("/lib/libpython3.11.so"), true);
+///         let _ = (library.python_version(), library.runtime_stamp(), library.runtime_entry());
+///         let _ = entry.call(1, 2, b"{}", &[]);
+///         sys::apply_child_env(&Default::default());
+///         let _ = sys::in_child(Vec::new);
+///     }
+/// }
+/// ```
+#[cfg(doctest)]
+pub struct CallersStateTheInvariant;
+
+/// How a child process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildEnd {
+    Exited(c_int),
+    Signaled(c_int),
+}
+
+/// Runs `work` in a child process (`fork`) and returns the bytes it produced and how the child
+/// ended. The child ends with `_exit` right after (no atexit handlers, no stdio flush), so
+/// nothing it did — libraries loaded and their initializers run, a crash — reaches this
+/// process. A panic in `work` ends the child with status 101.
+///
+/// # Safety
+///
+/// This process has one thread. The child is a copy holding only the calling thread, and
+/// `work` may take locks (malloc's, the dynamic loader's) that another thread held at the fork
+/// and that nobody would release in the child.
+pub unsafe fn in_child(work: impl FnOnce() -> Vec<u8>) -> std::io::Result<(Vec<u8>, ChildEnd)> {
+    use std::io::{Read, Write};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two new descriptors into the array it is given.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are new and owned by nothing else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: this process has one thread (the caller's word), so the child inherits no lock
+    // held by a thread it does not have.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        drop(read);
+        let status = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+            Ok(bytes) => c_int::from(std::fs::File::from(write).write_all(&bytes).is_err()),
+            Err(_) => 101,
+        };
+        // SAFETY: ends the child at once; nothing of it is meant to run after `work`.
+        unsafe { libc::_exit(status) };
+    }
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    drop(write);
+    let mut output = Vec::new();
+    let read_result = std::fs::File::from(read).read_to_end(&mut output);
+    let mut status: c_int = 0;
+    loop {
+        // SAFETY: waits for our own child into a valid status word.
+        if unsafe { libc::waitpid(pid, &mut status, 0) } == pid {
+            break;
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+    read_result?;
+    let end = if libc::WIFSIGNALED(status) {
+        ChildEnd::Signaled(libc::WTERMSIG(status))
+    } else {
+        ChildEnd::Exited(libc::WEXITSTATUS(status))
+    };
+    Ok((output, end))
 }
 
 /// The parent process id.
@@ -211,22 +377,6 @@ pub fn die_by_signal(signal: c_int) {
         libc::sigprocmask(libc::SIG_UNBLOCK, set.as_ptr(), std::ptr::null_mut());
         libc::kill(libc::getpid(), signal);
     }
-}
-
-/// User + system CPU time of all waited-for children so far (`getrusage(RUSAGE_CHILDREN)`),
-/// for benchmarks that compare CPU time per run.
-pub fn children_cpu_time() -> std::time::Duration {
-    let mut usage = MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given; zeroed memory is a valid rusage.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) };
-    // SAFETY: zero-initialized, and filled in on success.
-    let usage = unsafe { usage.assume_init() };
-    if rc != 0 {
-        return std::time::Duration::ZERO;
-    }
-    let micros =
-        |t: libc::timeval| u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_usec).unwrap_or(0);
-    std::time::Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
 }
 
 /// Linux: have the kernel send SIGTERM when the parent exits.
@@ -308,18 +458,6 @@ pub fn spawn_without_signals(name: &str, work: impl FnOnce() + Send + 'static) -
     spawned.map(drop)
 }
 
-/// The standard signals (1–31) the calling thread blocks.
-pub fn blocked_signals() -> Vec<c_int> {
-    let mut set = MaybeUninit::<libc::sigset_t>::zeroed();
-    // SAFETY: with a null new set, pthread_sigmask only writes the current mask into `set`.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), set.as_mut_ptr()) };
-    if rc != 0 {
-        return Vec::new();
-    }
-    // SAFETY: `set` was filled in by pthread_sigmask; sigismember only reads it.
-    (1..32).filter(|&signal| unsafe { libc::sigismember(set.as_ptr(), signal) } == 1).collect()
-}
-
 /// `uname()`: (machine, release, version), for PEP 508 markers.
 pub fn uname() -> (String, String, String) {
     let mut raw = MaybeUninit::<libc::utsname>::zeroed();
@@ -340,6 +478,36 @@ pub fn uname() -> (String, String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The standard signals (1–31) the calling thread blocks.
+    fn blocked_signals() -> Vec<c_int> {
+        let mut set = MaybeUninit::<libc::sigset_t>::zeroed();
+        // SAFETY: with a null new set, pthread_sigmask only writes the current mask into `set`.
+        let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), set.as_mut_ptr()) };
+        assert_eq!(rc, 0);
+        // SAFETY: `set` was filled in by pthread_sigmask; sigismember only reads it.
+        (1..32).filter(|&signal| unsafe { libc::sigismember(set.as_ptr(), signal) } == 1).collect()
+    }
+
+    /// What the child produced and how it ended reach the parent; the child's own state does
+    /// not (it ends with `_exit`).
+    #[test]
+    fn work_in_a_child_process() {
+        let parent = std::process::id();
+        // SAFETY: the test harness runs other tests on other threads, but the work here takes
+        // no lock but malloc's, which glibc's and macOS's fork hold across the fork.
+        let (out, end) = unsafe { in_child(|| std::process::id().to_string().into_bytes()) }.unwrap();
+        assert_eq!(end, ChildEnd::Exited(0));
+        assert_ne!(String::from_utf8(out).unwrap(), parent.to_string(), "ran in another process");
+        let die = || {
+            // SAFETY: raising a signal in the child has no memory-safety preconditions.
+            unsafe { libc::raise(libc::SIGKILL) };
+            Vec::new()
+        };
+        // SAFETY: as above.
+        let (out, end) = unsafe { in_child(die) }.unwrap();
+        assert_eq!((out, end), (Vec::new(), ChildEnd::Signaled(libc::SIGKILL)));
+    }
 
     /// The exit-with-parent watcher (macOS) is spawned this way: it must block every signal
     /// from its first instruction, and leave the caller's mask as it was.

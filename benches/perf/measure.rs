@@ -18,25 +18,33 @@ pub(crate) fn time_once(cmd: &mut Command) -> f64 {
 }
 
 pub(crate) fn alternate(runs: usize, a: &mut Command, b: &mut Command) -> (f64, f64) {
+    let [ta, tb] = alternate_all(runs, [a, b]);
+    (ta, tb)
+}
+
+/// Each command once in turn, `runs` times after 5 warm-up rounds: the medians, in order.
+pub(crate) fn alternate_all<const N: usize>(runs: usize, mut cmds: [&mut Command; N]) -> [f64; N] {
     for _ in 0..5 {
-        time_once(a);
-        time_once(b);
+        for cmd in cmds.iter_mut() {
+            time_once(cmd);
+        }
     }
-    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    let mut times: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(runs));
     for _ in 0..runs {
-        ta.push(time_once(a));
-        tb.push(time_once(b));
+        for (cmd, t) in cmds.iter_mut().zip(&mut times) {
+            t.push(time_once(cmd));
+        }
     }
-    (median(&mut ta), median(&mut tb))
+    times.map(|mut t| median(&mut t))
 }
 
 /// Like `alternate`, also measuring each run's CPU time (user + system of the child):
 /// ((wall A, wall B), (cpu A, cpu B)), medians in ms.
 pub(crate) fn alternate_cpu(runs: usize, a: &mut Command, b: &mut Command) -> ((f64, f64), (f64, f64)) {
     let timed = |cmd: &mut Command| {
-        let before = msty_mlx_studio::sys::children_cpu_time();
+        let before = children_cpu_time();
         let wall = time_once(cmd);
-        (wall, (msty_mlx_studio::sys::children_cpu_time() - before).as_secs_f64() * 1e3)
+        (wall, (children_cpu_time() - before).as_secs_f64() * 1e3)
     };
     for _ in 0..5 {
         timed(a);
@@ -52,6 +60,18 @@ pub(crate) fn alternate_cpu(runs: usize, a: &mut Command, b: &mut Command) -> ((
         cb.push(c);
     }
     ((median(&mut wa), median(&mut wb)), (median(&mut ca), median(&mut cb)))
+}
+
+/// User + system CPU time of all waited-for children so far (`getrusage(RUSAGE_CHILDREN)`).
+fn children_cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; zeroed memory is a valid rusage.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) };
+    assert_eq!(rc, 0, "getrusage: {}", std::io::Error::last_os_error());
+    // SAFETY: filled in by getrusage.
+    let usage = unsafe { usage.assume_init() };
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
 }
 
 pub(crate) fn median(v: &mut [f64]) -> f64 {

@@ -32,7 +32,7 @@ async function main(): Promise<Server | null> {
     const server = await start({
       resourcesPath,
       readyTimeoutMs: 60_000,
-      restart: { max: 3, backoffMs: 500 },
+      restart: { max: 3, backoffMs: 500, stableMs: 60_000 },
       env: { HF_HUB_OFFLINE: '1' },
       // The renderer is loaded from app://msty and calls the server itself (docs/electron.md).
       allowedOrigins: ['app://msty'],
@@ -41,6 +41,7 @@ async function main(): Promise<Server | null> {
     server.on('restart', ({ attempt, delayMs, exitCode, signal }) => console.warn(attempt, delayMs, exitCode, signal));
     server.on('ready', ({ url, pid }) => console.log(`ready at ${url} (pid ${pid})`));
     server.on('error', (e) => console.error(e.codeName, e.launcherMessage, e.stderrTail.join('\n')));
+    void server.closed.then((failure: LauncherError | null) => console.log(failure?.codeName ?? 'stopped', server.failure === failure));
     bindToApp(app, server, { graceMs: 5000, timeoutMs: 8000 });
     app.on('window-all-closed', () => app.quit());
     const pid: number | null = server.pid;

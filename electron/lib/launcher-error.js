@@ -66,4 +66,12 @@ class LauncherError extends Error {
   }
 }
 
-module.exports = { LauncherError, launcherMessage };
+/**
+ * A process warning (`process.on('warning')`; Node prints it on stderr): for what the app
+ * should know but did not ask for. Never thrown, so it never crashes the main process.
+ */
+function warn(message, code) {
+  process.emitWarning(message, { type: 'LauncherWarning', code });
+}
+
+module.exports = { LauncherError, launcherMessage, warn };

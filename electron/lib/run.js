@@ -5,7 +5,8 @@
 
 const path = require('path');
 const { spawn } = require('child_process');
-const { descendants, signalAll, identity, stillRunning } = require('./process-tree');
+const { descendants, signalAll, snapshot, stillRunning } = require('./process-tree');
+const { warn } = require('./launcher-error');
 const { sleep } = require('./net');
 
 const TAIL_LINES = 40;
@@ -22,6 +23,19 @@ function launcherEnv(resourcesPath, env, token) {
   const all = { ...process.env, ...env, RESOURCES_PATH: resourcesPath };
   if (token !== undefined) all.MLXK2_SERVE_TOKEN = token;
   return all;
+}
+
+/**
+ * `read()` of the process table, or null with a warning when it cannot be read (then nothing
+ * is signalled but the launcher: a process whose identity cannot be checked is left alone).
+ */
+async function readTable(read) {
+  try {
+    return await read();
+  } catch (e) {
+    warn(`${e.message}; processes the server started may outlive it`, 'MSTY_MLX_PROCESS_TABLE');
+    return null;
+  }
 }
 
 /** Calls `emit(line)` for each complete line of `stream`, and once for a last partial line. */
@@ -47,7 +61,9 @@ class Run {
   constructor(o, onLine) {
     this.tail = [];
     this.end = null; // {exitCode, signal, error?}
-    this.workers = []; // [{pid, id}] recorded once ready
+    this.readyAt = null; // Date.now() when the server found it ready
+    this.endedAt = null; // Date.now() when it ended
+    this.workers = []; // [{pid, id}] recorded once ready: the pid and its start time
     const argv = ['serve', '--host', o.host, '--port', String(o.port), ...o.args];
     this.child = spawn(launcherPath(o.resourcesPath), argv, {
       env: launcherEnv(o.resourcesPath, o.env, o.token),
@@ -67,6 +83,7 @@ class Run {
       const settle = async (end) => {
         if (this.end) return;
         this.end = end;
+        this.endedAt = Date.now();
         await Promise.race([stderrEnded, sleep(DRAIN_MS)]);
         resolve(end);
       };
@@ -82,12 +99,15 @@ class Run {
   /** Remembers the server's worker processes (mlx-knife's serve worker: its own session). */
   async recordWorkers() {
     if (this.pid === null) return;
-    this.workers = (await descendants(this.pid)).map((pid) => ({ pid, id: identity(pid) }));
+    this.workers = (await readTable(() => descendants(this.pid))) ?? [];
   }
 
-  /** SIGKILLs what the launcher started that still runs (after the launcher itself died). */
-  killLeftovers() {
-    signalAll(stillRunning(this.workers), 'SIGKILL');
+  /**
+   * SIGKILLs what the launcher started that still runs (after the launcher itself died): each
+   * recorded process still started when it was recorded, never a pid handed out again since.
+   */
+  async killLeftovers() {
+    signalAll((await readTable(() => stillRunning(this.workers))) ?? [], 'SIGKILL');
   }
 
   /**
@@ -97,17 +117,20 @@ class Run {
   async terminate(graceMs) {
     let forced = false;
     if (this.running && this.pid !== null) {
-      signalAll([this.pid], 'SIGTERM');
+      this.child.kill('SIGTERM');
       const inTime = await Promise.race([this.exited.then(() => true), sleep(graceMs).then(() => false)]);
       if (!inTime && this.running) {
         forced = true;
-        const tree = (await descendants(this.pid)).map((pid) => ({ pid, id: identity(pid) }));
-        signalAll([this.pid, ...tree.map((t) => t.pid)], 'SIGKILL');
-        this.workers.push(...tree);
+        const tree = (await readTable(snapshot)) ?? new Map();
+        const below = await descendants(this.pid, tree);
+        // The launcher through Node's handle: a no-op once it was reaped (its pid is free then).
+        this.child.kill('SIGKILL');
+        signalAll(below.map((t) => t.pid), 'SIGKILL');
+        this.workers.push(...below);
       }
     }
     const end = await this.exited;
-    this.killLeftovers();
+    await this.killLeftovers();
     return { ...end, forced };
   }
 }

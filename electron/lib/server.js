@@ -1,21 +1,33 @@
 'use strict';
 // start() and the Server: ready when our own server answers (the guard's proof, then /health), a
 // LauncherError as soon as the launcher exits, stop() with a grace period, and supervision
-// (restart with bounded exponential backoff).
+// (restart with bounded exponential backoff, a fresh budget after a stable run, the final
+// failure kept where the app finds it).
 
 const crypto = require('crypto');
 const path = require('path');
 const { EventEmitter } = require('events');
-const { LauncherError } = require('./launcher-error');
+const { LauncherError, warn } = require('./launcher-error');
 const { exitName } = require('./exit-codes');
 const { Run } = require('./run');
 const { baseUrl, freePort, portFree, probeReady, sleep, waitPortFree } = require('./net');
 
 const DEFAULTS = { host: '127.0.0.1', readyTimeoutMs: 60_000, graceMs: 5_000 };
-const RESTART_DEFAULTS = { max: 3, backoffMs: 500, maxBackoffMs: 30_000 };
+const RESTART_DEFAULTS = { max: 3, backoffMs: 500, maxBackoffMs: 30_000, stableMs: 60_000 };
 /** mlx-knife's worker frees the port within its own 5 s grace; wait a little longer at most. */
 const PORT_RELEASE_MS = 10_000;
 const POLL_MS = 50;
+
+/**
+ * A listener that throws is the app's bug, not a reason to stop supervising: its exception is
+ * thrown again on the next tick (an uncaught exception, as from a listener of Node's own I/O
+ * events, never an unhandled rejection) and the server carries on.
+ */
+function rethrowLater(e) {
+  process.nextTick(() => {
+    throw e;
+  });
+}
 
 function checkOptions(options) {
   if (!options || typeof options.resourcesPath !== 'string' || !path.isAbsolute(options.resourcesPath)) {
@@ -69,6 +81,30 @@ class Server extends EventEmitter {
     this._stopping = false;
     this._stopped = null; // the promise stop() returns
     this._wake = null; // cancels a restart's backoff sleep
+    this._attempts = 0; // restarts since the last stable run (the budget `restart.max` bounds)
+    this.failure = null; // why the server is down for good, once supervision gave up
+    this._closedTaken = false;
+    this._closed = new Promise((resolve) => {
+      this._close = resolve;
+    });
+  }
+
+  /**
+   * Resolves once the server is down for good: with null after stop(), with the LauncherError
+   * when it ended unexpectedly and was not restarted. Never rejects.
+   */
+  get closed() {
+    this._closedTaken = true;
+    return this._closed;
+  }
+
+  /** Emits `event`; a listener's exception does not reach the caller (rethrowLater). */
+  _notify(event, ...args) {
+    try {
+      this.emit(event, ...args);
+    } catch (e) {
+      rethrowLater(e);
+    }
   }
 
   /** The pid of the launcher running now (null between a crash and its restart, and after stop). */
@@ -77,8 +113,14 @@ class Server extends EventEmitter {
   }
 
   _log(line, stream) {
-    if (this._o.onLog) this._o.onLog(line, stream);
-    this.emit('log', line, stream);
+    if (this._o.onLog) {
+      try {
+        this._o.onLog(line, stream);
+      } catch (e) {
+        rethrowLater(e);
+      }
+    }
+    this._notify('log', line, stream);
   }
 
   _error(f) {
@@ -95,7 +137,7 @@ class Server extends EventEmitter {
     for (;;) {
       if (!run.running) {
         const end = await run.exited;
-        run.killLeftovers();
+        await run.killLeftovers();
         if (end.error) {
           const detail = `cannot start the launcher: ${end.error.message}`;
           throw this._error({ reason: 'spawn', detail, cause: end.error, stderrTail: run.tail });
@@ -115,8 +157,9 @@ class Server extends EventEmitter {
       await Promise.race([sleep(POLL_MS), run.exited]);
     }
     await run.recordWorkers();
+    run.readyAt = Date.now();
     run.exited.then((end) => this._onExit(run, end));
-    this.emit('ready', { url: this.url, pid: run.pid });
+    this._notify('ready', { url: this.url, pid: run.pid });
     return this;
   }
 
@@ -124,15 +167,18 @@ class Server extends EventEmitter {
   async _onExit(run, end) {
     if (run !== this._run) return;
     const codeName = exitName(end.exitCode, end.signal);
-    this.emit('exit', { exitCode: end.exitCode, signal: end.signal, codeName, expected: this._stopping });
+    this._notify('exit', { exitCode: end.exitCode, signal: end.signal, codeName, expected: this._stopping });
     if (this._stopping) return;
-    run.killLeftovers();
+    await run.killLeftovers();
     const restart = this._o.restart;
+    // Up for stableMs after it was ready: a stable run, so this crash starts a fresh budget.
+    if (restart && run.endedAt - run.readyAt >= restart.stableMs) this._attempts = 0;
     let failure = this._error({ reason: 'exit', ...end, stderrTail: run.tail });
-    while (restart && this.restarts < restart.max && !this._stopping) {
+    while (restart && this._attempts < restart.max && !this._stopping) {
+      this._attempts += 1;
       this.restarts += 1;
-      const delayMs = Math.min(restart.backoffMs * 2 ** (this.restarts - 1), restart.maxBackoffMs);
-      this.emit('restart', { attempt: this.restarts, delayMs, exitCode: end.exitCode, signal: end.signal });
+      const delayMs = Math.min(restart.backoffMs * 2 ** (this._attempts - 1), restart.maxBackoffMs);
+      this._notify('restart', { attempt: this._attempts, delayMs, exitCode: end.exitCode, signal: end.signal });
       await new Promise((resolve) => {
         const timer = setTimeout(resolve, delayMs);
         this._wake = () => {
@@ -151,7 +197,21 @@ class Server extends EventEmitter {
         failure = e;
       }
     }
-    if (this.listenerCount('error') > 0) this.emit('error', failure);
+    if (!this._stopping) this._giveUp(failure);
+  }
+
+  /**
+   * Down for good: `failure` and `closed` hold why; `error` says it to its listeners; with none,
+   * and nobody awaiting `closed`, a process warning does (an unheard `error` would crash the app).
+   */
+  _giveUp(failure) {
+    this.failure = failure;
+    this._close(failure);
+    if (this.listenerCount('error') > 0) {
+      this._notify('error', failure);
+    } else if (!this._closedTaken) {
+      warn(`the server at ${this.url} is down and not restarted: ${failure.message}`, 'MSTY_MLX_SERVER_DOWN');
+    }
   }
 
   /**
@@ -167,6 +227,7 @@ class Server extends EventEmitter {
       const wasRunning = !!run && run.running;
       const end = run ? await run.terminate(graceMs) : { exitCode: null, signal: null, forced: false };
       const portReleased = await waitPortFree(this.host, this.port, PORT_RELEASE_MS);
+      this._close(null);
       return {
         exitCode: end.exitCode,
         signal: end.signal,

@@ -1,13 +1,23 @@
 'use strict';
 // Shared by the tests: the real stack named by the Rust real suite's environment
 // (launcher-tests/real/electron_module.rs), process checks by a tag in the environment every
-// process of a server inherits, broken bundles, and HTTP against the server.
+// process of a server inherits, a pid handed to another process, broken bundles, and HTTP
+// against the server.
+//
+// Requiring this file also selects the process table the module reads: the real suite runs
+// every file twice, with MLXK2_E2E_PROCESS_TABLE=proc (Linux's own path) and =ps (the path
+// macOS takes, which procps answers here with the same options).
 
 const assert = require('node:assert/strict');
 const crypto = require('crypto');
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
+const { spawn } = require('child_process');
+
+if (process.env.MLXK2_E2E_PROCESS_TABLE) {
+  require('../lib/process-tree').useProcessTable(process.env.MLXK2_E2E_PROCESS_TABLE);
+}
 
 function required(name) {
   const value = process.env[name];
@@ -50,6 +60,48 @@ function tagged(tag) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Ends `child` (ours) with SIGTERM and resolves with the signal it died of: 'SIGTERM' when
+ * nobody signalled it before, 'SIGKILL' when someone had (a pending SIGKILL wins; a process
+ * SIGKILLed a moment ago may not have run its exit yet, so /proc alone cannot tell).
+ */
+async function endedBy(child) {
+  if (child.exitCode === null && child.signalCode === null) {
+    const ended = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await ended;
+  }
+  return child.signalCode;
+}
+
+const NS_LAST_PID = '/proc/sys/kernel/ns_last_pid';
+
+/**
+ * Hands `pid` (freed a moment ago) to a new, unrelated process (`sleep`), the way pid reuse
+ * would: the kernel's next pid is set to pid - 1 (`ns_last_pid`, root), retried while another
+ * process on the machine takes it first. Synchronous, so it can run inside an event listener
+ * before the module's next step. Waits up to 5 s for the pid's zombie to be reaped.
+ */
+function claimPid(pid) {
+  try {
+    fs.accessSync(NS_LAST_PID, fs.constants.W_OK);
+  } catch (_) {
+    assert.fail(`${NS_LAST_PID} is not writable: the pid-reuse tests need root (run the real suite as root, as CI does)`);
+  }
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (const deadline = Date.now() + 5000; fs.existsSync(`/proc/${pid}`);) {
+    assert.ok(Date.now() < deadline, `pid ${pid} was not freed within 5 s`);
+    Atomics.wait(pause, 0, 0, 10);
+  }
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    fs.writeFileSync(NS_LAST_PID, String(pid - 1));
+    const child = spawn('sleep', ['600'], { stdio: 'ignore' });
+    if (child.pid === pid) return child;
+    child.kill('SIGKILL');
+  }
+  return assert.fail(`pid ${pid} could not be handed to another process in 100 attempts`);
+}
 
 /** Waits for `cond()` to be true, at most `ms` (a bound on a condition, not a timed assertion). */
 async function waitFor(cond, ms, what) {
@@ -151,6 +203,19 @@ function bundleWithoutGuard() {
 }
 
 module.exports = {
-  stack, newTag, tagEnv, tagged, sleep, waitFor, get, auth, chat, scratchDir, bundleWithoutPython, bundleWithStaleRuntime,
+  stack,
+  newTag,
+  tagEnv,
+  tagged,
+  sleep,
+  claimPid,
+  endedBy,
+  waitFor,
+  get,
+  auth,
+  chat,
+  scratchDir,
+  bundleWithoutPython,
+  bundleWithStaleRuntime,
   bundleWithoutGuard,
 };

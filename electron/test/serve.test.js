@@ -52,6 +52,8 @@ test('ready when /health answers, then a chat completion; stop() frees the port 
   assert.equal(await portBinds(server.port), true, 'the port is still bound after stop()');
   assert.equal(server.pid, null);
   assert.deepEqual(exits.map((e) => e.expected), [true]);
+  assert.equal(server.failure, null, 'a stop() is no failure');
+  assert.equal(await server.closed, null);
   // Idempotent: the same answer, nothing sent.
   assert.equal(server.stop(), server.stop());
   assert.deepEqual(await server.stop({ graceMs: 1 }), end);

@@ -292,3 +292,148 @@ fn a_torn_pyc_in_the_cache_is_recompiled() {
     assert_eq!(run(b.launcher().env("HOME", &home).args(["import", "json"])).code, Some(0));
     assert_eq!(fs::read(&pyc).unwrap(), whole);
 }
+
+/// The importlib repairs (crates/runtime/src/python/importlib_repairs.py) replace private
+/// attributes, so they check them first. Run by this X.Y's own python3 (run-all.sh runs every
+/// launcher test on CPython 3.10–3.13): the real importlib passes the check; one that lacks or
+/// changed what the repairs use, or an unknown X.Y, gets a reason and is left unchanged; and a
+/// pyc cut short at any byte raises, from `_compile_bytecode` itself, the `EOFError` that the
+/// torn-pyc repair (and nothing else) handles.
+#[test]
+fn the_importlib_repairs_check_what_they_replace() {
+    const CHECK: &str = r#"
+import copy, marshal, runpy, sys, types
+import _frozen_importlib_external as bx
+repairs = runpy.run_path(sys.argv[1])
+unexpected, install, torn_pyc = repairs["unexpected"], repairs["install"], repairs["torn_pyc"]
+assert unexpected(bx, sys.version_info) is None, unexpected(bx, sys.version_info)
+
+def fake(**changes):
+    module = types.ModuleType("_frozen_importlib_external")
+    module.__dict__.update({k: getattr(bx, k) for k in ("_write_atomic", "_compile_bytecode", "_os", "_io")})
+    module.SourceLoader = type("SourceLoader", (), {"get_code": bx.SourceLoader.get_code})
+    for name, value in changes.items():
+        if value is None:
+            delattr(module, name)
+        else:
+            setattr(module, name, value)
+    return module
+
+cases = [
+    (fake(), (3, 14), "CPython 3.14: they are written against the importlib of 3.10-3.13"),
+    (fake(_write_atomic=None), sys.version_info, "_write_atomic is missing or not a Python function"),
+    (fake(_compile_bytecode=lambda data: data), sys.version_info, "_compile_bytecode takes (data), not (data, name, bytecode_path, source_path)"),
+    (fake(SourceLoader=type("SourceLoader", (), {})), sys.version_info, "SourceLoader.get_code is missing"),
+    (fake(_os=types.SimpleNamespace(open=1)), sys.version_info, "_os lacks replace, unlink, O_EXCL, O_CREAT, O_WRONLY"),
+]
+for module, version, reason in cases:
+    before = dict(module.__dict__), dict(vars(module.SourceLoader))
+    why = install(module, version)
+    assert why is not None and reason in why, (why, reason)
+    assert (dict(module.__dict__), dict(vars(module.SourceLoader))) == before, "changed although skipped"
+
+import json.decoder
+data = marshal.dumps(compile(open(json.decoder.__file__).read(), json.decoder.__file__, "exec"))
+code = bx._compile_bytecode.__code__
+for cut in range(len(data)):
+    try:
+        bx._compile_bytecode(data[:cut], "json.decoder", "/c/decoder.pyc", json.decoder.__file__)
+    except EOFError as error:
+        assert torn_pyc(error, code) == ("/c/decoder.pyc", json.decoder.__file__), cut
+    else:
+        raise AssertionError("a pyc cut at byte %d loaded" % cut)
+try:
+    bx._compile_bytecode(data[:100], "json.decoder", "/c/decoder.pyc", None)
+except EOFError as error:
+    assert torn_pyc(error, code) is None, "a sourceless pyc is not the repair's"
+print("checked", len(cases), "importlibs and", len(data), "cuts")
+"#;
+    let b = base();
+    let repairs = Path::new(REPO).join("crates/runtime/src/python/importlib_repairs.py");
+    let r = run(clean_command(&b.python3()).args(["-I", "-B", "-c", CHECK]).arg(&repairs));
+    assert_eq!(r.code, Some(0), "{}", r.stderr());
+    assert!(r.stdout().starts_with("checked 5 importlibs and "), "{}", r.stdout());
+}
+
+/// An importlib the repairs do not expect (here a `.pth` in `_vendor` replaced `_write_atomic`
+/// with a function of other parameters, before the repairs run): they step aside, the debug
+/// log says why in one line, and the start goes on (caching with CPython's own writer). The
+/// control, without that `.pth`: installed.
+#[test]
+fn the_importlib_repairs_step_aside_for_an_importlib_they_do_not_know() {
+    let b = Bundle::copy("fault-repairs-guard");
+    let start = |b: &Bundle| {
+        let home = scratch("fault-repairs-home");
+        let r = run(b.launcher().env("HOME", &home).env("MLXK2_LAUNCHER_LOG", "debug").args(["import", "json"]));
+        assert_no_panic(&r);
+        assert_eq!((r.code, r.stdout()), (Some(0), "imported json\n".to_string()), "{}", r.stderr());
+        let cached = pyc_files(&home.join(".cache/msty-mlx-studio/pycache")).len();
+        (r.stderr(), cached)
+    };
+    let (log, cached) = start(&b);
+    assert!(log.contains("importlib repairs installed"), "{log}");
+    assert!(cached > 1, "the control caches");
+    fs::write(
+        b.vendor().join("zz_other_importlib.pth"),
+        "import _frozen_importlib_external as b; b._write_atomic = lambda target, data, mode=0o666, _w=b._write_atomic: _w(target, data, mode)\n",
+    )
+    .unwrap();
+    let (log, cached) = start(&b);
+    let skipped: Vec<&str> = log.lines().filter(|l| l.contains("importlib repairs")).collect();
+    assert_eq!(skipped.len(), 1, "{log}");
+    assert!(
+        skipped[0].contains("importlib repairs skipped, running without them: _frozen_importlib_external._write_atomic takes (target, data, mode, _w), not (path, data, mode)"),
+        "{log}"
+    );
+    assert!(cached > 1, "CPython's own writer still caches");
+}
+
+/// The torn-pyc repair handles nothing else: an import hook's loader (a `SourceFileLoader`
+/// subclass, as typeguard's or beartype's) whose `source_to_code` fails for its own reasons
+/// sees its error propagate once, exactly as under python3, and the module's cached pyc is left
+/// alone. (Before issue 27 the repair caught any EOFError, ValueError or TypeError from
+/// `get_code`, removed the pyc and compiled again.)
+#[test]
+fn an_unrelated_error_in_get_code_removes_no_pyc() {
+    let b = Bundle::copy("fault-repairs-narrow");
+    let home = scratch("fault-repairs-narrow-home");
+    fs::write(b.vendor().join("hooked.py"), "VALUE = 1\n").unwrap();
+    fs::write(
+        b.vendor().join("install_hook.py"),
+        r#"import importlib.machinery, sys
+
+class Failing(importlib.machinery.SourceFileLoader):
+    def source_to_code(self, data, path, *, _optimize=-1):
+        print("source_to_code", path.rsplit("/", 1)[-1], file=sys.stderr)
+        raise TypeError("an import hook failed")
+
+class Finder:
+    def find_spec(self, name, path=None, target=None):
+        if name != "hooked":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        spec.loader = Failing(spec.loader.name, spec.loader.path)
+        return spec
+
+sys.meta_path.insert(0, Finder())
+"#,
+    )
+    .unwrap();
+    let first = run(b.launcher().env("HOME", &home).args(["import", "hooked"]));
+    assert_eq!(first.code, Some(0), "{}", first.stderr());
+    let pyc = tree(&home.join(".cache/msty-mlx-studio/pycache"))
+        .into_iter()
+        .find(|p| p.ends_with(format!("hooked.cpython-{}.pyc", XY.replace('.', ""))))
+        .expect("hooked was cached");
+    let cached = fs::read(&pyc).unwrap();
+    // A new source (another size: the pyc is stale), imported through the failing hook.
+    fs::remove_file(b.vendor().join("hooked.py")).unwrap();
+    fs::write(b.vendor().join("hooked.py"), "VALUE = 22\n").unwrap();
+    let r = run(b.launcher().env("HOME", &home).args(["import", "install_hook", "hooked"]));
+    assert_no_panic(&r);
+    let err = r.stderr();
+    assert_eq!(r.code, Some(1), "{err}");
+    assert_eq!(err.matches("source_to_code hooked.py").count(), 1, "the hook ran again:\n{err}");
+    assert_eq!(err.lines().last(), Some("TypeError: an import hook failed"), "{err}");
+    assert_eq!(fs::read(&pyc).ok(), Some(cached), "the cached pyc was removed or rewritten");
+}

@@ -39,7 +39,7 @@ pub fn answer(inputs: &Inputs, vendor: &Path, argv: &[OsString]) -> (Value, bool
         "native checks done; importing the MLX stack next"
     );
     let mut report = json!({ "ok": false, "mlx": null, "mlx_lm": null, "error": null });
-    checks.extend(import_checks(survey, &site, argv, &mut report));
+    checks.extend(import_checks(inputs, survey, &site, argv, &mut report));
     let failed: Vec<String> = checks.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.name, c.detail)).collect();
     let ok = failed.is_empty();
     report["ok"] = json!(ok);
@@ -50,11 +50,24 @@ pub fn answer(inputs: &Inputs, vendor: &Path, argv: &[OsString]) -> (Value, bool
 
 /// `import mlx.core, mlx_lm` in the embedded interpreter (or why it cannot start), and whether
 /// the imported versions are the installed dist-infos'; fills `report`'s `mlx` and `mlx_lm`.
-fn import_checks(survey: plan::Survey, site: &SiteDir, argv: &[OsString], report: &mut Value) -> Vec<Check> {
+fn import_checks(
+    inputs: &Inputs,
+    survey: plan::Survey,
+    site: &SiteDir,
+    argv: &[OsString],
+    report: &mut Value,
+) -> Vec<Check> {
     const IMPORTS: &str = "import mlx.core, mlx_lm";
     let imported = survey.into_runnable().and_then(|plan| {
-        sys::apply_child_env(&plan.child_environment);
-        stage2::load(&plan)?.import_check(&plan, argv)
+        let python = stage2::load(&plan)?;
+        let plan = plan::prepare(inputs, plan);
+        // SAFETY: the diagnostics are answered before anything starts a thread (`main::run`
+        // arms exit-with-parent only for a run); CPython starts after this.
+        #[allow(unsafe_code)]
+        unsafe {
+            sys::apply_child_env(&plan.child_environment)
+        };
+        python.import_check(&plan, argv)
     });
     let imported = match imported {
         Err(problem) => return vec![Check { name: IMPORTS.into(), ok: false, detail: problem.to_string() }],

@@ -20,11 +20,12 @@ pub fn answer(site: &SiteDir, name: &str) -> (Value, bool) {
             let mut report = json!(dist);
             if dist.package.eq_ignore_ascii_case("mlx") {
                 let mut backends = serde_json::Map::new();
+                // Of a backend only its version is shown: its METADATA is all that is read.
                 for backend in MLX_BACKENDS {
-                    match site.distribution(backend) {
-                        Ok(b) => backends.insert(
+                    match site.metadata(backend) {
+                        Ok((dist_info, metadata)) => backends.insert(
                             backend.into(),
-                            json!({ "version": b.version, "dist_info": os_serde::to_json(b.dist_info.as_os_str()) }),
+                            json!({ "version": metadata.version, "dist_info": os_serde::to_json(dist_info.as_os_str()) }),
                         ),
                         Err(DistError::NotFound { .. }) => continue,
                         Err(e) => backends.insert(backend.into(), json!({ "error": e.to_string() })),

@@ -1,7 +1,8 @@
 //! `--python-info`: everything the launcher would decide for a normal run, without running
 //! it — the launch plan itself (`plan`), the bash launcher's keys (`python_version`,
-//! `executable`, `prefix`, `base_prefix`, `platform`), and every problem. A broken bundle still
-//! answers (its problems listed, the keys it cannot know `null`).
+//! `executable`, `prefix`, `base_prefix`, `platform`), and every problem, down to whether
+//! libpython and the runtime load (tried in a child process, so this one never maps them). A
+//! broken bundle still answers (its problems listed, the keys it cannot know `null`).
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use crate::failure::Failure;
 use crate::layout::Candidate;
 use crate::plan::{self, Depth, Inputs};
 use crate::python_home::{self, LibpythonFile};
+use crate::stage2;
 
 /// The answer (documented key by key in docs/ and its JSON Schema).
 #[derive(Serialize)]
@@ -79,7 +81,16 @@ struct ExitWithParent {
 
 /// The answer and whether the bundle is healthy.
 pub fn answer(inputs: &Inputs) -> (Value, bool) {
-    let survey = plan::survey(inputs, Depth::Describe);
+    let mut survey = plan::survey(inputs, Depth::Describe);
+    // Only loading tells whether both libraries load (a symbol libpython lacks, a missing
+    // dependency, a file cut short, a `noexec` mount): when nothing else stops a run, try it.
+    if let (true, Some(plan)) = (survey.problems.is_empty(), &survey.plan) {
+        // SAFETY: the diagnostics are answered before anything starts a thread (`main::run`
+        // arms exit-with-parent only for a run): this process has one thread.
+        #[allow(unsafe_code)]
+        let loaded = unsafe { stage2::prove_loadable(plan) };
+        survey.problems.extend(loaded.err());
+    }
     let runtime_path = inputs.exe.with_file_name(stamp::FILE_NAME);
     let layout = survey.layout.as_ref().ok();
     let plan = survey.plan.as_ref();

@@ -272,6 +272,10 @@ impl SiteDir {
         let mut by_name: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
         for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
             let file_name = entry.file_name();
+            // Most entries are packages: the suffix is checked on the bytes, before UTF-8.
+            if !file_name.as_encoded_bytes().ends_with(b".dist-info") {
+                continue;
+            }
             let Some(stem) = file_name.to_str().and_then(|n| n.strip_suffix(".dist-info")) else { continue };
             // `{name}-{version}`: names are escaped with `_`, so the first `-` ends the name.
             let name = stem.split_once('-').map_or(stem, |(name, _)| name);
@@ -292,6 +296,26 @@ impl SiteDir {
 
     /// Reads one distribution by any spelling of its name.
     pub fn distribution(&self, name: &str) -> Result<Distribution, DistError> {
+        let (dist_info, metadata) = self.metadata(name)?;
+        let installer = fs::read_to_string(dist_info.join("INSTALLER"))
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+        Ok(Distribution {
+            module_file: module_file(&self.path, &dist_info, &metadata.name),
+            package: metadata.name,
+            version: metadata.version,
+            dist_info,
+            requires_python: metadata.requires_python,
+            requires_dist: metadata.requires_dist,
+            installer,
+        })
+    }
+
+    /// One distribution's dist-info directory and METADATA, and nothing else of it (what
+    /// `--mlx-info` needs of each backend: its version), with [`SiteDir::distribution`]'s
+    /// errors.
+    pub fn metadata(&self, name: &str) -> Result<(PathBuf, Metadata), DistError> {
         let package = normalize(name);
         let paths = self
             .by_name
@@ -300,31 +324,18 @@ impl SiteDir {
         if paths.len() > 1 {
             return Err(DistError::Duplicate { package, dist_infos: paths.clone() });
         }
-        read_distribution(&self.path, &paths[0], &package)
+        let dist_info = &paths[0];
+        let file = dist_info.join("METADATA");
+        let bytes = fs::read(&file).map_err(|e| DistError::Unreadable {
+            package: package.clone(),
+            file: file.clone(),
+            reason: e.to_string(),
+        })?;
+        let malformed = |reason: String| DistError::Malformed { package: package.clone(), file: file.clone(), reason };
+        let text = std::str::from_utf8(&bytes).map_err(|e| malformed(format!("not UTF-8 ({e})")))?;
+        let metadata = Metadata::parse(text).map_err(|e| malformed(e.to_string()))?;
+        Ok((dist_info.clone(), metadata))
     }
-}
-
-fn read_distribution(site: &Path, dist_info: &Path, package: &str) -> Result<Distribution, DistError> {
-    let file = dist_info.join("METADATA");
-    let bytes = fs::read(&file).map_err(|e| DistError::Unreadable {
-        package: package.to_string(),
-        file: file.clone(),
-        reason: e.to_string(),
-    })?;
-    let malformed = |reason: String| DistError::Malformed { package: package.to_string(), file: file.clone(), reason };
-    let text = std::str::from_utf8(&bytes).map_err(|e| malformed(format!("not UTF-8 ({e})")))?;
-    let metadata = Metadata::parse(text).map_err(|e| malformed(e.to_string()))?;
-    let installer =
-        fs::read_to_string(dist_info.join("INSTALLER")).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    Ok(Distribution {
-        module_file: module_file(site, dist_info, &metadata.name),
-        package: metadata.name,
-        version: metadata.version,
-        dist_info: dist_info.to_path_buf(),
-        requires_python: metadata.requires_python,
-        requires_dist: metadata.requires_dist,
-        installer,
-    })
 }
 
 /// The installed top-level module: a package directory, a module file or an extension.

@@ -2,10 +2,10 @@
 //! and their reasons are in `msty_mlx_contract::plan::Isolation`), then `_vendor` first on
 //! `sys.path`.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::{CStr, OsStr, OsString};
 
 use msty_mlx_contract::plan::{GUARD_API, GuardPlan, LaunchPlan};
-use pyo3::exceptions::PyKeyboardInterrupt;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyType};
 
@@ -14,63 +14,55 @@ use crate::ffi::{Config, ConfigString, Interpreter, StartError, raise_sigint};
 /// What `Py_RunMain` executes for a run: exactly what a console script does with `main`.
 pub const RUN_MLXK2: &str = "import sys\nfrom mlxk2.cli import main\nsys.exit(main())\n";
 
-/// Puts `_vendor` at the front of `sys.path` the way a site directory is added (`.pth` files
-/// processed), ahead of the stdlib and the interpreter's own site-packages — the order
-/// `PYTHONPATH=<_vendor>` gives the children — and lets the launcher write bytecode when (and
-/// only when) a per-user pycache prefix is set.
-///
-/// With the per-user cache, two repairs of CPython's importlib (3.10–3.13), found by the
-/// full-file-system fault test: its `_write_atomic` ignores a short write, so a file system
-/// that fills up mid-write gets a torn pyc renamed into place; and a torn pyc whose header
-/// still matches its source makes every later import of that module fail with `EOFError:
-/// marshal data too short`, i.e. every later start. Here a short write is an `OSError` (the
-/// temporary file is removed; CPython then skips that pyc, as for any write error), and a pyc
-/// that does not unmarshal is removed and the source compiled, as if there were no pyc. The
-/// interpreter writes nothing before this runs (`write_bytecode=0` during start-up).
-const VENDOR_FIRST: &std::ffi::CStr = c"
-import site, sys
-rest = [p for p in sys.path if p != vendor]
-sys.path[:] = rest
-site.addsitedir(vendor)
-sys.path[:] = sys.path[len(rest):] + rest
-sys.dont_write_bytecode = not write_to_prefix
-if write_to_prefix:
-    def _repair(bx):
-        os, io = bx._os, bx._io
-        def _write_atomic(path, data, mode=0o666):
-            tmp = '{}.{}'.format(path, id(path))
-            fd = os.open(tmp, os.O_EXCL | os.O_CREAT | os.O_WRONLY, mode & 0o666)
-            try:
-                with io.FileIO(fd, 'wb') as file:
-                    view = memoryview(data)
-                    while view:
-                        n = file.write(view)
-                        if not n:
-                            raise OSError('short write to ' + tmp)
-                        view = view[n:]
-                os.replace(tmp, path)
-            except OSError:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
-        get_code = bx.SourceLoader.get_code
-        def get_code_or_compile(self, fullname):
-            try:
-                return get_code(self, fullname)
-            except (EOFError, ValueError, TypeError):
-                source = self.get_filename(fullname)
-                try:
-                    os.unlink(bx.cache_from_source(source))
-                except (NotImplementedError, OSError):
-                    pass
-                return self.source_to_code(self.get_data(source), source)
-        bx._write_atomic = _write_atomic
-        bx.SourceLoader.get_code = get_code_or_compile
-    _repair(sys.modules['_frozen_importlib_external'])
-    del _repair
-";
+/// A Python file of this crate (`src/python/`, linted by ruff: `launcher-tests/run-all.sh`) as
+/// the NUL-terminated source `py.run` takes.
+macro_rules! python_file {
+    ($path:literal) => {
+        match CStr::from_bytes_with_nul(concat!(include_str!($path), "\0").as_bytes()) {
+            Ok(source) => source,
+            Err(_) => panic!(concat!($path, " holds a NUL byte")),
+        }
+    };
+}
+
+/// `put_first(vendor)`: `_vendor` at the front of `sys.path` as a site directory (`.pth`
+/// files processed), ahead of the stdlib and the interpreter's own site-packages — the order
+/// `PYTHONPATH=<_vendor>` gives the children.
+const VENDOR_FIRST: &CStr = python_file!("python/vendor_first.py");
+
+/// `install(bx, version_info)`: with the per-user cache, two repairs of CPython's importlib
+/// (3.10–3.13) — a short write is an error instead of a torn pyc, and a torn pyc is recompiled
+/// instead of failing every later start — each checked against the running CPython first (the
+/// file says how and why).
+const IMPORTLIB_REPAIRS: &CStr = python_file!("python/importlib_repairs.py");
+
+/// Runs one of this crate's Python files in a namespace of its own; returns the namespace.
+fn run_file<'py>(py: Python<'py>, source: &CStr) -> PyResult<Bound<'py, PyDict>> {
+    let namespace = PyDict::new(py);
+    py.run(source, Some(&namespace), None)?;
+    Ok(namespace)
+}
+
+/// Installs the importlib repairs, or logs why not: they are an optimisation's safety net, so
+/// nothing about them may stop a start — except a KeyboardInterrupt (Ctrl-C, the app stopping
+/// us), which is not theirs to swallow. The interpreter writes nothing before this runs
+/// (`write_bytecode=0` during start-up).
+fn repair_importlib(py: Python<'_>) -> PyResult<()> {
+    let installed = || -> PyResult<Option<String>> {
+        let sys = py.import("sys")?;
+        let importlib = sys.getattr("modules")?.get_item("_frozen_importlib_external")?;
+        let install = run_file(py, IMPORTLIB_REPAIRS)?.get_item("install")?;
+        let Some(install) = install else { return Ok(Some("importlib_repairs.py has no install()".into())) };
+        install.call1((importlib, sys.getattr("version_info")?))?.extract()
+    };
+    match installed() {
+        Ok(None) => tracing::debug!("importlib repairs installed (short pyc writes, torn pycs)"),
+        Ok(Some(why)) => tracing::warn!("importlib repairs skipped, running without them: {why}"),
+        Err(e) if e.is_instance_of::<PyKeyboardInterrupt>(py) => return Err(e),
+        Err(e) => tracing::warn!("importlib repairs skipped, running without them: {e}"),
+    }
+    Ok(())
+}
 
 /// cpython#95959: a KeyboardInterrupt raised where CPython cannot propagate it (a weakref
 /// callback run by importlib while mlxk2 imports, a `__del__`) is printed as "Exception
@@ -101,17 +93,9 @@ fn redeliver_lost_sigint(py: Python<'_>) -> PyResult<()> {
     sys.setattr("unraisablehook", hook)
 }
 
-/// Loads the served port's guard from its directory (which stays off the launcher's own
-/// `sys.path`) and starts it before mlx-knife runs: `guard/msty_mlx_guard.py` says what it does.
-const GUARD_START: &std::ffi::CStr = c"
-import sys
-sys.path.insert(0, guard)
-try:
-    import msty_mlx_guard
-finally:
-    sys.path.remove(guard)
-msty_mlx_guard.launcher_start(api)
-";
+/// `start(guard, api)`: the served port's guard, loaded into this interpreter before mlx-knife
+/// runs (the file says how).
+const GUARD_START: &CStr = python_file!("python/guard_start.py");
 
 /// Why CPython did not come up.
 pub enum StartFailure {
@@ -148,12 +132,17 @@ pub fn start(plan: &LaunchPlan, argv: &[OsString], run_command: Option<&str>) ->
 
     Python::attach(|py| {
         let vendor_first = || -> PyResult<()> {
-            let globals = PyDict::new(py);
+            let put_first = run_file(py, VENDOR_FIRST)?.get_item("put_first")?;
+            let put_first = put_first.ok_or_else(|| PyRuntimeError::new_err("vendor_first.py has no put_first()"))?;
             // As `str` (os.fsdecode): pyo3 would turn a `Path` into `pathlib.Path`, and
             // importing pathlib costs a third of the start-up (callgrind).
-            globals.set_item("vendor", plan.paths.vendor.as_os_str())?;
-            globals.set_item("write_to_prefix", plan.bytecode.pycache_prefix.is_some())?;
-            py.run(VENDOR_FIRST, Some(&globals), None)?;
+            put_first.call1((plan.paths.vendor.as_os_str(),))?;
+            // Bytecode is written when (and only when) a per-user pycache prefix is set.
+            let write_to_prefix = plan.bytecode.pycache_prefix.is_some();
+            py.import("sys")?.setattr("dont_write_bytecode", !write_to_prefix)?;
+            if write_to_prefix {
+                repair_importlib(py)?;
+            }
             redeliver_lost_sigint(py)?;
             for (i, entry) in py.import("sys")?.getattr("path")?.try_iter()?.enumerate() {
                 tracing::debug!("sys.path[{i}] = {}", entry?);
@@ -180,13 +169,12 @@ pub fn start(plan: &LaunchPlan, argv: &[OsString], run_command: Option<&str>) ->
 /// Runs [`GUARD_START`]; a failure is the guard's (exit 89), a SIGINT an interruption.
 fn start_guard(plan: &LaunchPlan) -> Result<(), StartFailure> {
     Python::attach(|py| {
-        let globals = PyDict::new(py);
-        globals.set_item("guard", plan.paths.guard_dir.as_os_str())?;
-        globals.set_item("api", GUARD_API)?;
-        py.run(GUARD_START, Some(&globals), None)
-    })
-    .map_err(|e| {
-        Python::attach(|py| {
+        let started = || -> PyResult<()> {
+            let start = run_file(py, GUARD_START)?.get_item("start")?;
+            let start = start.ok_or_else(|| PyRuntimeError::new_err("guard_start.py has no start()"))?;
+            start.call1((plan.paths.guard_dir.as_os_str(), GUARD_API)).map(drop)
+        };
+        started().map_err(|e| {
             if e.is_instance_of::<PyKeyboardInterrupt>(py) {
                 StartFailure::Interrupted("KeyboardInterrupt while starting the guard".into())
             } else {

@@ -1,88 +1,82 @@
-//! Test-only helpers, never linked into a shipped binary: synthetic Mach-O files (header and
-//! dylib/rpath load commands only), so that verify and the install-name planning are exercised
-//! on Linux without Apple's tools. Real Apple-built and zig-linked files are tested elsewhere.
+//! Test-only code shared by the workspace's test suites and benchmarks, never linked into a
+//! shipped binary (a dev-dependency only): the harness that makes real, relocated bundles from
+//! a host shared-library CPython and runs the real binaries in them, and synthetic Mach-O files.
+//!
+//! The harness works the same from every package's tests. What only a compiled test crate
+//! knows is found at run time instead: the workspace root is this crate's grandparent, scratch
+//! space is the target directory's `tmp/` (cargo's `CARGO_TARGET_TMPDIR`), and the binaries a
+//! test drives but its package does not build (the launcher, the runtime library,
+//! `build-external-python`) are built through cargo once per test process
+//! ([`launcher`], [`runtime`], [`bundler`]). A package's own binary is the one cargo built for
+//! its tests (`env!("CARGO_BIN_EXE_…")` in that test crate).
+//!
+//! ```text
+//! Resources/python/{bin/python3 (patchelf: $ORIGIN/../lib), lib/libpython3.X.so.1.0, lib/python3.X/}
+//! Resources/mlxk2/_vendor/                 fixture wheels from python-fixtures/, installed by pip --target
+//! Resources/mlxk2/msty-mlx-studio          the launcher under test
+//! Resources/mlxk2/libmsty_mlx_runtime.so   the runtime for this X.Y
+//! ```
+//!
+//! Tests that break a bundle get their own copy made of hard links (cheap, and canonical paths
+//! stay inside the copy). Such copies may delete, rename and add files, never edit or chmod one.
 
-const MH_EXECUTE: u32 = 0x2;
-const MH_DYLIB: u32 = 0x6;
-const CPU_TYPE_ARM64: u32 = 0x0100_000c;
-/// `CPU_TYPE_X86_64`, for [`synthetic_retarget`].
-pub const CPU_TYPE_X86_64: u32 = 0x0100_0007;
+mod builds;
+mod bundle;
+mod macho;
+mod poll;
+mod process;
+mod python;
+mod real;
+mod scratch;
+mod zig;
 
-/// A minimal thin arm64 Mach-O (header and dylib/rpath load commands only): enough for
-/// `verify` and the install-name planning to be exercised on Linux, in tests and fixtures.
-pub fn synthetic_macho(executable: bool, id: Option<&str>, loads: &[&str], rpaths: &[&str]) -> Vec<u8> {
-    const LC_ID_DYLIB: u32 = 0xd;
-    const LC_LOAD_DYLIB: u32 = 0xc;
-    const LC_RPATH: u32 = 0x8000_001c;
-    let padded = |s: &str, offset: usize| {
-        let mut bytes = s.as_bytes().to_vec();
-        bytes.push(0);
-        while !(offset + bytes.len()).is_multiple_of(8) {
-            bytes.push(0);
-        }
-        bytes
-    };
-    let mut commands: Vec<Vec<u8>> = Vec::new();
-    let mut dylib = |cmd: u32, name: &str| {
-        let name = padded(name, 24);
-        let mut c = Vec::new();
-        for v in [cmd, (24 + name.len()) as u32, 24, 2, 0x10000, 0x10000] {
-            c.extend_from_slice(&v.to_le_bytes());
-        }
-        c.extend(name);
-        commands.push(c);
-    };
-    if let Some(id) = id {
-        dylib(LC_ID_DYLIB, id);
+pub use builds::*;
+pub use bundle::*;
+pub use macho::*;
+pub use process::*;
+pub use python::*;
+pub use real::*;
+pub use scratch::*;
+pub use zig::*;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The workspace root (this crate lives in `crates/testkit`).
+pub const REPO: &str = workspace_root(env!("CARGO_MANIFEST_DIR"));
+
+const fn workspace_root(testkit: &'static str) -> &'static str {
+    let suffix = b"/crates/testkit";
+    let bytes = testkit.as_bytes();
+    assert!(bytes.len() > suffix.len(), "msty-mlx-testkit must live in <workspace>/crates/testkit");
+    let (root, tail) = bytes.split_at(bytes.len() - suffix.len());
+    let mut i = 0;
+    while i < suffix.len() {
+        assert!(tail[i] == suffix[i], "msty-mlx-testkit must live in <workspace>/crates/testkit");
+        i += 1;
     }
-    for l in loads {
-        dylib(LC_LOAD_DYLIB, l);
+    match std::str::from_utf8(root) {
+        Ok(root) => root,
+        Err(_) => panic!("the workspace path is not UTF-8"),
     }
-    for r in rpaths {
-        let path = padded(r, 12);
-        let mut c = Vec::new();
-        for v in [LC_RPATH, (12 + path.len()) as u32, 12] {
-            c.extend_from_slice(&v.to_le_bytes());
-        }
-        c.extend(path);
-        commands.push(c);
-    }
-    let sizeofcmds: usize = commands.iter().map(Vec::len).sum();
-    let mut out = Vec::new();
-    let filetype = if executable { MH_EXECUTE } else { MH_DYLIB };
-    for v in [0xfeed_facf_u32, CPU_TYPE_ARM64, 0, filetype, commands.len() as u32, sizeofcmds as u32, 0, 0] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    for c in commands {
-        out.extend(c);
-    }
-    out
 }
 
-/// `thin`, a [`synthetic_macho`], relabelled as an x86_64 (or any other CPU's) slice.
-pub fn synthetic_retarget(mut thin: Vec<u8>, cpu: u32) -> Vec<u8> {
-    thin[4..8].copy_from_slice(&cpu.to_le_bytes());
-    thin
-}
-
-/// A universal (fat) file holding the given thin Mach-O files, as `lipo -create` lays it out.
-pub fn synthetic_universal(thins: &[Vec<u8>]) -> Vec<u8> {
-    const ALIGN: usize = 1 << 14;
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xcafe_babe_u32.to_be_bytes());
-    out.extend_from_slice(&(thins.len() as u32).to_be_bytes());
-    let mut offset = ALIGN;
-    for thin in thins {
-        let cpu = u32::from_le_bytes([thin[4], thin[5], thin[6], thin[7]]);
-        let subtype = u32::from_le_bytes([thin[8], thin[9], thin[10], thin[11]]);
-        for v in [cpu, subtype, offset as u32, thin.len() as u32, 14] {
-            out.extend_from_slice(&v.to_be_bytes());
-        }
-        offset += thin.len().div_ceil(ALIGN) * ALIGN;
-    }
-    for thin in thins {
-        out.resize(out.len().div_ceil(ALIGN) * ALIGN, 0);
-        out.extend_from_slice(thin);
-    }
-    out
+/// The scratch space of every test process: `<target dir>/tmp`, what cargo calls
+/// `CARGO_TARGET_TMPDIR` in a test crate. The target directory is the one holding the running
+/// test executable (`<target>/<profile>/deps/<name>-<hash>`), marked by cargo's
+/// `CACHEDIR.TAG`. Scratch directories of earlier test processes that are gone are removed
+/// the first time it is asked for.
+pub fn scratch_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap_or_else(|e| panic!("cannot find the test executable: {e}"));
+        let target = exe
+            .ancestors()
+            .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+            .unwrap_or_else(|| panic!("`{}` is not inside a cargo target directory (no CACHEDIR.TAG)", exe.display()));
+        let root = target.join("tmp");
+        std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("cannot create `{}`: {e}", root.display()));
+        remove_stale_scratch(&root);
+        root
+    })
 }

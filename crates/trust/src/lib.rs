@@ -40,7 +40,6 @@ use std::path::{Component, Path, PathBuf};
 #[allow(unsafe_code)]
 mod fs_at;
 
-use fs_at as sys;
 pub use fs_at::{EntryKind, create_new_file_at, effective_uid, entry_kind_at, unlink_at};
 
 const GROUP_OR_OTHER_WRITE: u32 = 0o022;
@@ -84,7 +83,7 @@ pub enum Walked {
 /// With `create`, missing directories are created `0700` and ours are tightened to `0700`;
 /// without, nothing is changed on disk.
 pub fn walk(root: &Path, ours: &[&OsStr], create: bool) -> Result<Walked, Refusal> {
-    let euid = sys::effective_uid();
+    let euid = fs_at::effective_uid();
     let (canonical, missing_above) = canonical_existing(root)?;
     let mut path = PathBuf::from("/");
     let mut dir = open(None, OsStr::new("/"), &path)?;
@@ -112,7 +111,7 @@ pub fn walk(root: &Path, ours: &[&OsStr], create: bool) -> Result<Walked, Refusa
                 if !create {
                     return Ok(Walked::WouldCreate { path: full });
                 }
-                match sys::mkdir_at(dir.as_fd(), name, 0o700) {
+                match fs_at::mkdir_at(dir.as_fd(), name, 0o700) {
                     Ok(()) => created = true,
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => created = false, // a concurrent launcher
                     Err(error) => return Err(Refusal::Unusable { dir: path, error }),
@@ -164,12 +163,13 @@ fn canonical_existing(root: &Path) -> Result<(PathBuf, Vec<OsString>), Refusal> 
 /// Opens one component without following a symlink; a symlink is untrusted (it could lead
 /// anywhere, and whoever owns it decides where), a non-directory unusable.
 fn open(parent: Option<&File>, name: &OsStr, path: &Path) -> Result<File, Refusal> {
-    match sys::open_dir_nofollow(parent.map(AsFd::as_fd), name) {
+    match fs_at::open_dir_nofollow(parent.map(AsFd::as_fd), name) {
         Ok(fd) => Ok(File::from(fd)),
         // ELOOP (O_RDONLY) or ENOTDIR (Linux's O_PATH opens the link itself): ask which.
         Err(e)
             if e.raw_os_error() == Some(libc::ELOOP)
-                || sys::entry_kind_at(parent.map(AsFd::as_fd), name).is_ok_and(|k| k == sys::EntryKind::Symlink) =>
+                || fs_at::entry_kind_at(parent.map(AsFd::as_fd), name)
+                    .is_ok_and(|k| k == fs_at::EntryKind::Symlink) =>
         {
             Err(Refusal::Untrusted { dir: path.to_path_buf(), why: "is a symlink (not followed)".into() })
         }

@@ -6,10 +6,13 @@
 //! The bundler runs twice per round: with its bytecode cache warm (a rebuild, the usual case
 //! for a packager) and with an empty one (the first build on a machine; uv's cache stays warm).
 //!
-//! `cargo bench --bench bundle [-- --runs N]`: one warm-up of each, then N (default 3)
-//! alternating rounds; medians are printed. Nothing is asserted: timings depend on the machine.
+//! `cargo bench -p msty-mlx-bundler --bench bundle [-- --runs N]`: one warm-up of each, then N
+//! (default 3) alternating rounds; medians are printed. Nothing is asserted: timings depend on
+//! the machine.
 
-#[path = "../launcher-tests/harness/mod.rs"]
+// The bundler tests' harness: uv for PATH, the prebuilt launcher and runtime, the real stack.
+#[path = "../tests/bundler/harness.rs"]
+#[allow(dead_code)]
 mod harness;
 
 use std::fs;
@@ -81,23 +84,11 @@ fn verdict(ok: bool) -> &'static str {
 fn bundler_build(wheels: &Path, launcher: &Path, python: &Path, cold: bool) -> Times {
     let cwd = scratch("bench-bundle");
     fs::write(cwd.join("requirements.txt"), format!("{}\n", REAL_REQUIREMENTS[1..].join("\n"))).unwrap();
-    let cargo_bin = Path::new(env!("CARGO")).parent().unwrap().to_path_buf();
-    let host_bin = python.parent().unwrap().to_path_buf();
     let home = dirs::home_dir().unwrap();
-    let mut cmd = Command::new(bundler());
-    cmd.current_dir(&cwd)
-        .env_clear()
-        .env(
-            "PATH",
-            format!(
-                "{}:{}:{}:/usr/local/bin:/usr/bin:/bin",
-                uv_dir().display(),
-                host_bin.display(),
-                cargo_bin.display()
-            ),
-        )
-        .env("HOME", &home)
-        .env("LANG", "C.UTF-8");
+    // The tests' command (PATH with uv and the interpreter, nothing else inherited) with the
+    // user's own HOME: its bytecode cache is the packager's warm one.
+    let mut cmd = bundler(&cwd);
+    cmd.env("HOME", &home);
     if cold {
         cmd.env("XDG_CACHE_HOME", cwd.join("empty-cache")).env("UV_CACHE_DIR", dirs::cache_dir().unwrap().join("uv"));
     }

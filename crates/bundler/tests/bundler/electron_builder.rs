@@ -1,6 +1,9 @@
 //! Issue 19: packaging/electron-builder.json checked against electron-builder's own JSON
 //! Schema (`scheme.json` of the npm package `app-builder-lib`, fetched with `npm pack`, no
-//! Electron download), and its afterPack hook parsed by Node.
+//! Electron download), and its afterPack hook parsed by Node. With the bundler's tests because
+//! packaging/ is the kit around the bundler's output: electron-builder copies
+//! `dist-ext-python/msty-mlx-studio` into the app, and the hook signs in the order
+//! `build-external-python verify --sign-list` gives.
 //!
 //! Needs: npm and the npm registry (the package is cached in
 //! `~/.cache/msty-mlx-studio/npm`), node.

@@ -16,34 +16,10 @@ use std::sync::OnceLock;
 use msty_mlx_verify::{InstallNameFix, fix_install_names_with};
 use serde_json::{Value, json};
 
-use super::{findings, verify};
 use crate::harness::*;
 
 /// The mlx wheels whose Apple-built Mach-O files the tests read.
 const MLX_WHEELS: &[&str] = &["mlx==0.32.0", "mlx-metal==0.32.0"];
-
-/// A Debian LLVM 14 tool, e.g. `llvm("lipo")` → `/usr/bin/llvm-lipo-14`.
-fn llvm(tool: &str) -> PathBuf {
-    let path = PathBuf::from(format!("/usr/bin/llvm-{tool}-14"));
-    assert!(path.exists(), "`{}` is missing: apt-get install llvm-14", path.display());
-    path
-}
-
-/// `python -m ziglang cc`; installs the ziglang wheel first when it is missing.
-pub(crate) fn zig_cc() -> Command {
-    static READY: OnceLock<()> = OnceLock::new();
-    let python = &host_python().executable;
-    READY.get_or_init(|| {
-        let present =
-            Command::new(python).args(["-I", "-m", "ziglang", "version"]).output().is_ok_and(|o| o.status.success());
-        if !present {
-            run_ok(pip(python, "install").arg("ziglang==0.17.1"));
-        }
-    });
-    let mut cmd = Command::new(python);
-    cmd.args(["-I", "-m", "ziglang", "cc"]);
-    cmd
-}
 
 /// Mach-O files linked by zig, once per test process: a libpython with an absolute install
 /// name and a `python3` loading it by that name (universal: arm64 + x86_64), and arm64 ones

@@ -1,43 +1,20 @@
-//! The bundles: the base bundle built once per process from the host CPython, and cheap hard-linked copies to break.
+//! Bundle trees: the relocated host CPython (made once per version), fixture wheels in a
+//! `_vendor`, hard-linked copies, and a [`Bundle`] to run the launcher in.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use super::*;
+use crate::{REPO, RUNTIME_FILE, XY, clean_command, host_python, pip, run_ok, scratch, scratch_root};
 
 /// A bundle on disk: `root/Resources/{python, mlxk2}`.
 pub struct Bundle {
     pub root: PathBuf,
 }
 
-/// What the base bundle's `_vendor` holds: the fake mlxk2, a `.pth` demo, and a healthy fake
-/// MLX stack (mlx 0.29.3 + mlx-cpu 0.29.3 + mlx-lm 0.28.1).
-pub const BASE_FIXTURES: &[&str] = &["mlxk2", "pthdemo", "mlx", "mlx-cpu", "mlx-lm"];
-
-/// The shared base bundle (built once per test process).
-pub fn base() -> &'static Bundle {
-    static BASE: OnceLock<Bundle> = OnceLock::new();
-    BASE.get_or_init(|| {
-        kept(|| {
-            remove_stale_scratch();
-            let python = python_tree();
-            let root = Path::new(SCRATCH).join(format!("py{XY}-{}-base", std::process::id()));
-            let _ = fs::remove_dir_all(&root);
-            let res = root.join("Resources");
-            fs::create_dir_all(res.join("mlxk2")).unwrap();
-            link_tree(&python, &res.join("python"));
-            fs::copy(LAUNCHER, res.join("mlxk2/msty-mlx-studio")).unwrap();
-            fs::copy(runtime(), res.join("mlxk2").join(RUNTIME_FILE)).unwrap();
-            copy_guard(&res.join("mlxk2/guard"));
-            install_fixtures(&res.join("mlxk2/_vendor"), BASE_FIXTURES);
-            Bundle { root }
-        })
-    })
-}
-
-/// The served port's guard from this checkout, as the bundler puts it beside the launcher.
+/// The served port's guard from this checkout (`guard/`), as the bundler puts it beside the
+/// launcher.
 pub fn copy_guard(to: &Path) {
     fs::create_dir_all(to).unwrap();
     for file in msty_mlx_contract::plan::GUARD_FILES {
@@ -45,10 +22,16 @@ pub fn copy_guard(to: &Path) {
     }
 }
 
-/// A relocated copy of the host CPython, made once per version and reused across runs.
-pub fn python_tree() -> PathBuf {
+/// A relocated copy of the host CPython (a bundle's `python/`), made once per version and
+/// reused across runs; checked once per test process.
+pub fn python_tree() -> &'static Path {
+    static TREE: OnceLock<PathBuf> = OnceLock::new();
+    TREE.get_or_init(relocated_python)
+}
+
+fn relocated_python() -> PathBuf {
     let host = host_python();
-    let dir = Path::new(SCRATCH).join(format!("python-{}-r2", host.version));
+    let dir = scratch_root().join(format!("python-{}-r2", host.version));
     let done = dir.join(".complete");
     if done.exists() {
         return dir;
@@ -149,13 +132,6 @@ pub fn install_fixtures(vendor: &Path, names: &[&str]) {
 }
 
 impl Bundle {
-    /// A private copy of the base bundle, to break or move things in.
-    pub fn copy(name: &str) -> Bundle {
-        let root = scratch(name);
-        link_tree(&base().root, &root);
-        Bundle { root }
-    }
-
     pub fn resources(&self) -> PathBuf {
         self.root.join("Resources")
     }

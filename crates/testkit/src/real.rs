@@ -1,10 +1,11 @@
-//! The real stack (PyPI mlx-knife + mlx[cpu]): its wheel cache and `_vendor`, for the real suite and the benchmarks.
+//! The real stack (PyPI mlx-knife + mlx[cpu]): its wheel cache and `_vendor`, for the real suite
+//! and the benchmarks.
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use super::*;
+use crate::{XY, host_python, pip, run_ok};
 
 /// The real stack the end-to-end tests and benchmarks bundle (pinned: the versions the tests
 /// were written against; `launcher-tests/real/requirements.txt` holds the mlx pin too).

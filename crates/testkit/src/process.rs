@@ -3,11 +3,12 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::*;
+use crate::{poll, scratch};
 
 pub fn run_ok(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -73,15 +74,20 @@ pub fn run(cmd: &mut Command) -> Run {
     Run { code: out.status.code(), signal: out.status.signal(), stdout: out.stdout, stderr: out.stderr }
 }
 
-/// Reads from `reader` until `needle` appears (or panics after `timeout`).
-pub fn read_until(reader: &mut impl Read, needle: &[u8], timeout: Duration) -> Vec<u8> {
-    let start = Instant::now();
+/// Reads from `reader` (a pipe) until `needle` appears; panics when it has not within
+/// `timeout`, or at end of file. Each byte is read only once `poll(2)` says one is there, so a
+/// silent writer cannot block the read past the deadline, and nothing after the needle is
+/// consumed (the caller may go on reading).
+pub fn read_until(reader: &mut (impl Read + AsFd), needle: &[u8], timeout: Duration) -> Vec<u8> {
+    let deadline = Instant::now() + timeout;
     let mut seen = Vec::new();
     let mut buf = [0u8; 1];
     while !seen.windows(needle.len()).any(|w| w == needle) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ready = !left.is_zero() && poll::readable(reader.as_fd(), left).unwrap_or_else(|e| panic!("poll: {e}"));
         assert!(
-            start.elapsed() < timeout,
-            "timed out waiting for {:?}; got {:?}",
+            ready,
+            "timed out after {timeout:?} waiting for {:?}; got {:?}",
             String::from_utf8_lossy(needle),
             String::from_utf8_lossy(&seen)
         );
@@ -152,9 +158,36 @@ pub fn require_root(why: &str) {
     assert_eq!(uid, Some("0"), "{why}: run the tests as root (CI does)");
 }
 
-/// `python -I -m pip <command> --quiet --disable-pip-version-check`, for the rest of the arguments.
-pub fn pip(python: &Path, command: &str) -> Command {
-    let mut cmd = Command::new(python);
-    cmd.args(["-I", "-m", "pip", command, "--quiet", "--disable-pip-version-check"]);
-    cmd
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    use super::read_until;
+
+    /// A writer that stays silent: the deadline fires (a read blocked in the kernel would wait
+    /// for the writer forever).
+    #[test]
+    fn read_until_fails_at_its_deadline_when_nothing_comes() {
+        let (mut reader, mut writer) = std::io::pipe().unwrap();
+        writer.write_all(b"partial").unwrap();
+        let start = Instant::now();
+        let outcome = std::thread::spawn(move || read_until(&mut reader, b"ready", Duration::from_millis(300))).join();
+        let message = *outcome.expect_err("read_until returned without its needle").downcast::<String>().unwrap();
+        assert!(message.starts_with("timed out after 300ms waiting for \"ready\"; got \"partial\""), "{message}");
+        assert!(start.elapsed() < Duration::from_secs(10), "the deadline fired late: {:?}", start.elapsed());
+        drop(writer);
+    }
+
+    /// What follows the needle stays in the pipe for the caller.
+    #[test]
+    fn read_until_stops_at_the_needle() {
+        let (mut reader, mut writer) = std::io::pipe().unwrap();
+        writer.write_all(b"one\ntwo\n").unwrap();
+        drop(writer);
+        assert_eq!(read_until(&mut reader, b"one\n", Duration::from_secs(10)), b"one\n");
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+        assert_eq!(rest, "two\n");
+    }
 }

@@ -18,8 +18,6 @@ use msty_mlx_testkit::synthetic_macho;
 use msty_mlx_verify::{Binding, CS_RUNTIME, inspect_macho};
 use serde_json::Value;
 
-use super::macho::zig_cc;
-use super::verify;
 use crate::harness::*;
 
 const TEAM: &str = "MSTYTEST01";

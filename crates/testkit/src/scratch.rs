@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::*;
+use crate::{XY, scratch_root};
 
 pub static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -13,7 +13,7 @@ pub static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// run's [`remove_stale_scratch`]). Inside [`kept`] it belongs to the whole process instead.
 pub fn scratch(name: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let dir = Path::new(SCRATCH).join(format!("py{XY}-{}-{name}-{n}", std::process::id()));
+    let dir = scratch_root().join(format!("py{XY}-{}-{name}-{n}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     OWNED.with(|owned| {
@@ -70,10 +70,11 @@ pub fn notice_failures() {
     });
 }
 
-/// Removes the scratch directories of earlier test processes that are no longer running.
-pub fn remove_stale_scratch() {
+/// Removes the scratch directories under `root` of earlier test processes that are no longer
+/// running.
+pub(crate) fn remove_stale_scratch(root: &Path) {
     let prefix = format!("py{XY}-");
-    for entry in fs::read_dir(SCRATCH).into_iter().flatten().flatten() {
+    for entry in fs::read_dir(root).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let pid =
             name.strip_prefix(&prefix).and_then(|rest| rest.split('-').next()).and_then(|p| p.parse::<i32>().ok());

@@ -60,7 +60,7 @@ fn help_commands(help: &str) -> Vec<String> {
 }
 
 fn help(args: &[&str]) -> String {
-    let out = run_ok(Command::new(bundler()).args(args).arg("--help"));
+    let out = run_ok(Command::new(BUILD_EXTERNAL_PYTHON).args(args).arg("--help"));
     String::from_utf8(out.stdout).unwrap()
 }
 
