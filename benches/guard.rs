@@ -68,7 +68,11 @@ fn main() {
     let server = |guard: bool| {
         let mut c = b.launcher_in(&home, &[]);
         c.env("HF_HOME", &hf).env("HF_HUB_OFFLINE", "1").env("TMPDIR", scratch("guard-bench-tmp"));
-        if guard { c.env("MLXK2_SERVE_TOKEN", TOKEN) } else { c.env("MLXK2_GUARD", "off") };
+        if guard {
+            c.env("MLXK2_SERVE_TOKEN", TOKEN)
+        } else {
+            c.env("MLXK2_GUARD", "off")
+        };
         c
     };
     let on = Served::start(server(true), "127.0.0.1", Some(TOKEN));

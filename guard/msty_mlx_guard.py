@@ -37,11 +37,18 @@ CHALLENGE_HEADER = b"x-msty-guard-challenge"
 PROOF_HEADER = b"x-msty-guard-proof"
 PROOF_CONTEXT = b"msty-mlx-studio guard proof v1\n"
 
-_token = None  # bytes, or None: no token
-_required = False
-_origins = frozenset()
-_attached = False
-_broken = None  # why the guard could not be installed where it attaches, if it could not
+
+class _State:
+    """This process's guard: its settings, and whether it attached."""
+
+    token = None  # bytes, or None: no token
+    required = False
+    origins = frozenset()
+    attached = False
+    broken = None  # why the guard could not be installed where it attaches, if it could not
+
+
+_state = _State()
 
 
 class GuardError(Exception):
@@ -86,11 +93,11 @@ def child_start():
 
 
 def _take_settings():
-    global _token, _required, _origins
     token = os.environ.pop(TOKEN_VAR, None)  # os.environ's pop also unsets it for C code
-    _token = token.encode("ascii") if token else None
-    _required = os.environ.get(REQUIRED_VAR) == "1"
-    _origins = frozenset(o.strip().encode("ascii") for o in os.environ.get(ORIGINS_VAR, "").split(",") if o.strip())
+    _state.token = token.encode("ascii") if token else None
+    _state.required = os.environ.get(REQUIRED_VAR) == "1"
+    origins = os.environ.get(ORIGINS_VAR, "").split(",")
+    _state.origins = frozenset(o.strip().encode("ascii") for o in origins if o.strip())
 
 
 def _install(patches):
@@ -144,11 +151,10 @@ class _PatchingLoader:
 
 
 def _attach_to_uvicorn(module):
-    global _broken
     config = getattr(module, "Config", None)
     load = getattr(config, "load", None)
     if not callable(load):
-        _broken = "uvicorn.config.Config has no load() (an unsupported uvicorn)"
+        _state.broken = "uvicorn.config.Config has no load() (an unsupported uvicorn)"
         return
 
     def load_guarded(self, *args, **kwargs):
@@ -168,23 +174,22 @@ def _attach_to_uvicorn(module):
 
 def _guarded(app, config):
     """The app, behind the guard, for a server configured by `config` (its bind address)."""
-    global _attached
     host = getattr(config, "host", None)
     local = getattr(config, "uds", None) is None and getattr(config, "fd", None) is None and _is_loopback(host)
-    if _required and _token is None:
+    if _state.required and _state.token is None:
         fail(
             f"the served port's guard has no token in this process (pid {os.getpid()}), although the app set one",
             "this mlx-knife starts its server in a way the launcher does not hand the token to; "
             "use a launcher that supports it, or start without a token on loopback",
         )
-    if not local and _token is None:
+    if not local and _state.token is None:
         where = f"`{host}`" if getattr(config, "uds", None) is None else "a unix socket"
         fail(
             f"serve was told to bind {where}, beyond loopback, without a token",
             "set MLXK2_SERVE_TOKEN (the Electron module's `token` option), or bind 127.0.0.1",
         )
-    _attached = True
-    return _app_module().Guard(app, host, _token, _origins)
+    _state.attached = True
+    return _app_module().Guard(app, host, _state.token, _state.origins)
 
 
 def _app_module():
@@ -224,12 +229,12 @@ def _listen_backstop(module):
     inet = (module.AF_INET, getattr(module, "AF_INET6", module.AF_INET))
 
     def guarded_listen(self, *args):
-        if not _attached and self.family in inet:
+        if not _state.attached and self.family in inet:
             try:
                 where = self.getsockname()
             except OSError:
                 where = "?"
-            why = _broken or "nothing in it loaded an ASGI app through uvicorn's Config.load()"
+            why = _state.broken or "nothing in it loaded an ASGI app through uvicorn's Config.load()"
             fail(
                 f"a server in this process (pid {os.getpid()}) started listening on {where}, "
                 f"but the served port's guard did not attach: {why}",
@@ -249,10 +254,10 @@ def _hand_token_on(module):
     executable = sys.executable
 
     def __init__(self, args, *rest, **kwargs):
-        if _token is not None and _is_python(kwargs.get("executable") or _program(args), executable):
+        if _state.token is not None and _is_python(kwargs.get("executable") or _program(args), executable):
             env = kwargs.get("env")
             env = dict(os.environ if env is None else env)
-            env[TOKEN_VAR] = _token.decode("ascii")
+            env[TOKEN_VAR] = _state.token.decode("ascii")
             kwargs["env"] = env
         init(self, args, *rest, **kwargs)
 

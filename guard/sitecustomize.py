@@ -15,7 +15,10 @@ def _start():
 
         msty_mlx_guard.child_start()
     except BaseException as e:  # noqa: BLE001 - anything that stops the guard stops the process
-        line = f"msty-mlx-studio: error: the served port's guard failed to start in this python3 ({type(e).__name__}: {e}); rebuild the bundle, or set MLXK2_GUARD=off to run unguarded\n"
+        line = (
+            f"msty-mlx-studio: error: the served port's guard failed to start in this python3 "
+            f"({type(e).__name__}: {e}); rebuild the bundle, or set MLXK2_GUARD=off to run unguarded\n"
+        )
         os.write(2, line.encode("utf-8", "backslashreplace"))
         os._exit(89)
     here = os.path.dirname(os.path.abspath(__file__))

@@ -71,7 +71,10 @@ fn unusable_settings_are_one_line_and_exit_80_before_python_runs() {
             vec![("MLXK2_GUARD", "off"), ("MLXK2_ALLOWED_ORIGINS", "app://msty")],
             "MLXK2_ALLOWED_ORIGINS is set, but MLXK2_GUARD=off turns off the guard that would use it; unset MLXK2_ALLOWED_ORIGINS, or unset MLXK2_GUARD",
         ),
-        (vec![("MLXK2_GUARD", "maybe")], "MLXK2_GUARD has an unknown value `maybe`; use MLXK2_GUARD=1 or MLXK2_GUARD=0, or unset it"),
+        (
+            vec![("MLXK2_GUARD", "maybe")],
+            "MLXK2_GUARD has an unknown value `maybe`; use MLXK2_GUARD=1 or MLXK2_GUARD=0, or unset it",
+        ),
     ] {
         let mut cmd = b.launcher();
         cmd.env("MLXK2_LAUNCHER_LOG", "debug").arg("report");

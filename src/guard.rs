@@ -39,7 +39,9 @@ pub fn settings(vars: &[(OsString, OsString)]) -> Result<GuardPlan, Failure> {
         check_token(token).map_err(|why| {
             bad(
                 format!("{SERVE_TOKEN} {why}"),
-                format!("use at least {TOKEN_MIN} characters of A-Z a-z 0-9 - . _ ~ + / (the Electron module makes one)"),
+                format!(
+                    "use at least {TOKEN_MIN} characters of A-Z a-z 0-9 - . _ ~ + / (the Electron module makes one)"
+                ),
             )
         })?;
     }
@@ -117,7 +119,9 @@ fn parse_origins(list: &OsStr) -> Result<Vec<String>, Failure> {
 fn normalize_origin(item: &str) -> Result<String, String> {
     match item {
         "*" => return Err("which would allow every web page; list the origins instead".into()),
-        "null" => return Err("the origin of sandboxed frames, file: pages and redirects, which any page can produce".into()),
+        "null" => {
+            return Err("the origin of sandboxed frames, file: pages and redirects, which any page can produce".into());
+        }
         _ => {}
     }
     let (scheme, rest) = item.split_once("://").ok_or("which is not scheme://host[:port]")?;
@@ -128,7 +132,10 @@ fn normalize_origin(item: &str) -> Result<String, String> {
         return Err("whose scheme is not a URL scheme".into());
     }
     if scheme == "file" {
-        return Err("but file: pages send Origin null; load the renderer from a custom protocol (app://…) or http://localhost".into());
+        return Err(
+            "but file: pages send Origin null; load the renderer from a custom protocol (app://…) or http://localhost"
+                .into(),
+        );
     }
     let authority = rest.strip_suffix('/').unwrap_or(rest).to_ascii_lowercase();
     if authority.contains(['/', '?', '#', '@']) {
@@ -140,14 +147,18 @@ fn normalize_origin(item: &str) -> Result<String, String> {
             if inside.parse::<std::net::Ipv6Addr>().is_err() {
                 return Err("whose IPv6 address does not parse".into());
             }
-            (format!("[{inside}]"), after.strip_prefix(':').map(str::to_string).or_else(|| (!after.is_empty()).then(|| "!".into())))
+            (
+                format!("[{inside}]"),
+                after.strip_prefix(':').map(str::to_string).or_else(|| (!after.is_empty()).then(|| "!".into())),
+            )
         }
         None => match authority.rsplit_once(':') {
             Some((host, port)) => (host.to_string(), Some(port.to_string())),
             None => (authority.clone(), None),
         },
     };
-    if host.is_empty() || !host.starts_with('[') && !host.chars().all(|c| c.is_ascii_alphanumeric() || "-.".contains(c)) {
+    if host.is_empty() || !host.starts_with('[') && !host.chars().all(|c| c.is_ascii_alphanumeric() || "-.".contains(c))
+    {
         return Err("whose host is not an ASCII name or address (use the xn-- form of a non-ASCII name)".into());
     }
     let port = match port {

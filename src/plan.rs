@@ -201,13 +201,7 @@ fn children(
     let mut extra = mlx_jit::variables(mlx_jit);
     extra.extend(guard::child_variables(guard));
     let guard_dir = matches!(guard, GuardPlan::On { .. }).then_some(paths.guard_dir.as_path());
-    child_env::plan(
-        inputs.vars.iter().cloned(),
-        &paths.vendor,
-        guard_dir,
-        bytecode.pycache_prefix.as_deref(),
-        extra,
-    )
+    child_env::plan(inputs.vars.iter().cloned(), &paths.vendor, guard_dir, bytecode.pycache_prefix.as_deref(), extra)
 }
 
 /// A run only needs libpython to exist (loading it tells the rest, in one line); a

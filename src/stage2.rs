@@ -189,7 +189,10 @@ impl Python {
                 abi::REPLY_GUARD_FAILED => {
                     return Err(Failure::new(
                         LauncherExit::Guard,
-                        format!("the served port's guard `{}` could not be loaded: {text}", plan.paths.guard_dir.display()),
+                        format!(
+                            "the served port's guard `{}` could not be loaded: {text}",
+                            plan.paths.guard_dir.display()
+                        ),
                         "rebuild the bundle with build-external-python, or set MLXK2_GUARD=off to run mlx-knife unguarded",
                     ));
                 }

@@ -3,7 +3,7 @@
 // as the OpenAI SDKs send their apiKey), allowedOrigins, readiness that resolves only for our
 // own server, and a guard failure as a LauncherError GUARD.
 
-const test = require('node:test');
+const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
 const http = require('http');
@@ -32,84 +32,59 @@ function preflight(url, origin) {
   });
 }
 
-test('a token per start: server.token is required on every route, /health included, and kept across restarts', async () => {
-  const tag = newTag();
-  const server = await start({ resourcesPath: stack.resources, env: tagEnv(tag), restart: { max: 1, backoffMs: 10 } });
-  try {
-    assert.match(server.token, /^[A-Za-z0-9_-]{43}$/, '32 random bytes, base64url');
-    const other = await start({ resourcesPath: stack.resources, env: tagEnv(tag) });
-    assert.notEqual(other.token, server.token, 'a new token per start');
-    await other.stop();
-    for (const route of ['/health', '/v1/models']) {
-      const denied = await get(`${server.url}${route}`);
-      assert.equal(denied.status, 401, `${route} without the token: ${denied.body}`);
-      assert.equal(JSON.parse(denied.body).error.code, 'invalid_api_key');
-      assert.equal((await get(`${server.url}${route}`, { authorization: 'Bearer not-the-token-0123456789' })).status, 401);
-      assert.equal((await get(`${server.url}${route}`, auth(server))).status, 200, route);
-    }
-    assert.deepEqual(await chat(server.url, stack.model, auth(server)), { status: 200, text: stack.expected });
-    // The launcher got it by environment, never in argv: no process of the server shows it there.
-    for (const pid of tagged(tag)) {
-      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      assert.ok(!argv.includes(server.token), `the token is in the argv of ${pid}`);
-    }
-    const token = server.token;
-    const ready = new Promise((resolve) => server.once('ready', resolve));
-    process.kill(server.pid, 'SIGKILL');
-    await ready;
-    assert.equal(server.token, token, 'a restart keeps the token the app handed out');
-    assert.equal((await get(`${server.url}/v1/models`, auth(server))).status, 200);
-  } finally {
-    await server.stop();
-  }
-  assert.deepEqual(tagged(tag), []);
+// One server for the tests that only ask it things (its restart comes last).
+const tag = newTag();
+let server;
+before(async () => {
+  server = await start({
+    resourcesPath: stack.resources,
+    env: tagEnv(tag),
+    restart: { max: 1, backoffMs: 10 },
+    allowedOrigins: ['app://msty', 'http://localhost:5173'],
+  });
+});
+after(async () => {
+  await server.stop();
+  assert.deepEqual(tagged(tag), [], 'a process of the server outlived stop()');
 });
 
-test('token as a string sets it; a malformed one is the launcher\'s BAD_ENVIRONMENT; false is a TypeError', async () => {
-  const token = 'app-chosen-token_0123456789';
-  const server = await start({ resourcesPath: stack.resources, token });
-  try {
-    assert.equal(server.token, token);
-    assert.equal((await get(`${server.url}/health`, { authorization: `Bearer ${token}` })).status, 200);
-  } finally {
-    await server.stop();
+test('a token per start: server.token is required on every route, /health included, and never in argv', async () => {
+  assert.match(server.token, /^[A-Za-z0-9_-]{43}$/, '32 random bytes, base64url');
+  for (const route of ['/health', '/v1/models']) {
+    const denied = await get(`${server.url}${route}`);
+    assert.equal(denied.status, 401, `${route} without the token: ${denied.body}`);
+    assert.equal(JSON.parse(denied.body).error.code, 'invalid_api_key');
+    assert.equal((await get(`${server.url}${route}`, { authorization: 'Bearer not-the-token-0123456789' })).status, 401);
+    assert.equal((await get(`${server.url}${route}`, auth(server))).status, 200, route);
   }
-  const t0 = Date.now();
-  const error = await start({ resourcesPath: stack.resources, token: 'short' }).then(() => assert.fail('resolved'), (e) => e);
-  assert.ok(error instanceof LauncherError, String(error));
-  assert.equal(error.codeName, 'BAD_ENVIRONMENT');
-  assert.equal(error.launcherMessage, 'MLXK2_SERVE_TOKEN is 5 characters long; use at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (the Electron module makes one)');
-  assert.ok(Date.now() - t0 < 1000, 'refused before Python runs');
-  await assert.rejects(start({ resourcesPath: stack.resources, token: false }), TypeError);
-  await assert.rejects(start({ resourcesPath: stack.resources, allowedOrigins: 'app://msty' }), TypeError);
+  assert.deepEqual(await chat(server.url, stack.model, auth(server)), { status: 200, text: stack.expected });
+  // The launcher got it by environment, never in argv: no process of the server shows it there.
+  for (const pid of tagged(tag)) {
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    assert.ok(!argv.includes(server.token), `the token is in the argv of ${pid}`);
+  }
 });
 
 test('allowedOrigins: the allowed origin gets its CORS answers, any other origin and null get 403', async () => {
-  const server = await start({ resourcesPath: stack.resources, allowedOrigins: ['app://msty', 'http://localhost:5173'] });
-  try {
-    for (const origin of ['app://msty', 'http://localhost:5173']) {
-      const pre = await preflight(server.url, origin);
-      assert.equal(pre.status, 204, origin);
-      assert.equal(pre.headers['access-control-allow-origin'], origin);
-      assert.equal(pre.headers['access-control-allow-headers'], 'authorization, content-type');
-      assert.equal(pre.headers['access-control-allow-credentials'], undefined);
-      const r = await get(`${server.url}/v1/models`, { ...auth(server), origin });
-      assert.equal(r.status, 200);
-      assert.equal(r.headers['access-control-allow-origin'], origin);
-    }
-    for (const origin of ['https://evil.example', 'null', 'app://other']) {
-      const pre = await preflight(server.url, origin);
-      assert.equal(pre.status, 403, origin);
-      assert.equal(pre.headers['access-control-allow-origin'], undefined, origin);
-      assert.equal((await get(`${server.url}/v1/models`, { ...auth(server), origin })).status, 403, origin);
-    }
-  } finally {
-    await server.stop();
+  for (const origin of ['app://msty', 'http://localhost:5173']) {
+    const pre = await preflight(server.url, origin);
+    assert.equal(pre.status, 204, origin);
+    assert.equal(pre.headers['access-control-allow-origin'], origin);
+    assert.equal(pre.headers['access-control-allow-headers'], 'authorization, content-type');
+    assert.equal(pre.headers['access-control-allow-credentials'], undefined);
+    const r = await get(`${server.url}/v1/models`, { ...auth(server), origin });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['access-control-allow-origin'], origin);
+  }
+  for (const origin of ['https://evil.example', 'null', 'app://other']) {
+    const pre = await preflight(server.url, origin);
+    assert.equal(pre.status, 403, origin);
+    assert.equal(pre.headers['access-control-allow-origin'], undefined, origin);
+    assert.equal((await get(`${server.url}/v1/models`, { ...auth(server), origin })).status, 403, origin);
   }
 });
 
 test('readiness proves it is our server: another server, or another token, never passes for it', async () => {
-  const server = await start({ resourcesPath: stack.resources });
   // Anything else that answers 200 at a port (the issue-27 race: the picked port taken by
   // another server before ours binds it) never passes.
   const impostor = http.createServer((req, res) => {
@@ -126,8 +101,38 @@ test('readiness proves it is our server: another server, or another token, never
     assert.ok(guardPy.includes(`PROOF_CONTEXT = b${JSON.stringify(PROOF_CONTEXT)}`), 'PROOF_CONTEXT differs from the guard');
   } finally {
     impostor.close();
-    await server.stop();
   }
+});
+
+test('token as a string sets it (another start, another token); a malformed one is BAD_ENVIRONMENT; false is a TypeError', async () => {
+  const token = 'app-chosen-token_0123456789';
+  const other = await start({ resourcesPath: stack.resources, token });
+  try {
+    assert.equal(other.token, token);
+    assert.notEqual(server.token, token);
+    assert.equal((await get(`${other.url}/health`, { authorization: `Bearer ${token}` })).status, 200);
+    assert.equal((await get(`${other.url}/health`, auth(server))).status, 401, 'one start\'s token opens no other');
+  } finally {
+    await other.stop();
+  }
+  const t0 = Date.now();
+  const error = await start({ resourcesPath: stack.resources, token: 'short' }).then(() => assert.fail('resolved'), (e) => e);
+  assert.ok(error instanceof LauncherError, String(error));
+  assert.equal(error.codeName, 'BAD_ENVIRONMENT');
+  assert.equal(error.launcherMessage, 'MLXK2_SERVE_TOKEN is 5 characters long; use at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (the Electron module makes one)');
+  assert.ok(Date.now() - t0 < 1000, 'refused before Python runs');
+  await assert.rejects(start({ resourcesPath: stack.resources, token: false }), TypeError);
+  await assert.rejects(start({ resourcesPath: stack.resources, allowedOrigins: 'app://msty' }), TypeError);
+});
+
+test('a restart keeps the token the app handed out', async () => {
+  const token = server.token;
+  const ready = new Promise((resolve) => server.once('ready', resolve));
+  process.kill(server.pid, 'SIGKILL');
+  await ready;
+  assert.equal(server.token, token);
+  assert.equal((await get(`${server.url}/v1/models`, auth(server))).status, 200);
+  assert.equal((await get(`${server.url}/v1/models`, { ...auth(server), origin: 'app://msty' })).status, 200, 'and the origins');
 });
 
 test('a guard failure is a LauncherError GUARD (89) with the launcher\'s line, in < 1 s', async () => {

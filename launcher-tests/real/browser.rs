@@ -21,7 +21,9 @@ fn chromium() -> PathBuf {
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|d| d.join("chromium"))
         .find(|p| p.is_file());
-    found.unwrap_or_else(|| panic!("chromium is missing: apt-get install chromium (launcher-tests/run-all.sh does as root)"))
+    found.unwrap_or_else(|| {
+        panic!("chromium is missing: apt-get install chromium (launcher-tests/run-all.sh does as root)")
+    })
 }
 
 /// Headless Chromium with a fresh profile, in a process group of its own.

@@ -105,7 +105,12 @@ fn the_guard_answers_the_app_not_every_web_page() {
     // DNS rebinding: the attacker's name as Host, same-origin (no Origin on a GET) or with it.
     let rebound = format!("attacker.example:{port}");
     let rebound_origin = format!("http://attacker.example:{port}");
-    denied(&request(a, "GET", "/v1/models", &[("Host", &rebound), auth], None), 403, "host_not_allowed", "rebinding GET");
+    denied(
+        &request(a, "GET", "/v1/models", &[("Host", &rebound), auth], None),
+        403,
+        "host_not_allowed",
+        "rebinding GET",
+    );
     denied(&chat(&[("Host", &rebound), ("Origin", &rebound_origin), auth]), 403, "host_not_allowed", "rebinding POST");
     for host in ["evil.localhost", "127.0.0.1.nip.io", "localhost.attacker.example", ""] {
         let what = format!("Host {host:?}");
@@ -150,7 +155,11 @@ fn the_guard_answers_the_app_not_every_web_page() {
     let log = served.stderr();
     assert_eq!(served.stop(), Some(143), "{log}");
     assert!(!log.contains("Traceback"), "{log}");
-    timing(format!("guard matrix: ready in {:.0} ms, 40 requests, {:.1} s in all", ready.as_secs_f64() * 1e3, start.elapsed().as_secs_f64()));
+    timing(format!(
+        "guard matrix: ready in {:.0} ms, 40 requests, {:.1} s in all",
+        ready.as_secs_f64() * 1e3,
+        start.elapsed().as_secs_f64()
+    ));
 }
 
 #[test]
@@ -165,8 +174,18 @@ fn ipv6_loopback_is_guarded() {
     assert!(r.body.contains(&s.model));
     denied(&request(a, "GET", "/v1/models", &[], None), 401, "invalid_api_key", "[::1] without a token");
     let rebound = format!("attacker.example:{}", a.port());
-    denied(&request(a, "GET", "/health", &[("Host", &rebound), ("Authorization", &bearer)], None), 403, "host_not_allowed", "[::1] rebinding");
-    denied(&request(a, "GET", "/health", &[("Origin", EVIL), ("Authorization", &bearer)], None), 403, "origin_not_allowed", "[::1] foreign origin");
+    denied(
+        &request(a, "GET", "/health", &[("Host", &rebound), ("Authorization", &bearer)], None),
+        403,
+        "host_not_allowed",
+        "[::1] rebinding",
+    );
+    denied(
+        &request(a, "GET", "/health", &[("Origin", EVIL), ("Authorization", &bearer)], None),
+        403,
+        "origin_not_allowed",
+        "[::1] foreign origin",
+    );
     assert_eq!(served.stop(), Some(143));
 }
 
@@ -235,10 +254,19 @@ fn beyond_loopback_needs_a_token() {
     let (a, port) = (served.addr, served.addr.port());
     let bearer = format!("Bearer {TOKEN}");
     for host in [format!("192.0.2.10:{port}"), format!("[2001:db8::1]:{port}"), format!("127.0.0.1:{port}")] {
-        assert_eq!(request(a, "GET", "/health", &[("Host", &host), ("Authorization", &bearer)], None).status, 200, "{host}");
+        assert_eq!(
+            request(a, "GET", "/health", &[("Host", &host), ("Authorization", &bearer)], None).status,
+            200,
+            "{host}"
+        );
     }
     let name = format!("mymac.attacker.example:{port}");
-    denied(&request(a, "GET", "/health", &[("Host", &name), ("Authorization", &bearer)], None), 403, "host_not_allowed", "a name on 0.0.0.0");
+    denied(
+        &request(a, "GET", "/health", &[("Host", &name), ("Authorization", &bearer)], None),
+        403,
+        "host_not_allowed",
+        "a name on 0.0.0.0",
+    );
     denied(&request(a, "GET", "/health", &[], None), 401, "invalid_api_key", "0.0.0.0 without the token");
     assert_eq!(served.stop(), Some(143));
 }
@@ -299,7 +327,8 @@ fn the_guard_fails_closed_when_it_cannot_attach() {
     let other_server = changed_copy(s, "guard-other-server", "uvicorn/main.py", |text| {
         text + "\n\ndef run(app, host='127.0.0.1', port=8000, **kwargs):  # not through Config.load\n    import http.server\n    http.server.HTTPServer((host, port), http.server.BaseHTTPRequestHandler).serve_forever()\n"
     });
-    let (code, errors) = refused(guarded(s, &other_server, Some(TOKEN), None), "127.0.0.1", "a server outside uvicorn's Config");
+    let (code, errors) =
+        refused(guarded(s, &other_server, Some(TOKEN), None), "127.0.0.1", "a server outside uvicorn's Config");
     assert_eq!(code, Some(89), "{errors:?}");
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("but the served port's guard did not attach"), "{errors:?}");
@@ -318,7 +347,10 @@ fn the_guard_fails_closed_when_it_cannot_attach() {
 
     // A uvicorn whose Config.load() keeps the app elsewhere: the guard has nothing to wrap.
     let moved_app = changed_copy(s, "guard-moved-app", "uvicorn/config.py", |text| {
-        text.replace("        self.loaded = True\n", "        self.served_app = self.__dict__.pop('loaded_app')\n        self.loaded = True\n")
+        text.replace(
+            "        self.loaded = True\n",
+            "        self.served_app = self.__dict__.pop('loaded_app')\n        self.loaded = True\n",
+        )
     });
     let (code, errors) = refused(guarded(s, &moved_app, None, None), "127.0.0.1", "a uvicorn without loaded_app");
     assert_eq!(code, Some(89), "{errors:?}");
@@ -334,7 +366,11 @@ fn the_embed_server_is_guarded_too() {
     // whose name says "embed": the tiny model, under that name, in an HF_HOME of its own.
     let hf = scratch("guard-embed-hf");
     let model = "mlx-community/tiny-embed-deterministic";
-    let from = fs::read_dir(s.hf_home.join("hub")).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with("models--")).unwrap();
+    let from = fs::read_dir(s.hf_home.join("hub"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("models--"))
+        .unwrap();
     link_tree(&from.path(), &hf.join("hub/models--mlx-community--tiny-embed-deterministic"));
     let port = free_port();
     let mut cmd = guarded(s, &s.app, Some(TOKEN), None);
@@ -348,7 +384,9 @@ fn the_embed_server_is_guarded_too() {
     let a: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     let bearer = format!("Bearer {TOKEN}");
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !(TcpStream::connect(a).is_ok() && request(a, "GET", "/health", &[("Authorization", &bearer)], None).status == 200) {
+    while !(TcpStream::connect(a).is_ok()
+        && request(a, "GET", "/health", &[("Authorization", &bearer)], None).status == 200)
+    {
         assert!(Instant::now() < deadline && child.try_wait().unwrap().is_none(), "embed-serve did not become ready");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -358,8 +396,18 @@ fn the_embed_server_is_guarded_too() {
     assert!(r.body.contains("\"embedding\""), "{r:?}");
     denied(&request(a, "POST", "/v1/embeddings", &[], Some(&body)), 401, "invalid_api_key", "embed without a token");
     let rebound = format!("attacker.example:{port}");
-    denied(&request(a, "POST", "/v1/embeddings", &[("Host", &rebound), ("Authorization", &bearer)], Some(&body)), 403, "host_not_allowed", "embed rebinding");
-    denied(&request(a, "POST", "/v1/embeddings", &[("Origin", EVIL), ("Authorization", &bearer)], Some(&body)), 403, "origin_not_allowed", "embed foreign origin");
+    denied(
+        &request(a, "POST", "/v1/embeddings", &[("Host", &rebound), ("Authorization", &bearer)], Some(&body)),
+        403,
+        "host_not_allowed",
+        "embed rebinding",
+    );
+    denied(
+        &request(a, "POST", "/v1/embeddings", &[("Origin", EVIL), ("Authorization", &bearer)], Some(&body)),
+        403,
+        "origin_not_allowed",
+        "embed foreign origin",
+    );
     sigterm(child.id());
     let status = wait_timeout(&mut child, Duration::from_secs(30));
     assert_eq!(status.and_then(|s| s.code()), Some(143));

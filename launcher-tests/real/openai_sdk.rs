@@ -45,7 +45,8 @@ fn the_openai_sdk_lists_chats_and_streams_with_the_token() {
             .arg(TOKEN)
             .arg(&s.model),
     );
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let r: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
     assert_eq!(r["models"], json!([s.model]), "{r}");
     assert_eq!(r["chat"], s.expected.as_str(), "{r}");
     assert_eq!(r["stream"], s.expected.as_str(), "{r}");

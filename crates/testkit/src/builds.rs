@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::{REPO, host_python, kept, scratch, scratch_root};
+use crate::{REPO, copy_guard, host_python, kept, scratch, scratch_root};
 
 pub const RUNTIME_FILE: &str = "libmsty_mlx_runtime.so";
 

@@ -9,11 +9,11 @@ use fs_err as fs;
 
 use super::Progress;
 use super::compiled::Compiled;
+use crate::caches::bundler_cache;
+use crate::compile::{self, Bytecode};
 use crate::launcher::{self, Checked, LauncherFiles, LinkTarget};
 use crate::mode::Mode;
 use crate::probe::PythonFacts;
-use crate::caches::bundler_cache;
-use crate::compile::{self, Bytecode};
 use crate::{Options, cargo, cross, platform};
 use msty_mlx_contract::plan::GUARD_FILES;
 
