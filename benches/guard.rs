@@ -27,7 +27,6 @@ mod measure;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::time::Instant;
 
 use fixtures::*;
@@ -55,16 +54,7 @@ fn main() {
     );
     let home = scratch("guard-bench-home");
     let hf = scratch("guard-bench-hf");
-    let made = run_ok(
-        clean_command(&b.python3())
-            .arg(Path::new(REPO).join("python-fixtures/tiny_model/make_tiny_model.py"))
-            .arg(&hf)
-            .env("PYTHONPATH", b.vendor())
-            .env("PYTHONNOUSERSITE", "1")
-            .env("PYTHONDONTWRITEBYTECODE", "1"),
-    );
-    let model: Value = serde_json::from_slice(&made.stdout).unwrap();
-    let model = model["model"].as_str().unwrap().to_string();
+    let (model, _) = tiny_model(&b, &hf);
     let server = |guard: bool| {
         let mut c = b.launcher_in(&home, &[]);
         c.env("HF_HOME", &hf).env("HF_HUB_OFFLINE", "1").env("TMPDIR", scratch("guard-bench-tmp"));

@@ -27,7 +27,10 @@ pub fn settings(vars: &[(OsString, OsString)]) -> Result<GuardPlan, Failure> {
     let token = settings::value(vars, SERVE_TOKEN);
     let origins = settings::value(vars, ALLOWED_ORIGINS);
     if !on {
-        if let Some(var) = [(SERVE_TOKEN, token), (ALLOWED_ORIGINS, origins)].iter().find_map(|(n, v)| v.map(|_| n)) {
+        let set = |value: Option<&OsStr>| value.is_some_and(|v| !v.is_empty());
+        if let Some(var) =
+            [(SERVE_TOKEN, token), (ALLOWED_ORIGINS, origins)].iter().find_map(|(n, v)| set(*v).then_some(n))
+        {
             return Err(bad(
                 format!("{var} is set, but {GUARD}=off turns off the guard that would use it"),
                 format!("unset {var}, or unset {GUARD}"),

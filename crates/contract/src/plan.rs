@@ -3,11 +3,11 @@
 //! `--python-info`, and hands it to the runtime library as JSON across the C boundary; the
 //! runtime turns it into a `PyConfig`.
 //!
-//! Format (JSON, [`FORMAT`] = 2): `format`, `python` (X.Y), the bundle's paths ([`BundlePaths`]:
-//! `launcher`, `home`, `home_rule`, `executable`, `vendor`, `runtime`), `libpython`,
+//! Format (JSON, [`FORMAT`] = 3): `format`, `python` (X.Y), the bundle's paths ([`BundlePaths`]:
+//! `launcher`, `home`, `home_rule`, `executable`, `vendor`, `runtime`, `guard_dir`), `libpython`,
 //! `isolation {…}`, `bytecode {shipped_pycs, pycache_prefix, no_cache_reason}`, `child_environment {set {NAME:
 //! value}, removed [NAME]}`, `exit_with_parent {state, …}`, `mlx_jit {tmpdir, disable_compile, reason}`,
-//! `guard_dir`, `guard {state, …}`, `log_filter`. Paths are JSON
+//! `guard {state, …}`, `log_filter`. Paths are JSON
 //! strings, or `{"bytes": [..]}` when not UTF-8. Any change to these fields or to
 //! [`crate::abi`] takes a new format number; the runtime refuses a plan of another format and
 //! the launcher refuses a runtime stamped with another one. (Format 1 had the same keys; 2
