@@ -5,9 +5,12 @@
 # without running it: the Mach-O launcher and runtime (architecture, file type, minimum macOS,
 # loads, rpaths, header padding, code signature, no build-machine paths), `_vendor`'s macOS
 # contents, the manifest, `build-external-python verify` (the runtime's imports against
-# libpython3.12 included), and then sign it as a packager does (issue 19): rcodesign, inside-out
-# in the sign list's order, ad hoc and with a self-signed Developer ID certificate, the dist dir
-# and a Resources tree, read back with `verify --signed` and `rcodesign print-signature-info`.
+# libpython3.12 included), and then sign it as a packager does (issues 19, 28): rcodesign,
+# inside-out in the sign list's order by role, ad hoc and with a self-signed Developer ID
+# certificate time-stamped by a local RFC 3161 server, the dist dir and a Resources tree in
+# python-build-standalone's shape (bin/python3 -> python3.X, config-3.X-darwin/python.o), read
+# back with `verify --signed --release` and `rcodesign print-signature-info`, planted defects
+# caught.
 #
 # Nothing here names a macOS-only requirement or picks the host's Python: the bundler resolves
 # with uv for the target (markers included: mlx's `mlx-metal; platform_system == "Darwin"`).
@@ -16,8 +19,8 @@
 # missing), PyPI (uv caches the wheels in ~/.cache/uv; the bundler installs its pinned uv, zig
 # and cargo-zigbuild into ~/.cache/msty-mlx-studio/tools, and rustup adds aarch64-apple-darwin's
 # std when missing), rcodesign 0.29.0 (`cargo install --locked apple-codesign --version 0.29.0
-# --no-default-features`; .ci/run installs it), a pyenv CPython 3.12 (its Linux libpython stands
-# in for macOS's exported C API). Output: target/macos-gate/.
+# --no-default-features`; .ci/run installs it), openssl (the time-stamp server), a pyenv CPython
+# 3.12 (its Linux libpython stands in for macOS's exported C API). Output: target/macos-gate/.
 set -euo pipefail
 shopt -s inherit_errexit 2>/dev/null || true
 cd "$(dirname "$0")/.."
@@ -37,7 +40,7 @@ if ! command -v llvm-otool-14 >/dev/null && [[ $(id -u) == 0 ]] && command -v ap
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq llvm-14 >/dev/null
 fi
-for tool in cargo python3 llvm-otool-14 llvm-install-name-tool-14; do
+for tool in cargo python3 openssl llvm-otool-14 llvm-install-name-tool-14; do
     command -v "$tool" >/dev/null || { echo "macos-gate: '$tool' is missing (llvm-*: apt-get install llvm-14)" >&2; exit 1; }
 done
 rcodesign=$(command -v rcodesign || echo "${CARGO_HOME:-$HOME/.cargo}/bin/rcodesign")
@@ -197,29 +200,40 @@ echo "=== signing with rcodesign $RCODESIGN_PIN, inside-out in the sign list's o
 zig=$(ls -d "$cache"/tools/zig-*/ziglang/zig 2>/dev/null | head -n 1)
 # A Resources tree laid out like the app's: mlxk2/ is the bundle, python/ has
 # python-build-standalone's shape (no macOS CPython can be had here: zig-linked stand-ins whose
-# libpython exports nothing of the C API, so the runtime is checked against the Linux stand-in).
-make_resources() { # make_resources DIR
-    local res=$1 src=$gate/python-src
-    rm -rf "$res" "$src"
-    mkdir -p "$res/python/bin" "$res/python/lib/python$XY/encodings" "$src"
-    cp -a "$out" "$res/mlxk2"
+# libpython exports nothing of the C API, so the runtime is checked against the Linux stand-in):
+# bin/python3 a symlink to python3.X, the real file; config-3.X-darwin/python.o an MH_OBJECT.
+make_python_stand_ins() { # make_python_stand_ins DIR: the sources and python3.X, linked unsigned-by-us
+    local src=$1
+    mkdir -p "$src"
     printf 'int Py_BytesMain(int c, char **v) { return c + (v != 0); }\n' >"$src/libpython.c"
     printf 'int Py_BytesMain(int, char **);\nint main(int c, char **v) { return Py_BytesMain(c, v); }\n' >"$src/main.c"
     "$zig" cc -target aarch64-macos -shared "-Wl,-install_name,@rpath/libpython$XY.dylib" \
-        -o "$res/python/lib/libpython$XY.dylib" "$src/libpython.c"
-    "$zig" cc -target aarch64-macos -Wl,-rpath,@executable_path/../lib -o "$res/python/bin/python3" \
-        "$src/main.c" "$res/python/lib/libpython$XY.dylib"
+        -o "$src/libpython$XY.dylib" "$src/libpython.c"
+    "$zig" cc -target aarch64-macos -Wl,-rpath,@executable_path/../lib -o "$src/python$XY" \
+        "$src/main.c" "$src/libpython$XY.dylib"
+    "$zig" cc -target aarch64-macos -c -o "$src/python.o" "$src/main.c"
 }
-sign_tree() { # sign_tree DIR [IDENTITY ARGS...]: every file of the sign list, executables with the hardened runtime
-    local dir=$1 f
+make_resources() { # make_resources DIR
+    local res=$1 src=$gate/python-src
+    rm -rf "$res" "$src"
+    make_python_stand_ins "$src"
+    mkdir -p "$res/python/bin" "$res/python/lib/python$XY/encodings" "$res/python/lib/python$XY/config-$XY-darwin"
+    cp -a "$out" "$res/mlxk2"
+    cp "$src/libpython$XY.dylib" "$res/python/lib/"
+    cp "$src/python$XY" "$res/python/bin/"
+    ln -s "python$XY" "$res/python/bin/python3"
+    cp "$src/python.o" "$res/python/lib/python$XY/config-$XY-darwin/"
+}
+sign_tree() { # sign_tree DIR [IDENTITY ARGS...]: the sign list by role, inside-out; executables with the hardened runtime
+    local dir=$1 role f
     shift
-    "$bundler" verify --sign-list --libpython "$stand_in" "$dir" >"$gate/sign-list.txt"
-    while read -r f; do
-        if [[ $(header "$f" | awk '{ print $5 }') == EXECUTE ]]; then
-            "$rcodesign" sign --code-signature-flags runtime --entitlements-xml-file "$repo/packaging/entitlements.plist" "$@" "$f"
-        else
-            "$rcodesign" sign "$@" "$f"
-        fi >>"$gate/rcodesign.log" 2>&1
+    "$bundler" verify --sign-list --roles --libpython "$stand_in" "$dir" >"$gate/sign-list.txt"
+    while IFS=$'\t' read -r role f; do
+        case $role in
+            python-host) "$rcodesign" sign --code-signature-flags runtime --entitlements-xml-file "$repo/packaging/entitlements.plist" "$@" "$f" ;;
+            executable) "$rcodesign" sign --code-signature-flags runtime "$@" "$f" ;;
+            *) "$rcodesign" sign "$@" "$f" ;;
+        esac >>"$gate/rcodesign.log" 2>&1
     done <"$gate/sign-list.txt"
 }
 # signed_report DIR EXPECTED-EXIT PYTHON-EXPRESSION [VERIFY ARGS...]: the expression sees f, the
@@ -233,8 +247,9 @@ signed_report() {
     python3 -I - "$gate/signed.json" "$expr" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
-signature = {"not-signed", "linker-signed", "ad-hoc-signature", "no-hardened-runtime", "missing-entitlement",
-             "unneeded-entitlement", "team-id-mix", "modified-after-signing", "malformed"}
+signature = {"not-signed", "linker-signed", "ad-hoc-signature", "no-secure-timestamp", "not-developer-id",
+             "no-hardened-runtime", "missing-entitlement", "unneeded-entitlement", "team-id-mix",
+             "modified-after-signing", "malformed", "dangling-link"}
 f = [x for x in r["findings"] if x["severity"] == "error" or x["kind"] in signature]
 n = len(r["sign_list"])
 ok = eval(sys.argv[2])
@@ -249,7 +264,26 @@ rm -f "$gate/rcodesign.log"
     --person-name "Gate Packager" --pem-unified-file "$gate/developer-id.pem" >>"$gate/rcodesign.log" 2>&1
 "$rcodesign" generate-self-signed-certificate --profile developer-id-application --team-id OTHERTEAM2 \
     --person-name "Another Team" --pem-unified-file "$gate/other-team.pem" >>"$gate/rcodesign.log" 2>&1
-developer_id=(--pem-file "$gate/developer-id.pem" --team-name "$TEAM" --timestamp-url none)
+"$rcodesign" generate-self-signed-certificate --profile apple-development --team-id "$TEAM" \
+    --person-name "Gate Developer" --pem-unified-file "$gate/apple-development.pem" >>"$gate/rcodesign.log" 2>&1
+# Apple's time-stamp server, stood in for by openssl ts behind Python's http.server (it exits with
+# this shell). Notarization wants the token in every signature.
+start_tsa() {
+    rm -rf "$gate/tsa" && mkdir -p "$gate/tsa"
+    python3 -I "$repo/crates/testkit/tsa.py" "$gate/tsa" >"$gate/tsa/url" 2>"$gate/tsa/stderr" &
+    tsa_pid=$!
+    local i
+    for i in $(seq 50); do
+        [[ -s $gate/tsa/url ]] && break
+        sleep 0.1
+    done
+    tsa_url=$(head -n 1 "$gate/tsa/url")
+    [[ $tsa_url == http://127.0.0.1:* ]] || { echo "macos-gate: the local time-stamp server did not start: $(cat "$gate/tsa/stderr")" >&2; exit 1; }
+}
+start_tsa
+trap 'kill "$tsa_pid" 2>/dev/null || true' EXIT
+developer_id=(--pem-file "$gate/developer-id.pem" --team-name "$TEAM" --timestamp-url "$tsa_url")
+tsa_answers() { if [[ -f $gate/tsa/requests.log ]]; then wc -l <"$gate/tsa/requests.log"; else echo 0; fi; }
 
 adhoc=$gate/signed-ad-hoc
 rm -rf "$adhoc" && cp -a "$out" "$adhoc"
@@ -262,24 +296,49 @@ check "dist signed ad hoc: an error with --release" \
     signed_report "$adhoc" 1 "len(f) == n and all(x['severity'] == 'error' for x in f)" --release
 cert=$gate/signed-developer-id
 rm -rf "$cert" && cp -a "$out" "$cert"
-sign_tree "$cert" "${developer_id[@]}"
-check "dist signed with a Developer ID (self-signed, team $TEAM): verify --signed --release is clean" \
-    signed_report "$cert" 0 "f == []" --release
+sign_tree "$cert" --pem-file "$gate/developer-id.pem" --team-name "$TEAM" --timestamp-url none
+check "dist signed with a Developer ID (self-signed, team $TEAM) without a timestamp: only no-secure-timestamp warnings, one per file" \
+    signed_report "$cert" 0 "len(f) == n and all(x['kind'] == 'no-secure-timestamp' and x['severity'] == 'warning' for x in f)"
+check "… and an error with --release (the notary refuses it)" \
+    signed_report "$cert" 1 "len(f) == n and all(x['kind'] == 'no-secure-timestamp' and x['severity'] == 'error' for x in f)" --release
 check "launcher: rcodesign reads team $TEAM and the hardened runtime" \
     bash -c '[[ $1 == "$2" && $3 == *RUNTIME* ]]' _ "$(signature_field "$cert/$(basename "$launcher")" team_name)" "$TEAM" "$(signature_field "$cert/$(basename "$launcher")" flags)"
 check "runtime: rcodesign reads team $TEAM, no hardened-runtime flag (a library)" \
     bash -c '[[ $1 == "$2" && $3 != *RUNTIME* ]]' _ "$(signature_field "$cert/libmsty_mlx_runtime.dylib" team_name)" "$TEAM" "$(signature_field "$cert/libmsty_mlx_runtime.dylib" flags)"
 res=$gate/signed-resources/Resources
 make_resources "$res"
+python_hosts() { "$bundler" verify --sign-list --roles --libpython "$stand_in" "$1" | awk -F '\t' -v r="$1/" '$1 == "python-host" { sub(r, "", $2); print $2 }' | sort | paste -sd ' '; }
+check "Resources: the sign list's python hosts are the launcher and python/bin/python$XY (python3's target)" \
+    test "$(python_hosts "$res")" = "mlxk2/msty-mlx-studio python/bin/python$XY"
+check "Resources: python.o (MH_OBJECT) is not on the sign list" \
+    bash -c '! "$1" verify --sign-list --libpython "$2" "$3" | grep -q "/python\.o$"' _ "$bundler" "$stand_in" "$res"
+warned() { "$bundler" verify --libpython "$stand_in" "$res" | grep -c -e "^warning: object-file: .*/python\.o: " -e "^warning: python-build-files: .*/config-$XY-darwin: "; }
+check "Resources: verify warns about python.o (object-file) and config-$XY-darwin/ (python-build-files)" test "$(warned)" = 2
+answered=$(tsa_answers)
 sign_tree "$res" "${developer_id[@]}"
-check "Resources tree signed with a Developer ID: clean with --release" signed_report "$res" 0 "f == []" --release
-# Planted on the real files: a changed byte of libmlx, a library of another team.
+check "Resources tree signed with a Developer ID, time-stamped by the local server: clean with --release" signed_report "$res" 0 "f == []" --release
+slices() { local role f n=0; while IFS=$'\t' read -r role f; do n=$((n + $(llvm-lipo-14 -archs "$f" | wc -w))); done <"$gate/sign-list.txt"; echo "$n"; }
+n_slices=$(slices)
+check "the local time-stamp server answered one query per signature: $n_slices slices of $(wc -l <"$gate/sign-list.txt") files" \
+    test "$(($(tsa_answers) - answered))" -eq "$n_slices"
+check "launcher: rcodesign reads the time-stamp token it embedded" \
+    bash -c '"$1" print-signature-info "$2" | grep -q "time_stamp_token"' _ "$rcodesign" "$res/mlxk2/$(basename "$launcher")"
+# Planted on the real files: a changed byte of libmlx; a library of another team; libpython
+# without a secure timestamp; the runtime signed with an Apple Development certificate; the
+# interpreter file re-linked and signed without the entitlements (what a hook that gave them
+# only to a path ending in bin/python3 did).
 libmlx=$res/mlxk2/_vendor/mlx/lib/libmlx.dylib
 printf '\xff' | dd of="$libmlx" bs=1 seek=20000 conv=notrunc status=none
-"$rcodesign" sign --pem-file "$gate/other-team.pem" --team-name OTHERTEAM2 --timestamp-url none \
+"$rcodesign" sign --pem-file "$gate/other-team.pem" --team-name OTHERTEAM2 --timestamp-url "$tsa_url" \
     "$res/mlxk2/_vendor/mlx/lib/libjaccl.dylib" >>"$gate/rcodesign.log" 2>&1
-check "planted: libmlx changed after signing, libjaccl of another team" \
-    signed_report "$res" 1 "sorted((x['kind'], x['path'].split('/Resources/')[-1]) for x in f) == [('modified-after-signing', 'mlxk2/_vendor/mlx/lib/libmlx.dylib'), ('team-id-mix', '$res')]"
+"$rcodesign" sign --pem-file "$gate/developer-id.pem" --team-name "$TEAM" --timestamp-url none \
+    "$res/python/lib/libpython$XY.dylib" >>"$gate/rcodesign.log" 2>&1
+"$rcodesign" sign --pem-file "$gate/apple-development.pem" --team-name "$TEAM" --timestamp-url "$tsa_url" \
+    "$res/mlxk2/libmsty_mlx_runtime.dylib" >>"$gate/rcodesign.log" 2>&1
+cp "$gate/python-src/python$XY" "$res/python/bin/python$XY.new" && mv "$res/python/bin/python$XY.new" "$res/python/bin/python$XY"
+"$rcodesign" sign --code-signature-flags runtime "${developer_id[@]}" "$res/python/bin/python$XY" >>"$gate/rcodesign.log" 2>&1
+check "planted: libmlx changed, libjaccl of another team, libpython untimestamped, the runtime by Apple Development, python$XY without entitlements" \
+    signed_report "$res" 1 "sorted((x['kind'], x['path'].split('/Resources/')[-1]) for x in f) == [('missing-entitlement', 'python/bin/python$XY')] * 2 + [('modified-after-signing', 'mlxk2/_vendor/mlx/lib/libmlx.dylib'), ('no-secure-timestamp', 'python/lib/libpython$XY.dylib'), ('not-developer-id', 'mlxk2/libmsty_mlx_runtime.dylib'), ('team-id-mix', '$res')]" --release
 t_signed=$SECONDS
 
 echo "--- llvm-otool-14 -l excerpts"

@@ -19,6 +19,7 @@ command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm) # electron/'s dev dependency (TypeScript), installed by npm ci
 [[ -x /bin/ps ]] || missing+=(procps) # the Electron module's macOS path (ps), run on Linux by its tests
 command -v llvm-install-name-tool-14 >/dev/null || missing+=(llvm-14) # Mach-O fixtures (verify's tests)
+command -v openssl >/dev/null || missing+=(openssl) # the local time-stamp server (verify's tests, the macOS gate)
 command -v chromium >/dev/null || missing+=(chromium) # the guard's browser test (real::browser), headless
 if ((${#missing[@]})) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     echo "run-all: installing ${missing[*]}" >&2
@@ -113,6 +114,10 @@ for python in "${pythons[@]}"; do
     # on the two required X.Y only (on every X.Y when arguments are given).
     if [[ "$xy" == 3.11 || "$xy" == 3.12 || $# -gt 0 ]]; then
         section "bundler and verify tests on CPython $xy"
+        # verify's tests drive packaging/sign.js with the @electron/osx-sign it pins.
+        need node "apt-get install nodejs (packaging/sign.js runs under Node)"
+        need openssl "apt-get install openssl (the local time-stamp server)"
+        [[ -f packaging/node_modules/@electron/osx-sign/package.json ]] || (cd packaging && npm ci --no-audit --no-fund --loglevel=error)
         MLXK2_TEST_PYTHON="$python" cargo test --locked -p msty-mlx-bundler --test bundler "$@" 2>&1 | tee -a "$log"
         MLXK2_TEST_PYTHON="$python" cargo test --locked -p msty-mlx-verify --test verify "$@" 2>&1 | tee -a "$log"
     else

@@ -185,6 +185,28 @@ fn runtime_that_does_not_load() {
     assert_eq!(j["runtime"]["python"], XY, "the stamp is still shown: {j}");
 }
 
+/// `--python-info` proves stage 2 loads in a child process it waits for. Started by a parent
+/// that ignores SIGCHLD (a daemon's habit; an ignored signal stays ignored across exec), the
+/// kernel would reap that child itself: the healthy bundle must still be `ok` with exit 0, as
+/// a run of it starts. The control: the launcher really starts with SIGCHLD ignored.
+#[test]
+fn python_info_is_ok_under_a_parent_that_ignores_sigchld() {
+    let ignoring = |program: &Path| {
+        let mut cmd = clean_command(Path::new("/usr/bin/env"));
+        cmd.arg("--ignore-signal=CHLD").arg(program);
+        cmd
+    };
+    let status = run(ignoring(Path::new("/bin/grep")).args(["^SigIgn:", "/proc/self/status"])).stdout();
+    let ignored = u64::from_str_radix(status.trim().trim_start_matches("SigIgn:").trim(), 16).unwrap();
+    assert_ne!(ignored & (1 << (libc::SIGCHLD - 1)), 0, "control: SIGCHLD is not ignored: {status}");
+
+    let b = base();
+    let r = run(ignoring(&b.exe()).arg("--python-info"));
+    let j = r.json();
+    assert_eq!((r.code, j["ok"].clone()), (Some(0), Value::Bool(true)), "{j}\n{}", r.stderr());
+    assert_eq!(j["problems"], Value::Array(Vec::new()));
+}
+
 /// Looking is not doing (STYLE 17): a run that stops before Python runs leaves nothing on disk —
 /// no bytecode cache under HOME, no `mlx` directory in TMPDIR — whether the survey stopped it
 /// (the runtime missing) or loading did (the runtime unresolvable, libpython cut short). The

@@ -69,8 +69,9 @@ fn run(argv: Vec<OsString>) -> Result<i32, Failure> {
     let python = stage2::load(&plan)?;
     // Known to run now: only from here on is anything written (the caches' directories).
     let plan = plan::prepare(&inputs, plan);
-    // SAFETY: no other thread exists yet: the first one is the macOS parent watch, armed
-    // below; CPython starts later still.
+    // SAFETY: no other thread exists yet: loading libpython and the runtime ran only their
+    // initializers, which start none; the first thread is the macOS parent watch, armed below;
+    // CPython starts later still.
     #[allow(unsafe_code)]
     unsafe {
         sys::apply_child_env(&plan.child_environment)

@@ -102,7 +102,7 @@ pub unsafe fn prove_loadable(plan: &LaunchPlan) -> Result<(), Failure> {
     // SAFETY: one thread (the caller's word).
     let proof = unsafe { sys::in_child(|| load(plan).err().map(|f| encode(&f)).unwrap_or_default()) };
     match proof {
-        Err(e) => Err(crashed(format!("could not be started ({e})"))),
+        Err(e) => Err(crashed(format!("could not be run ({e})"))),
         Ok((failure, sys::ChildEnd::Exited(0))) if failure.is_empty() => Ok(()),
         Ok((failure, sys::ChildEnd::Exited(0))) => Err(decode(&failure).unwrap_or_else(|| crashed("failed".into()))),
         Ok((_, sys::ChildEnd::Exited(status))) => Err(crashed(format!("exited with status {status}"))),
@@ -163,12 +163,15 @@ impl Python {
         // runtime, and cannot leave the thread that loaded it (not `Send`): `main::run`'s,
         // which the C `main` runs on the process's main thread.
         let called = unsafe { self.entry.call(action, FORMAT, &json, argv) };
-        let (status, replies) = called.map_err(|e| {
-            Failure::new(
-                LauncherExit::InterpreterStart,
-                format!("cannot pass the arguments to CPython: {e}"),
-                "remove NUL bytes from the arguments",
-            )
+        let (status, replies) = called.map_err(|refused| {
+            let (what, hint) = match refused {
+                sys::CallRefused::NulInArgument => {
+                    ("cannot pass the arguments to CPython", "remove NUL bytes from the arguments")
+                }
+                sys::CallRefused::TooManyArguments => ("cannot pass the arguments to CPython", "pass fewer arguments"),
+                sys::CallRefused::AlreadyCalled => ("cannot start CPython twice", "report this as a bug"),
+            };
+            Failure::new(LauncherExit::InterpreterStart, format!("{what}: {refused}"), hint)
         })?;
         for (kind, data) in &replies.0 {
             let text = String::from_utf8_lossy(data);

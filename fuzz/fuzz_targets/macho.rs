@@ -1,6 +1,8 @@
 //! Our Mach-O readers never panic on malformed bytes: the slice and load-command reader, the
 //! bind-opcode and chained-fixups readers, and the code-signature reader (`inspect_macho`),
-//! and goblin's reader as `verify` uses it (`native_info`).
+//! goblin's reader as `verify` uses it (`native_info`), and the BER/CMS reader of a
+//! signature's certificate and time-stamp token (`read_cms`, also given the bytes directly:
+//! a fuzzer rarely builds a SuperBlob that reaches it).
 
 #![no_main]
 
@@ -17,4 +19,5 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = msty_mlx_verify::native_info(data);
+    let _ = msty_mlx_verify::read_cms(data);
 });

@@ -35,11 +35,16 @@ enum Sub {
         /// stderr and exit 1, when the bundle has errors).
         #[arg(long, conflicts_with = "json")]
         sign_list: bool,
+        /// With --sign-list: each line is `ROLE<TAB>PATH`, ROLE one of `library`, `executable`,
+        /// `python-host` (sign with packaging/entitlements.plist).
+        #[arg(long, requires = "sign_list")]
+        roles: bool,
         /// Also read every Mach-O file's code signature: unsigned, ad hoc, no hardened runtime,
         /// missing entitlements, mixed team ids, files changed after signing.
         #[arg(long)]
         signed: bool,
-        /// With --signed: an ad-hoc signature is an error (a release is signed with a Developer ID).
+        /// With --signed: what the notary refuses is an error — an ad-hoc signature, no secure
+        /// timestamp, a signer that is not a Developer ID Application certificate.
         #[arg(long, requires = "signed")]
         release: bool,
         /// The libpython to check the runtime's `_Py*` imports against [default: the Resources
@@ -114,9 +119,14 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Sub::ClearQuarantine { path }) => clear_quarantine(&path).map(|()| ExitCode::SUCCESS),
-        Some(Sub::Verify { dir, json, sign_list, signed, release, libpython, fix_install_names }) => {
+        Some(Sub::Verify { dir, json, sign_list, roles, signed, release, libpython, fix_install_names }) => {
             let checks = msty_mlx_verify::Checks { signatures: signed, release, libpython };
-            verify(&dir, json, sign_list, checks, fix_install_names)
+            let output = match (json, sign_list) {
+                (true, _) => VerifyOutput::Json,
+                (false, true) => VerifyOutput::SignList { roles },
+                (false, false) => VerifyOutput::Text,
+            };
+            verify(&dir, output, checks, fix_install_names)
         }
         None => build(cli.build).map(|()| ExitCode::SUCCESS),
     };
@@ -194,12 +204,18 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `verify`: one line per finding, the signing order, a summary; exit 1 when anything must be
-/// fixed before signing.
+/// What `verify` prints.
+enum VerifyOutput {
+    Text,
+    Json,
+    SignList { roles: bool },
+}
+
+/// `verify`: one line per finding and per check that could not run, the signing order, a
+/// summary; exit 1 when anything must be fixed before signing.
 fn verify(
     dir: &std::path::Path,
-    json: bool,
-    sign_list: bool,
+    output: VerifyOutput,
     checks: msty_mlx_verify::Checks,
     fix: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -219,48 +235,10 @@ fn verify(
     }
     let report = verify::verify_with(dir, &checks)?;
     let code = if report.errors() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE };
-    if json {
-        quiet_pipe(writeln!(out, "{}", serde_json::to_string_pretty(&report)?))?;
-    } else if sign_list {
-        // A script signs what it is given: a bundle that must be fixed first gets no list.
-        if report.errors() > 0 {
-            for f in report.findings.iter().filter(|f| f.severity == verify::Severity::Error) {
-                eprintln!("error: {}: {}: {}", f.kind, f.path.display(), f.detail);
-            }
-            eprintln!(
-                "build-external-python: error: `{}` has {} error(s) to fix before signing; no sign list printed",
-                report.bundle.display(),
-                report.errors()
-            );
-            return Ok(ExitCode::FAILURE);
-        }
-        for path in &report.sign_list {
-            quiet_pipe(writeln!(out, "{}", path.display()))?;
-        }
-        return Ok(ExitCode::SUCCESS);
-    } else {
-        for f in &report.findings {
-            let level = match f.severity {
-                verify::Severity::Error => "error",
-                verify::Severity::Warning => "warning",
-            };
-            quiet_pipe(writeln!(out, "{level}: {}: {}: {}", f.kind, f.path.display(), f.detail))?;
-        }
-        quiet_pipe(writeln!(out, "sign inside-out ({} native binaries):", report.sign_list.len()))?;
-        for path in &report.sign_list {
-            quiet_pipe(writeln!(out, "  {}", path.display()))?;
-        }
-        quiet_pipe(writeln!(
-            out,
-            "{}: {} error(s), {} warning(s) in {} ({} layout, Python {}, {})",
-            if report.errors() == 0 { "clean" } else { "must be fixed" },
-            report.errors(),
-            report.warnings(),
-            report.bundle.display(),
-            report.layout,
-            report.python.as_deref().unwrap_or("?"),
-            report.platform.as_deref().unwrap_or("platform unknown")
-        ))?;
+    match output {
+        VerifyOutput::Json => quiet_pipe(writeln!(out, "{}", serde_json::to_string_pretty(&report)?))?,
+        VerifyOutput::SignList { roles } => return print_sign_list(&mut out, &report, roles),
+        VerifyOutput::Text => print_report(&mut out, &report)?,
     }
     if report.errors() > 0 {
         // The report (stdout) has the details; the failure ends, as every failure does, with
@@ -272,6 +250,70 @@ fn verify(
         );
     }
     Ok(code)
+}
+
+fn not_run_line(n: &msty_mlx_verify::NotRun) -> String {
+    format!("not run: {}: {}: {}", n.check, n.path.display(), n.reason)
+}
+
+/// `verify --sign-list [--roles]`: the list for a script, or — when the bundle must be fixed
+/// first — no list, the errors on stderr and exit 1 (a script signs what it is given).
+fn print_sign_list(out: &mut impl Write, report: &msty_mlx_verify::Report, roles: bool) -> anyhow::Result<ExitCode> {
+    // What was not checked goes to stderr, as a note: stdout is the list.
+    for n in &report.not_run {
+        eprintln!("note: {}", not_run_line(n));
+    }
+    if report.errors() > 0 {
+        for f in report.findings.iter().filter(|f| f.severity == msty_mlx_verify::Severity::Error) {
+            eprintln!("error: {}: {}: {}", f.kind, f.path.display(), f.detail);
+        }
+        eprintln!(
+            "build-external-python: error: `{}` has {} error(s) to fix before signing; no sign list printed",
+            report.bundle.display(),
+            report.errors()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    for (path, role) in report.signing() {
+        if roles {
+            quiet_pipe(writeln!(out, "{role}\t{}", path.display()))?;
+        } else {
+            quiet_pipe(writeln!(out, "{}", path.display()))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `verify`'s text report: findings, checks not run, the signing order, the summary line.
+fn print_report(out: &mut impl Write, report: &msty_mlx_verify::Report) -> anyhow::Result<()> {
+    use msty_mlx_verify::{Role, Severity};
+    for f in &report.findings {
+        let level = if f.severity == Severity::Error { "error" } else { "warning" };
+        quiet_pipe(writeln!(out, "{level}: {}: {}: {}", f.kind, f.path.display(), f.detail))?;
+    }
+    for n in &report.not_run {
+        quiet_pipe(writeln!(out, "{}", not_run_line(n)))?;
+    }
+    quiet_pipe(writeln!(out, "sign inside-out ({} native binaries):", report.sign_list.len()))?;
+    for (path, role) in report.signing() {
+        let host = if role == Role::PythonHost { "  (python host: entitlements)" } else { "" };
+        quiet_pipe(writeln!(out, "  {}{host}", path.display()))?;
+    }
+    let not_run = match report.not_run.len() {
+        0 => String::new(),
+        n => format!(", {n} check(s) not run"),
+    };
+    quiet_pipe(writeln!(
+        out,
+        "{}: {} error(s), {} warning(s){not_run} in {} ({} layout, Python {}, {})",
+        if report.errors() == 0 { "clean" } else { "must be fixed" },
+        report.errors(),
+        report.warnings(),
+        report.bundle.display(),
+        report.layout,
+        report.python.as_deref().unwrap_or("?"),
+        report.platform.as_deref().unwrap_or("platform unknown")
+    ))
 }
 
 /// A reader that stopped reading (`| head`) is not an error worth a message.

@@ -1,6 +1,7 @@
 //! Test-only code shared by the workspace's test suites and benchmarks, never linked into a
 //! shipped binary (a dev-dependency only): the harness that makes real, relocated bundles from
-//! a host shared-library CPython and runs the real binaries in them, and synthetic Mach-O files.
+//! a host shared-library CPython and runs the real binaries in them, synthetic Mach-O files, and
+//! a local RFC 3161 time-stamp server for signing tests.
 //!
 //! The harness works the same from every package's tests. What only a compiled test crate
 //! knows is found at run time instead: the workspace root is this crate's grandparent, scratch
@@ -28,6 +29,7 @@ mod process;
 mod python;
 mod real;
 mod scratch;
+mod tsa;
 mod zig;
 
 pub use builds::*;
@@ -37,6 +39,7 @@ pub use process::*;
 pub use python::*;
 pub use real::*;
 pub use scratch::*;
+pub use tsa::*;
 pub use zig::*;
 
 use std::path::{Path, PathBuf};

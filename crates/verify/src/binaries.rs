@@ -1,6 +1,6 @@
-//! The checks of native files: build-machine paths in ELF and Mach-O, extension modules for
-//! another X.Y or platform, which X.Y the runtime is stamped for, and the loads dyld would not
-//! resolve.
+//! The checks of native files: object files (never signed), build-machine paths in ELF and
+//! Mach-O, extension modules for another X.Y or platform, which X.Y the runtime is stamped
+//! for, and the loads dyld would not resolve.
 
 use std::path::Path;
 
@@ -11,6 +11,18 @@ use crate::walk::Walk;
 
 impl Walk {
     pub(crate) fn check_native(&mut self, path: &Path, name: &str, depth: usize, info: &NativeInfo) {
+        if info.object {
+            // codesign has nowhere to put a signature in an object file, and nothing loads it:
+            // it stays off the sign list and out of `--signed`.
+            let what = if info.macho { "MH_OBJECT" } else { "ELF ET_REL" };
+            self.finding(
+                Kind::ObjectFile,
+                Severity::Warning,
+                path,
+                format!("an object file ({what}): nothing at run time loads it and it cannot carry a code signature, so it is left off the sign list; delete it from the bundle"),
+            );
+            return;
+        }
         self.identify(path, name, info);
         if info.macho {
             self.check_macho_names(path, info);
@@ -166,7 +178,14 @@ impl Walk {
         // The dist layout holds no interpreter: the launcher finds libpython only once it sits
         // in the app's Resources folder, which is verified as a whole.
         let dist = self.report.layout == crate::report::Layout::Dist;
-        let skip = |name: &str| name.starts_with('/') || dist && dyld::is_libpython(name);
+        let unchecked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        let skip = |name: &str| {
+            let libpython = !name.starts_with('/') && dist && dyld::is_libpython(name);
+            if libpython {
+                unchecked.borrow_mut().insert(name.to_string());
+            }
+            name.starts_with('/') || libpython
+        };
         let machos = &self.machos;
         let find = |candidate: &Path| {
             if machos.contains_key(candidate) {
@@ -185,6 +204,19 @@ impl Walk {
                 + &in_slices(info, &u.arches);
             let severity = if u.weak() { Severity::Warning } else { Severity::Error };
             self.report.findings.push(Finding { kind: Kind::UnresolvedLoad, severity, path: u.image, detail });
+        }
+        let unchecked = unchecked.into_inner();
+        if !unchecked.is_empty() {
+            let names: Vec<String> = unchecked.iter().map(|n| format!("`{n}`")).collect();
+            let root = self.root.clone();
+            self.not_run(
+                Kind::UnresolvedLoad,
+                &root,
+                format!(
+                    "load(s) of {} not resolved: this folder holds no python/ (the app's Resources folder does: verify it)",
+                    names.join(", ")
+                ),
+            );
         }
     }
 }

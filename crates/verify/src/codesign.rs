@@ -1,13 +1,14 @@
 //! Our own reader of an embedded code signature (`LC_CODE_SIGNATURE`'s SuperBlob): every
 //! CodeDirectory's flags, identifier, team id, hash type, code limit and hashes, whether the
-//! page hashes still match the slice's bytes, the entitlements blobs, and whether a CMS
-//! signature is present.
+//! page hashes still match the slice's bytes, the entitlements blobs, and the CMS signature
+//! ([`crate::cms`]: the signer's certificate and its secure timestamp).
 //!
 //! Format: XNU `osfmk/kern/cs_blobs.h` (all fields big-endian). Offsets are checked; malformed
 //! bytes give [`Malformed`], never a panic.
 
 use sha2::{Digest, Sha256, Sha384};
 
+use crate::cms::{self, Cms};
 use crate::macho::{Malformed, be32, slice_at};
 
 const CSMAGIC_EMBEDDED_SIGNATURE: u32 = 0xfade_0cc0;
@@ -84,8 +85,9 @@ pub struct Signature {
     /// The XML entitlements (`0xfade7171`), if any.
     pub entitlements: Option<String>,
     pub der_entitlements: bool,
-    /// A non-empty CMS blob (a certificate-based signature; ad-hoc ones have none or an empty one).
-    pub cms: bool,
+    /// The CMS signature of a certificate-based signature (ad-hoc ones have no CMS blob, or an
+    /// empty one), or why it could not be read: the rest of the signature stays readable.
+    pub cms: Option<Result<Cms, Malformed>>,
 }
 
 impl Signature {
@@ -105,7 +107,7 @@ pub fn read(slice: &[u8], dataoff: u32, datasize: u32) -> Result<Signature, Malf
     let length = be32(blob, 4)? as usize;
     let blob = blob.get(..length).ok_or_else(|| Malformed(format!("the SuperBlob's length {length} overruns")))?;
     let count = be32(blob, 8)?;
-    let mut sig = Signature { directories: Vec::new(), entitlements: None, der_entitlements: false, cms: false };
+    let mut sig = Signature { directories: Vec::new(), entitlements: None, der_entitlements: false, cms: None };
     let mut specials: Vec<(u32, &[u8])> = Vec::new();
     let mut directories: Vec<(u32, &[u8])> = Vec::new();
     for i in 0..count.min(64) as usize {
@@ -125,7 +127,10 @@ pub fn read(slice: &[u8], dataoff: u32, datasize: u32) -> Result<Signature, Malf
                 sig.der_entitlements = true;
                 specials.push((slot, inner));
             }
-            CSSLOT_SIGNATURESLOT if be32(inner, 0)? == CSMAGIC_BLOBWRAPPER => sig.cms = inner.len() > 8,
+            CSSLOT_SIGNATURESLOT if be32(inner, 0)? == CSMAGIC_BLOBWRAPPER && inner.len() > 8 => {
+                sig.cms = Some(cms::read(&inner[8..]));
+            }
+            CSSLOT_SIGNATURESLOT if be32(inner, 0)? == CSMAGIC_BLOBWRAPPER => {}
             _ => specials.push((slot, inner)),
         }
     }

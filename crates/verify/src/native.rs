@@ -1,5 +1,6 @@
-//! What a native file declares about its loading: ELF, thin and universal (fat) Mach-O, read
-//! with goblin; and a writer of minimal synthetic Mach-O files for tests on Linux.
+//! What a native file declares about its loading — its type, architecture(s), library loads,
+//! rpaths and install name — for ELF and thin and universal (fat) Mach-O files, read with
+//! goblin.
 
 use goblin::Object;
 use goblin::mach::{Mach, MachO, SingleArch, constants::cputype, header, load_command::CommandVariant};
@@ -10,6 +11,10 @@ pub struct NativeInfo {
     pub macho: bool,
     /// ELF: an executable; Mach-O: some slice is `MH_EXECUTE`.
     pub executable: bool,
+    /// An object file (Mach-O: every slice `MH_OBJECT`; ELF: `ET_REL`), such as
+    /// python-build-standalone's `config-3.X-darwin/python.o`: nothing loads it, and it has no
+    /// place for a code signature.
+    pub object: bool,
     /// ELF: DT_NEEDED; Mach-O: the dylib load commands of all slices (each name once).
     pub libs: Vec<String>,
     /// ELF: DT_RPATH + DT_RUNPATH; Mach-O: the LC_RPATHs of all slices (each once).
@@ -86,6 +91,8 @@ pub enum FileType {
     Dylib,
     /// `MH_BUNDLE`: a plug-in, such as a Python extension module.
     Bundle,
+    /// `MH_OBJECT`: a relocatable object file (`python.o`).
+    Object,
     Other(u32),
 }
 
@@ -134,7 +141,8 @@ pub fn native_info(bytes: &[u8]) -> Option<NativeInfo> {
     match Object::parse(bytes).ok()? {
         Object::Elf(elf) => Some(NativeInfo {
             macho: false,
-            executable: !elf.is_lib || elf.interpreter.is_some(),
+            object: elf.header.e_type == goblin::elf::header::ET_REL,
+            executable: elf.header.e_type != goblin::elf::header::ET_REL && (!elf.is_lib || elf.interpreter.is_some()),
             libs: elf.libraries.iter().map(|s| s.to_string()).collect(),
             rpaths: elf.rpaths.iter().chain(elf.runpaths.iter()).flat_map(|r| r.split(':')).map(String::from).collect(),
             id: elf.soname.map(String::from),
@@ -180,6 +188,7 @@ fn slice(m: &MachO) -> MachSlice {
             header::MH_EXECUTE => FileType::Execute,
             header::MH_DYLIB => FileType::Dylib,
             header::MH_BUNDLE => FileType::Bundle,
+            header::MH_OBJECT => FileType::Object,
             other => FileType::Other(other),
         },
         id: m.name.map(String::from),
@@ -221,6 +230,7 @@ fn from_slices(mut slices: Vec<MachSlice>, fat: bool) -> NativeInfo {
     NativeInfo {
         macho: true,
         executable: slices.iter().any(|s| s.filetype == FileType::Execute),
+        object: slices.iter().all(|s| s.filetype == FileType::Object),
         libs,
         rpaths,
         id: slices.iter().find_map(|s| s.id.clone()),

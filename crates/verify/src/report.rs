@@ -1,5 +1,5 @@
-//! What `verify` reports: findings (kind, severity, path, detail), the bundle's layout, and the
-//! sign list.
+//! What `verify` reports: findings (kind, severity, path, detail), the checks that could not
+//! run and why, the bundle's layout, and the sign list with each file's role.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -23,6 +23,8 @@ pub enum Kind {
     ForeignPyc,
     /// A symlink that is absolute or leaves the bundle.
     OutsideLink,
+    /// A symlink whose target does not exist (osx-sign's walk stops at it).
+    DanglingLink,
     /// A `.pth` line pointing outside the bundle.
     OutsidePth,
     /// An editable install: the code lives in a developer's tree.
@@ -39,6 +41,10 @@ pub enum Kind {
     PythonMismatch,
     /// mlx without its Metal kernels.
     MissingMetallib,
+    /// An object file (`MH_OBJECT`, ELF `ET_REL`): nothing to sign, nothing loads it.
+    ObjectFile,
+    /// python-build-standalone's build-time folder (`config-3.X-darwin/`) in a shipped `python/`.
+    PythonBuildFiles,
     /// A Mach-O load (`@rpath/…`, `@loader_path/…`, `@executable_path/…`) dyld would not find.
     UnresolvedLoad,
     /// `--signed`: a Mach-O file without a code signature (arm64 runs no unsigned code).
@@ -47,6 +53,10 @@ pub enum Kind {
     LinkerSigned,
     /// `--signed`: an ad-hoc signature (no certificate, no team id).
     AdHocSignature,
+    /// `--signed`: a certificate signature without an RFC 3161 time-stamp token.
+    NoSecureTimestamp,
+    /// `--signed`: the signer's certificate is not a Developer ID Application one.
+    NotDeveloperId,
     /// `--signed`: an executable without the hardened runtime (notarization refuses it).
     NoHardenedRuntime,
     /// `--signed`: an executable that runs Python lacks an entitlement it needs.
@@ -73,6 +83,7 @@ impl Kind {
             Kind::TimestampPyc => "timestamp-pyc",
             Kind::ForeignPyc => "foreign-pyc",
             Kind::OutsideLink => "outside-link",
+            Kind::DanglingLink => "dangling-link",
             Kind::OutsidePth => "outside-pth",
             Kind::EditableInstall => "editable-install",
             Kind::BuildShebang => "build-shebang",
@@ -81,10 +92,14 @@ impl Kind {
             Kind::ForeignExtension => "foreign-extension",
             Kind::PythonMismatch => "python-mismatch",
             Kind::MissingMetallib => "missing-metallib",
+            Kind::ObjectFile => "object-file",
+            Kind::PythonBuildFiles => "python-build-files",
             Kind::UnresolvedLoad => "unresolved-load",
             Kind::NotSigned => "not-signed",
             Kind::LinkerSigned => "linker-signed",
             Kind::AdHocSignature => "ad-hoc-signature",
+            Kind::NoSecureTimestamp => "no-secure-timestamp",
+            Kind::NotDeveloperId => "not-developer-id",
             Kind::NoHardenedRuntime => "no-hardened-runtime",
             Kind::MissingEntitlement => "missing-entitlement",
             Kind::UnneededEntitlement => "unneeded-entitlement",
@@ -118,6 +133,39 @@ pub struct Finding {
     pub detail: String,
 }
 
+/// A check that did not run, and why: `verify` never reports `clean` for what it did not look at.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NotRun {
+    /// The finding the check would have given (`missing-python-symbol`, …).
+    pub check: Kind,
+    pub path: PathBuf,
+    /// Why it did not run, and how to make it run.
+    pub reason: String,
+}
+
+/// How a file of the sign list is signed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// A library or extension module: no hardened-runtime flag needed, no entitlements.
+    Library,
+    /// An executable: the hardened runtime, no entitlements.
+    Executable,
+    /// An executable that runs Python — the launcher, and the real file `python/bin/python3`
+    /// resolves to: the hardened runtime and packaging/entitlements.plist.
+    PythonHost,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Library => "library",
+            Role::Executable => "executable",
+            Role::PythonHost => "python-host",
+        })
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub bundle: PathBuf,
@@ -125,8 +173,16 @@ pub struct Report {
     pub python: Option<String>,
     pub platform: Option<String>,
     pub findings: Vec<Finding>,
+    /// Checks that could not run on this bundle with these options.
+    pub not_run: Vec<NotRun>,
     /// Every Mach-O / ELF file, in signing order: libraries deepest first, executables last.
     pub sign_list: Vec<PathBuf>,
+    /// The files of the sign list that run Python (the launcher; the file `python/bin/python3`
+    /// resolves to): they get the entitlements.
+    pub python_hosts: Vec<PathBuf>,
+    /// The role of each file of the sign list, in its order ([`Report::signing`]).
+    #[serde(skip)]
+    pub(crate) roles: Vec<Role>,
 }
 
 impl Report {
@@ -135,6 +191,10 @@ impl Report {
     }
     pub fn warnings(&self) -> usize {
         self.findings.iter().filter(|f| f.severity == Severity::Warning).count()
+    }
+    /// The sign list with each file's role, inside-out.
+    pub fn signing(&self) -> impl Iterator<Item = (&PathBuf, Role)> {
+        self.sign_list.iter().zip(self.roles.iter().copied())
     }
 }
 

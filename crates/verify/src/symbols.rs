@@ -73,22 +73,43 @@ impl Walk {
             }
         }
         let source = libpython.map(Path::to_path_buf).or_else(|| self.bundled_libpython());
-        if let (false, Some(source)) = (imports.is_empty(), source) {
-            let exported = exports(&source)?;
-            let missing: Vec<String> = imports.into_iter().filter(|n| !exported.contains(n)).collect();
-            if !missing.is_empty() {
-                let xy = self.runtime_xy.clone().unwrap_or_else(|| "?".into());
-                let detail = format!(
-                    "{} `_Py*` import(s) not exported by `{}` (Python {xy}): {} — dlopen fails with `symbol not found in flat namespace '{}'`",
-                    missing.len(),
-                    source.display(),
-                    sample(&missing),
-                    missing[0]
-                );
-                self.finding(Kind::MissingPythonSymbol, Severity::Error, &runtime, detail);
-            }
+        if imports.is_empty() {
+            return Ok(());
+        }
+        let Some(source) = source else {
+            self.libpython_not_at_hand(&runtime, imports.len());
+            return Ok(());
+        };
+        let exported = exports(&source)?;
+        let missing: Vec<String> = imports.into_iter().filter(|n| !exported.contains(n)).collect();
+        if !missing.is_empty() {
+            let xy = self.runtime_xy.clone().unwrap_or_else(|| "?".into());
+            let detail = format!(
+                "{} `_Py*` import(s) not exported by `{}` (Python {xy}): {} — dlopen fails with `symbol not found in flat namespace '{}'`",
+                missing.len(),
+                source.display(),
+                sample(&missing),
+                missing[0]
+            );
+            self.finding(Kind::MissingPythonSymbol, Severity::Error, &runtime, detail);
         }
         Ok(())
+    }
+
+    /// The check that could not run: no libpython to read the exports of.
+    fn libpython_not_at_hand(&mut self, runtime: &Path, imports: usize) {
+        let xy = self.runtime_xy.clone().unwrap_or_else(|| "3.X".into());
+        let whence = match self.report.layout {
+            Layout::Dist => "this folder holds no python/".to_string(),
+            Layout::Resources => format!("python/lib has no libpython{xy}.dylib (or .so)"),
+        };
+        self.not_run(
+            Kind::MissingPythonSymbol,
+            runtime,
+            format!(
+                "the runtime's {imports} `_Py*` import(s) were not checked against libpython: {whence}; verify the app's Resources folder, or pass --libpython PATH (the Linux libpython{xy}.so.1.0 stands in)"
+            ),
+        );
     }
 
     /// `python/lib/libpython3.X.dylib` (or a Linux `.so`) of a Resources folder, for the runtime's X.Y.

@@ -1,5 +1,6 @@
-//! The walk over a bundle's tree: symlinks, bytecode, `.pth` files, editable installs,
-//! shebangs; native files are handed to [`crate::binaries`].
+//! The walk over a bundle's tree: symlinks (leaving the bundle, or dangling), bytecode, `.pth`
+//! files, editable installs, shebangs, build-time folders; native files are handed to
+//! [`crate::binaries`]; at the end, the sign list in its order with each file's role.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -10,7 +11,7 @@ use anyhow::{Context, Result};
 
 use crate::native::{NativeInfo, native_info};
 use crate::paths::{cache_tag, normalize_path, read_dir_sorted};
-use crate::report::{Finding, Kind, Report, Severity};
+use crate::report::{Finding, Kind, NotRun, Report, Role, Severity};
 
 pub(crate) struct Walk {
     pub(crate) root: PathBuf,
@@ -30,6 +31,11 @@ pub(crate) struct Walk {
 impl Walk {
     pub(crate) fn finding(&mut self, kind: Kind, severity: Severity, path: &Path, detail: impl Into<String>) {
         self.report.findings.push(Finding { kind, severity, path: path.to_path_buf(), detail: detail.into() });
+    }
+
+    /// A check that could not run on `path`, and why.
+    pub(crate) fn not_run(&mut self, check: Kind, path: &Path, reason: String) {
+        self.report.not_run.push(NotRun { check, path: path.to_path_buf(), reason });
     }
 
     pub(crate) fn inside(&self, path: &Path) -> bool {
@@ -59,10 +65,18 @@ impl Walk {
                         &path,
                         format!("absolute symlink `{}` breaks when the app moves", target.display()),
                     );
+                } else if fs::metadata(&path).is_err() {
+                    self.finding(
+                        Kind::DanglingLink,
+                        Severity::Error,
+                        &path,
+                        format!("symlink to `{}`, which resolves to nothing (missing, or a loop): electron-builder's signing (osx-sign) stats every path and stops at it; delete the link or ship its target", target.display()),
+                    );
                 }
                 continue;
             }
             if ty.is_dir() {
+                self.check_build_folder(&path, &name);
                 if name == "__pycache__" {
                     let count = self.check_pycache(&path)?;
                     if count > 0 {
@@ -90,6 +104,24 @@ impl Walk {
             self.check_file(&path, &name, depth)?;
         }
         Ok(())
+    }
+
+    /// python-build-standalone's `lib/python3.X/config-3.X-darwin/` (`python.o`,
+    /// `libpython3.X.a`, a `Makefile` with build paths): for building extensions, not for
+    /// running; nothing in it is signed.
+    fn check_build_folder(&mut self, dir: &Path, name: &str) {
+        let in_python_lib = dir.strip_prefix(&self.root).is_ok_and(|rel| {
+            let parts: Vec<Component> = rel.components().collect();
+            parts.len() == 4 && parts[0].as_os_str() == "python" && parts[1].as_os_str() == "lib"
+        });
+        if in_python_lib && name.starts_with("config-") && name.ends_with("-darwin") {
+            self.finding(
+                Kind::PythonBuildFiles,
+                Severity::Warning,
+                dir,
+                "build-time files of the interpreter (python.o, libpython3.X.a, a Makefile with the build machine's paths): nothing at run time needs them; delete the folder before signing",
+            );
+        }
     }
 
     /// Where timestamp-pyc counts are reported: `python/lib/python3.X`, `_vendor/<package>`.
@@ -245,6 +277,7 @@ impl Walk {
                 format!("{count} timestamp-based pyc(s): copying restamps their sources, so they are recompiled at every start (ship unchecked hash-based pycs)"),
             );
         }
+        let hosts = self.python_hosts();
         let r = &mut self.report;
         r.python = self.python_xy.clone().or_else(|| self.runtime_xy.clone());
         if let (Some(launcher), Some(python)) = (&self.runtime_xy, &self.python_xy)
@@ -276,5 +309,32 @@ impl Walk {
         // Inside-out: libraries deepest first, then executables (python3, the launcher) last.
         self.natives.sort_by(|a, b| a.2.cmp(&b.2).then(b.1.cmp(&a.1)).then(a.0.cmp(&b.0)));
         r.sign_list = self.natives.iter().map(|n| n.0.clone()).collect();
+        r.roles = self
+            .natives
+            .iter()
+            .map(|(path, _, executable)| match (hosts.contains(path), executable) {
+                (true, _) => Role::PythonHost,
+                (false, true) => Role::Executable,
+                (false, false) => Role::Library,
+            })
+            .collect();
+        r.python_hosts = r.signing().filter(|(_, role)| *role == Role::PythonHost).map(|(p, _)| p.clone()).collect();
+    }
+
+    /// The executables that run Python: the launcher (an executable beside the runtime library)
+    /// and the file `python/bin/python3` resolves to — python-build-standalone ships `python3`
+    /// as a symlink to `python3.X`, and a symlink is never signed: its target is.
+    pub(crate) fn python_hosts(&self) -> Vec<PathBuf> {
+        let mut hosts = Vec::new();
+        let executables = || self.natives.iter().filter(|n| n.2).map(|n| &n.0);
+        if let Some(dir) = self.runtime.as_deref().and_then(Path::parent) {
+            hosts.extend(executables().filter(|p| p.parent() == Some(dir)).cloned());
+        }
+        if let Ok(python) = self.root.join("python/bin/python3").canonicalize()
+            && executables().any(|p| *p == python)
+        {
+            hosts.push(python);
+        }
+        hosts
     }
 }

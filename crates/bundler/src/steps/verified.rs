@@ -37,6 +37,9 @@ pub fn verify(opts: &Options, built: LauncherBuilt, progress: &Progress) -> Resu
         bail!("the bundle has {} problem(s) that break signing (listed above)", report.errors());
     }
     progress.note(format!("{} native binaries to sign, {} warning(s)", report.sign_list.len(), report.warnings()));
+    for n in &report.not_run {
+        progress.note(format!("not run: {}: {}", n.check, n.reason));
+    }
     Ok(Verified { built, sanity, distributions })
 }
 

@@ -18,8 +18,10 @@ written against and that every attribute they replace or use is there, with the 
 they expect. If not, it changes nothing and returns why: the runtime logs that line, and the
 start goes on without the repairs.
 
-Run by the runtime (`start.rs`) when the launcher writes bytecode to its per-user cache,
-before anything is imported from `_vendor`.
+Run by the runtime (`start.rs`) when the launcher writes bytecode to its per-user cache, after
+`_vendor`'s `.pth` files ran (an importlib one of them changed is what the guard then checks) and
+before mlxk2 is imported. A module a `.pth` file imports is read without the torn-pyc repair (and
+written by nobody: bytecode writing starts after this).
 """
 
 KNOWN_VERSIONS = ((3, 10), (3, 11), (3, 12), (3, 13))

@@ -1,12 +1,15 @@
 //! Issue 19: `verify --signed` on Mach-O trees signed as a packager signs them — with
 //! rcodesign (crates.io `apple-codesign`), inside-out in the sign list's order, executables
 //! with the hardened runtime and packaging/entitlements.plist; once ad hoc, once with a
-//! self-signed Developer ID certificate — read back with our reader and cross-checked with
-//! `rcodesign print-signature-info`; a planted defect of each kind; and the runtime's imports
-//! as dyld binds them. The files are linked by zig for arm64 macOS; nothing here runs them.
+//! self-signed Developer ID certificate, time-stamped by the local RFC 3161 server — read back
+//! with our reader and cross-checked with `rcodesign print-signature-info`; a planted defect of
+//! each kind; and the runtime's imports as dyld binds them. The files are linked by zig for
+//! arm64 macOS; nothing here runs them. The fixtures and signing helpers serve `release` and
+//! `sign_function` too.
 //!
 //! Needs: rcodesign (`cargo install --locked apple-codesign --version 0.29.0
-//! --no-default-features`; `.ci/run` installs it), the `ziglang` wheel (as `macho`).
+//! --no-default-features`; `.ci/run` installs it), the `ziglang` wheel (as `macho`), python3
+//! and openssl (the time-stamp server).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -20,12 +23,12 @@ use serde_json::Value;
 
 use crate::harness::*;
 
-const TEAM: &str = "MSTYTEST01";
+pub(crate) const TEAM: &str = "MSTYTEST01";
 const OTHER_TEAM: &str = "OTHERTEAM2";
 const ENTITLEMENTS: &str = "packaging/entitlements.plist";
 
 /// rcodesign on PATH or in ~/.cargo/bin.
-fn rcodesign() -> PathBuf {
+pub(crate) fn rcodesign() -> PathBuf {
     let on_path = std::env::var_os("PATH")
         .and_then(|p| std::env::split_paths(&p).map(|d| d.join("rcodesign")).find(|p| p.is_file()));
     let cargo_bin = dirs::home_dir().map(|h| h.join(".cargo/bin/rcodesign")).filter(|p| p.is_file());
@@ -35,7 +38,7 @@ fn rcodesign() -> PathBuf {
 }
 
 /// Mach-O files for a Resources tree, linked once per test process.
-fn fixtures() -> &'static Path {
+pub(crate) fn fixtures() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         kept(|| {
@@ -54,7 +57,7 @@ fn fixtures() -> &'static Path {
             }
             let libpython = format!("-Wl,-install_name,@rpath/libpython{XY}.dylib");
             let flat = "-Wl,-undefined,dynamic_lookup";
-            let links: [(&str, Vec<&str>); 8] = [
+            let links: [(&str, Vec<&str>); 10] = [
                 ("libpython.dylib", vec!["-shared", "libpython.c", &libpython]),
                 ("python3", vec!["main.c", "libpython.dylib", "-Wl,-rpath,@executable_path/../lib"]),
                 ("launcher", vec!["launcher.c"]),
@@ -63,6 +66,10 @@ fn fixtures() -> &'static Path {
                 ("runtime-missing.dylib", vec!["-shared", "missing.c", flat]),
                 ("ext.so", vec!["-shared", "ext.c", flat]),
                 ("helper", vec!["-shared", "launcher.c"]),
+                // An extension that loads libpython by name (two-level), and an object file
+                // (MH_OBJECT) like python-build-standalone's config-3.X-darwin/python.o.
+                ("ext-libpython.so", vec!["-shared", "ext.c", "libpython.dylib"]),
+                ("python.o", vec!["-c", "main.c"]),
             ];
             for (out, args) in links {
                 run_ok(
@@ -90,6 +97,12 @@ fn tree(name: &str, runtime: &str) -> PathBuf {
         ("ext.so", format!("mlxk2/_vendor/ext.cpython-{xy_tag}-darwin.so")),
         ("helper", "mlxk2/_vendor/tool/native-helper".into()),
     ];
+    lay_out(&res, &files);
+    res
+}
+
+/// Copies each fixture `(from, to)` to `res/to` (executable), beside a stdlib folder.
+fn lay_out(res: &Path, files: &[(&str, String)]) {
     fs::create_dir_all(res.join(format!("python/lib/python{XY}/encodings"))).unwrap();
     for (from, to) in files {
         let to = res.join(to);
@@ -97,20 +110,41 @@ fn tree(name: &str, runtime: &str) -> PathBuf {
         fs::copy(fixtures().join(from), &to).unwrap();
         fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
     }
+}
+
+/// An app in python-build-standalone's shape, `<scratch>/Msty MLX Studio.app/Contents/Resources`
+/// (returned): `python/bin/python3` a symlink to `python3.X`, the real file; the launcher, the
+/// runtime and an extension module in `mlxk2/`. Linker-signed, as zig leaves them.
+pub(crate) fn pbs_app(name: &str) -> PathBuf {
+    let res = scratch(name).join("Msty MLX Studio.app/Contents/Resources");
+    let files = [
+        ("libpython.dylib", format!("python/lib/libpython{XY}.dylib")),
+        ("python3", format!("python/bin/python{XY}")),
+        ("launcher", "mlxk2/msty-mlx-studio".into()),
+        ("runtime.dylib", "mlxk2/libmsty_mlx_runtime.dylib".into()),
+        ("ext.so", format!("mlxk2/_vendor/ext.cpython-{}-darwin.so", XY.replace('.', ""))),
+    ];
+    lay_out(&res, &files);
+    std::os::unix::fs::symlink(format!("python{XY}"), res.join("python/bin/python3")).unwrap();
     res
 }
 
 /// How a file is signed.
 #[derive(Clone, Copy)]
-enum Identity<'a> {
+pub(crate) enum Identity<'a> {
     AdHoc,
-    /// A PEM file holding a certificate and its key, and the team id to record.
+    /// A PEM file holding a certificate and its key, and the team id to record; time-stamped
+    /// by the local server, as a release must be.
     Certificate(&'a Path, &'a str),
+    /// The same without a timestamp (`--timestamp-url none`).
+    Untimestamped(&'a Path, &'a str),
+    /// The same, time-stamped by the server at this URL.
+    StampedBy(&'a Path, &'a str, &'a str),
 }
 
 /// rcodesign sign of one file: executables with the hardened runtime and the entitlements
 /// unless told otherwise.
-fn sign(file: &Path, identity: Identity, runtime: bool, entitlements: bool) {
+pub(crate) fn sign(file: &Path, identity: Identity, runtime: bool, entitlements: bool) {
     let mut cmd = Command::new(rcodesign());
     cmd.arg("sign");
     if runtime {
@@ -119,8 +153,17 @@ fn sign(file: &Path, identity: Identity, runtime: bool, entitlements: bool) {
     if entitlements {
         cmd.arg("--entitlements-xml-file").arg(Path::new(REPO).join(ENTITLEMENTS));
     }
-    if let Identity::Certificate(pem, team) = identity {
-        cmd.arg("--pem-file").arg(pem).args(["--team-name", team, "--timestamp-url", "none"]);
+    match identity {
+        Identity::AdHoc => {}
+        Identity::Certificate(pem, team) => {
+            cmd.arg("--pem-file").arg(pem).args(["--team-name", team, "--timestamp-url", &time_stamper().url]);
+        }
+        Identity::Untimestamped(pem, team) => {
+            cmd.arg("--pem-file").arg(pem).args(["--team-name", team, "--timestamp-url", "none"]);
+        }
+        Identity::StampedBy(pem, team, url) => {
+            cmd.arg("--pem-file").arg(pem).args(["--team-name", team, "--timestamp-url", url]);
+        }
     }
     run_ok(cmd.arg(file));
 }
@@ -130,7 +173,7 @@ fn is_executable(file: &Path) -> bool {
 }
 
 /// Signs every file of `verify --sign-list`, in its order (inside-out), as a packager does.
-fn sign_tree(res: &Path, identity: Identity) -> Vec<PathBuf> {
+pub(crate) fn sign_tree(res: &Path, identity: Identity) -> Vec<PathBuf> {
     let r = verify(res, &["--sign-list"]);
     assert_eq!(r.code, Some(0), "{}", r.stderr());
     let list: Vec<PathBuf> = r.stdout().lines().map(PathBuf::from).collect();
@@ -141,12 +184,13 @@ fn sign_tree(res: &Path, identity: Identity) -> Vec<PathBuf> {
     list
 }
 
-/// A self-signed Developer ID Application certificate for `team`, made by rcodesign.
-fn certificate(team: &str) -> PathBuf {
-    let pem = scratch(&format!("cert-{team}")).join("cert.pem");
+/// A self-signed certificate of rcodesign's `profile` (`developer-id-application`,
+/// `apple-development`, …) for `team`, its key beside it in one PEM file.
+pub(crate) fn certificate(team: &str, profile: &str) -> PathBuf {
+    let pem = scratch(&format!("cert-{team}-{profile}")).join("cert.pem");
     run_ok(
         Command::new(rcodesign())
-            .args(["generate-self-signed-certificate", "--profile", "developer-id-application"])
+            .args(["generate-self-signed-certificate", "--profile", profile])
             .args(["--team-id", team, "--person-name", "Msty Test Packager", "--pem-unified-file"])
             .arg(&pem),
     );
@@ -154,7 +198,7 @@ fn certificate(team: &str) -> PathBuf {
 }
 
 /// (kind, path relative to `res` or "." for the bundle, severity) of each finding.
-fn found(res: &Path, extra: &[&str]) -> (Option<i32>, Vec<(String, String, String)>) {
+pub(crate) fn found(res: &Path, extra: &[&str]) -> (Option<i32>, Vec<(String, String, String)>) {
     let r = verify(res, &[&["--json"], extra].concat());
     let json = r.json();
     let mut list: Vec<(String, String, String)> = json["findings"]
@@ -172,7 +216,7 @@ fn found(res: &Path, extra: &[&str]) -> (Option<i32>, Vec<(String, String, Strin
     (r.code, list)
 }
 
-fn each(kind: &str, severity: &str, files: &[PathBuf], res: &Path) -> Vec<(String, String, String)> {
+pub(crate) fn each(kind: &str, severity: &str, files: &[PathBuf], res: &Path) -> Vec<(String, String, String)> {
     let mut v: Vec<_> = files
         .iter()
         .map(|f| (kind.to_string(), f.strip_prefix(res).unwrap().display().to_string(), severity.to_string()))
@@ -204,7 +248,7 @@ fn signed_ad_hoc_then_with_a_developer_id_certificate() {
     assert_eq!(found(&res, &["--signed"]), (Some(0), each("ad-hoc-signature", "warning", &list, &res)));
     assert_eq!(found(&res, &["--signed", "--release"]), (Some(1), each("ad-hoc-signature", "error", &list, &res)));
 
-    let pem = certificate(TEAM);
+    let pem = certificate(TEAM, "developer-id-application");
     sign_tree(&res, Identity::Certificate(&pem, TEAM));
     assert_eq!(found(&res, &["--signed", "--release"]), (Some(0), vec![]));
     // Our reader and rcodesign's agree on each file.
@@ -226,7 +270,7 @@ fn signed_ad_hoc_then_with_a_developer_id_certificate() {
 #[test]
 fn planted_signature_defects_are_caught() {
     let res = tree("v-signed-defects", "runtime.dylib");
-    let pem = certificate(TEAM);
+    let pem = certificate(TEAM, "developer-id-application");
     let identity = Identity::Certificate(&pem, TEAM);
     sign_tree(&res, identity);
     // rcodesign carries a file's flags and entitlements over when it re-signs: fresh copies.
@@ -236,7 +280,7 @@ fn planted_signature_defects_are_caught() {
     fs::copy(fixtures().join("python3"), &python3).unwrap();
     sign(&launcher, identity, false, true);
     sign(&python3, identity, true, false);
-    let other = certificate(OTHER_TEAM);
+    let other = certificate(OTHER_TEAM, "developer-id-application");
     sign(&res.join(format!("python/lib/libpython{XY}.dylib")), Identity::Certificate(&other, OTHER_TEAM), false, false);
     sign(&res.join("mlxk2/_vendor/tool/native-helper"), Identity::AdHoc, false, false);
     // A byte of the runtime's signed code changed; an unsigned Mach-O without an extension.
@@ -339,4 +383,14 @@ fn shipped_entitlements_are_the_required_ones() {
     for key in ["com.apple.security.cs.allow-jit", "com.apple.security.get-task-allow"] {
         assert!(!xml.contains(&format!("<key>{key}</key>")), "{key}");
     }
+}
+
+/// Issue 28: Electron's own files (the app, Electron Framework, the helpers: `mac.entitlements`
+/// and `mac.entitlementsInherit`) get `allow-jit`, which V8 needs under the hardened runtime,
+/// and none of the Python hosts' keys.
+#[test]
+fn electrons_entitlements_are_its_own() {
+    let xml = fs::read_to_string(Path::new(REPO).join("packaging/entitlements.electron.plist")).unwrap();
+    assert!(msty_mlx_verify::entitlement_is_true(&xml, "com.apple.security.cs.allow-jit"), "{xml}");
+    assert_eq!(xml.matches("<key>").count(), 1, "{xml}");
 }
