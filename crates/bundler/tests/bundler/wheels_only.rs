@@ -121,6 +121,7 @@ fn macos_launcher_standins(xy: &str) -> PathBuf {
     {
         run_ok(zig_cc().args(["-target", "aarch64-macos.14.0", "-o", out]).args(args).current_dir(&dir));
     }
+    copy_guard(&dir.join("guard"));
     dir
 }
 
