@@ -49,6 +49,7 @@ _DENIED_TOKEN = _body(
     "Missing or wrong API key: send Authorization: Bearer <token>, the token the app started this server "
     "with (the OpenAI SDKs' apiKey).",
 )
+_VARY_ORIGIN = ((b"vary", b"Origin"),)
 _WATCHED = {b"host": 0, b"origin": 1, b"authorization": 2, CHALLENGE_HEADER: 3}
 _CHALLENGE_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
@@ -80,19 +81,20 @@ class Guard:
         extra = self._proof(challenge)
         if not self._host_allowed(host):
             return await _deny(send, kind, _DENIED_HOST, extra)
+        cors = ()
         if origin is not None:
             if origin not in self._origins:
                 return await _deny(send, kind, _DENIED_ORIGIN, extra)
-            extra = extra + ((b"access-control-allow-origin", origin), (b"vary", b"Origin"))
+            cors = ((b"access-control-allow-origin", origin),)
             if kind == "http" and scope["method"] == "OPTIONS":
                 preflight = _preflight(scope["headers"])
                 if preflight is not None:
-                    return await _respond(send, 204, b"", extra + preflight)
+                    return await _respond(send, 204, b"", extra + cors + _VARY_ORIGIN + preflight)
         if self._token is not None and not self._bearer_ok(authorization):
             auth = ((b"www-authenticate", b"Bearer"),)
-            return await _deny(send, kind, _DENIED_TOKEN, extra + auth)
-        if extra:
-            send = _with_headers(send, extra, origin is not None)
+            return await _deny(send, kind, _DENIED_TOKEN, extra + cors + (_VARY_ORIGIN if cors else ()) + auth)
+        if extra or cors:
+            send = _with_headers(send, extra, cors)
         return await self.app(scope, receive, send)
 
     def _bearer_ok(self, value):
@@ -172,15 +174,19 @@ def _preflight(headers):
     return tuple(answer)
 
 
-def _with_headers(send, extra, replace_cors):
+def _with_headers(send, extra, cors):
     """`send`, adding `extra` to the response; for a cross-origin request the app's own CORS
-    headers (mlx-knife echoes any origin, with credentials) are dropped first."""
+    headers (mlx-knife echoes any origin, with credentials) are replaced by `cors`, and the
+    response varies by Origin."""
 
     async def send_with_headers(message):
         if message["type"] == "http.response.start":
-            headers = message.get("headers", ())
-            if replace_cors:
+            headers = list(message.get("headers", ()))
+            if cors:
                 headers = [(k, v) for k, v in headers if not k.lower().startswith(b"access-control-")]
+                headers += cors
+                if not any(k.lower() == b"vary" and b"origin" in v.lower() for k, v in headers):
+                    headers += _VARY_ORIGIN
             message = dict(message, headers=[*headers, *extra])
         await send(message)
 

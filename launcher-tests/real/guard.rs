@@ -133,6 +133,8 @@ fn the_guard_answers_the_app_not_every_web_page() {
     assert_eq!((r.status, reply_text(&r)), (200, s.expected.clone()), "{r:?}");
     assert_eq!(r.header("access-control-allow-origin"), Some(ALLOWED), "{r:?}");
     assert_eq!(r.header("access-control-allow-credentials"), None, "mlx-knife's grant must go: {r:?}");
+    let varies = r.headers.iter().filter(|(n, v)| n == "vary" && v.to_ascii_lowercase().contains("origin")).count();
+    assert_eq!(varies, 1, "one Vary: Origin: {r:?}");
     let r = request(a, "GET", "/v1/models", &[("Origin", ALLOWED)], None);
     denied(&r, 401, "invalid_api_key", "allowed origin without the token");
     assert_eq!(r.header("access-control-allow-origin"), Some(ALLOWED), "the app can read its 401");
