@@ -13,7 +13,8 @@ fn main() {
     let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let target_env = env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     if os == "macos" {
-        println!("cargo:rustc-link-arg-bin=msty-mlx-studio=-Wl,-headerpad_max_install_names");
+        // Spelled for the linker itself: Apple's clang driver and ld64.lld both take it.
+        println!("cargo:rustc-link-arg-bin=msty-mlx-studio=-headerpad_max_install_names");
     }
     if os == "linux" && target_env == "gnu" {
         if let Some(dir) = static_unwinder_dir() {

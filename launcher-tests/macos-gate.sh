@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The macOS gate without a Mac (issue 11, item 5): build the bundle our users ship — Apple
 # silicon, macOS 14, CPython 3.12, mlx-knife 2.0.8 — on this machine with build-external-python
-# (wheels-only; launcher and runtime linked here with zig), then check what can be checked
+# (wheels-only; launcher and runtime linked here with rust-lld), then check what can be checked
 # without running it: the Mach-O launcher and runtime (architecture, file type, minimum macOS,
 # loads, rpaths, header padding, code signature, no build-machine paths), `_vendor`'s macOS
 # contents, the manifest, `build-external-python verify` (the runtime's imports against
@@ -16,8 +16,8 @@
 # with uv for the target (markers included: mlx's `mlx-metal; platform_system == "Darwin"`).
 #
 # Needs: cargo, python3 (uv's helper; any X.Y), llvm-14 (installed here as root with apt when
-# missing), PyPI (uv caches the wheels in ~/.cache/uv; the bundler installs its pinned uv, zig
-# and cargo-zigbuild into ~/.cache/msty-mlx-studio/tools, and rustup adds aarch64-apple-darwin's
+# missing), PyPI (uv caches the wheels in ~/.cache/uv; the bundler installs its pinned uv and
+# ziglang (whose libSystem stubs rust-lld links against) into ~/.cache/msty-mlx-studio/tools, and rustup adds aarch64-apple-darwin's
 # std when missing), rcodesign 0.29.0 (`cargo install --locked apple-codesign --version 0.29.0
 # --no-default-features`; .ci/run installs it), openssl (the time-stamp server), a pyenv CPython
 # 3.12 (its Linux libpython stands in for macOS's exported C API). Output: target/macos-gate/.
@@ -63,7 +63,7 @@ echo "=== building the bundler"
 cargo build --locked --quiet -p msty-mlx-bundler --bin build-external-python
 bundler=$repo/target/debug/build-external-python
 echo "=== build-external-python --wheels-only --target-python-version $XY --target-platform $TAG --project $PROJECT"
-"$bundler" --wheels-only --target-python-version "$XY" --target-platform "$TAG" --project "$PROJECT" \
+"$bundler" --from-source --wheels-only --target-python-version "$XY" --target-platform "$TAG" --project "$PROJECT" \
     --dist-dir "$gate/dist-ext-python" --clean
 t_bundle=$SECONDS
 out=$gate/dist-ext-python/msty-mlx-studio
@@ -142,6 +142,7 @@ check "runtime: stamped for Python $XY, plan format $plan_format" grep -qa "msty
 # The served port's guard beside the launcher, compiled for the target X.Y (docs/security.md).
 check "guard/: its three files and their cpython-${XY/./} pycs beside the launcher" bash -c \
     'for m in msty_mlx_guard msty_mlx_guard_app sitecustomize; do [[ -f $1/guard/$m.py && -f $1/guard/__pycache__/$m.cpython-$2.pyc ]] || exit 1; done' _ "$out" "${XY/./}"
+check "runtime: exports only msty_mlx_runtime_main and msty_mlx_runtime_stamp" test "$(llvm-nm-14 -gU "$runtime" | awk '{ print $3 }' | sort | tr '\n' ' ')" = "_msty_mlx_runtime_main _msty_mlx_runtime_stamp "
 
 echo "=== _vendor"
 vendor=$out/_vendor
@@ -176,7 +177,7 @@ manifest_is() { # manifest_is PYTHON-EXPRESSION (m = the manifest)
 built_on=$(rustc -vV | sed -n 's/^host: //p')
 for entry in launcher runtime; do
     check "$entry: target $TRIPLE, minimum_os $MIN_OS" manifest_is "m['$entry']['target'] == '$TRIPLE' and m['$entry']['minimum_os'] == '$MIN_OS'"
-    check "$entry: built_on $built_on, linker zig" manifest_is "m['$entry']['built_on'] == '$built_on' and m['$entry']['linker'].startswith('zig ')"
+    check "$entry: built_on $built_on, linker rust-lld" manifest_is "m['$entry']['built_on'] == '$built_on' and m['$entry']['linker'].startswith('rust-lld ')"
 done
 check "runtime file libmsty_mlx_runtime.dylib, python $XY" manifest_is "m['runtime']['file'] == 'libmsty_mlx_runtime.dylib' and m['runtime']['python'] == '$XY'"
 check "python.platform_tag $TAG" manifest_is "m['python']['platform_tag'] == '$TAG'"
@@ -292,7 +293,7 @@ tsa_answers() { if [[ -f $gate/tsa/requests.log ]]; then wc -l <"$gate/tsa/reque
 
 adhoc=$gate/signed-ad-hoc
 rm -rf "$adhoc" && cp -a "$out" "$adhoc"
-check "dist as built: launcher and runtime linker-signed (zig); wheels' files linker-signed, ad hoc or with unsigned x86_64 slices (exit 1)" \
+check "dist as built: launcher and runtime linker-signed (rust-lld); wheels' files linker-signed, ad hoc or with unsigned x86_64 slices (exit 1)" \
     signed_report "$adhoc" 1 "all(x['kind'] in ('linker-signed', 'ad-hoc-signature', 'not-signed') for x in f) and sum(x['kind'] == 'linker-signed' and x['path'].endswith(('/libmsty_mlx_runtime.dylib', '/msty-mlx-studio')) for x in f) == 2"
 sign_tree "$adhoc"
 check "dist signed ad hoc: only ad-hoc warnings, one per file" \

@@ -21,7 +21,7 @@ resources=$job/MyApp.app/Contents/Resources
 rm -rf "$job/MyApp.app" && mkdir -p "$job" "$resources/python/bin" "$resources/python/lib"
 
 echo "== 1. build-external-python (CPython $xy: $python)"
-cargo run --release --locked -p msty-mlx-bundler --bin build-external-python -- \
+cargo run --release --locked -p msty-mlx-bundler --bin build-external-python -- --from-source \
     --python "$python" --project mlx-knife==2.0.8 \
     --requirements launcher-tests/real/requirements.txt \
     --dist-dir "$job/dist-ext-python" --clean

@@ -20,6 +20,7 @@ command -v npm >/dev/null || missing+=(npm) # electron/'s dev dependency (TypeSc
 [[ -x /bin/ps ]] || missing+=(procps) # the Electron module's macOS path (ps), run on Linux by its tests
 command -v llvm-install-name-tool-14 >/dev/null || missing+=(llvm-14) # Mach-O fixtures (verify's tests)
 command -v openssl >/dev/null || missing+=(openssl) # the local time-stamp server (verify's tests, the macOS gate)
+command -v strace >/dev/null || missing+=(strace) # the packager tests trace every execve and write
 command -v chromium >/dev/null || missing+=(chromium) # the guard's browser test (real::browser), headless
 if ((${#missing[@]})) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     echo "run-all: installing ${missing[*]}" >&2
@@ -148,6 +149,30 @@ done
 # The macOS bundle, built here (zig) and checked without a Mac.
 section "macOS gate (macosx_14_0_arm64, CPython 3.12, mlx-knife 2.0.8)"
 bash launcher-tests/macos-gate.sh 2>&1 | tee -a "$log"
+# Issue 25: the release artefacts (both launcher kits, both wheels, the npm tarball), built once
+# by packaging/release.sh, then the packager tests against them (the wheel in a fresh venv, uv
+# tool install, the real bundle for Linux and macOS from it, the npm tarball, bad kits). A
+# second release.sh run from the same commit must give the same SHA256SUMS (the runtimes are
+# rebuilt for each X.Y in turn; docs/bundler.md "Releases" has the cold two-clone check).
+release_dir=$PWD/target/release-out
+section "release artefacts (bash packaging/release.sh target/release-out)"
+need strace "apt-get install strace (the packager tests trace every execve)"
+bash packaging/release.sh "$release_dir" 2>&1 | grep -E '^release: |^[0-9a-f]{64}  ' | tee -a "$log"
+section "release reproducibility (a second run, SHA256SUMS compared)"
+bash packaging/release.sh "$PWD/target/release-out-2" >/dev/null 2>&1
+if diff "$release_dir/SHA256SUMS" target/release-out-2/SHA256SUMS; then
+    echo "release-check: 1 passed, 0 failed (the second run's SHA256SUMS are the first's)" | tee -a "$log"
+else
+    echo "release-check: 0 passed, 1 failed (SHA256SUMS differ between two runs of one commit)" | tee -a "$log"
+    exit 1
+fi
+rm -rf target/release-out-2
+py312=""
+for python in "${pythons[@]}"; do
+    [[ $("$python" -I -c 'import sys; print("%d.%d" % sys.version_info[:2])') == 3.12 ]] && py312=$python
+done
+section "packager tests (release artefacts, CPython 3.12)"
+MSTY_RELEASE_DIR=$release_dir MLXK2_TEST_PYTHON="$py312" cargo test --locked -p msty-mlx-bundler --test packaging -- --test-threads=1 2>&1 | tee -a "$log"
 section ""
 # One closing line over every run (cargo prints one per test binary and version).
-awk '/^test result:/ { p += $4; f += $6 } /^macos-gate: [0-9]+ passed/ { p += $2; f += $4 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+awk '/^test result:/ { p += $4; f += $6 } /^(macos-gate|release-check): [0-9]+ passed/ { p += $2; f += $4 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -77,7 +77,15 @@ fn stack() -> &'static Stack {
                 .env("HOME", dirs::home_dir().unwrap())
                 .env("LANG", "C.UTF-8")
                 .env("CARGO", env!("CARGO"))
-                .args(["--quiet", "--project", "mlx-knife==2.0.8", "--requirements", "requirements.txt", "--python"])
+                .args([
+                    "--quiet",
+                    "--from-source",
+                    "--project",
+                    "mlx-knife==2.0.8",
+                    "--requirements",
+                    "requirements.txt",
+                    "--python",
+                ])
                 .arg(&host_python().executable)
                 .arg("--pip-args")
                 .arg(format!("--no-index --find-links {}", wheels.display()))

@@ -29,7 +29,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let runs: usize = args.iter().skip_while(|a| *a != "--runs").nth(1).and_then(|n| n.parse().ok()).unwrap_or(3);
     let wheels = real_wheel_cache();
-    let launcher = launcher_dir();
+    let launcher = test_kit();
     let python = &host_python().executable;
     println!(
         "bundle bench, CPython {XY}, {} wheels from `{}`, {runs} alternating runs after one warm-up each",
@@ -98,7 +98,7 @@ fn bundler_build(wheels: &Path, launcher: &Path, python: &Path, cold: bool) -> T
         .arg(python)
         .arg("--pip-args")
         .arg(format!("--no-index --find-links {}", wheels.display()))
-        .arg("--launcher")
+        .arg("--launcher-kit")
         .arg(launcher)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -21,9 +21,9 @@ const CLEARED: &[&str] = &[
 
 /// One build of the launcher and the runtime.
 pub struct Build<'a> {
-    /// `cargo` or `cargo-zigbuild`.
+    /// `cargo`.
     pub program: &'a Path,
-    /// `build` or `zigbuild`.
+    /// `build`.
     pub subcommand: &'a str,
     /// The workspace (this repository).
     pub repo: &'a Path,

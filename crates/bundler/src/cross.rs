@@ -1,29 +1,27 @@
-//! Linking the launcher and its runtime for macOS on another machine: `cargo zigbuild` with a
-//! pinned zig (both PyPI wheels, installed on demand into a tool cache outside the repository),
-//! the target's Rust std added with rustup when missing, pyo3 told only the Python X.Y.
+//! Linking the launcher and its runtime for macOS on another machine: cargo with the Rust
+//! toolchain's own `rust-lld` as the linker (`-C linker-flavor=ld64.lld`), against stub
+//! libraries made from a pinned ziglang wheel's (`macos_sdk`), the target's Rust std added with
+//! rustup when missing, pyo3 told only the Python X.Y.
 //!
 //! Why it works: the launcher links no libpython and the runtime is linked like an extension
-//! module (`-undefined dynamic_lookup`), so neither needs anything of the target's Python; zig
-//! brings the macOS libc stubs and writes the ad-hoc code signature arm64 requires.
+//! module (`-undefined dynamic_lookup`), so neither needs anything of the target's Python; the
+//! stubs give libSystem's names, and ld64.lld writes the ad-hoc code signature arm64 requires.
+//! Why not zig's linker (used before): it ignores `-exported_symbols_list`, so the runtime
+//! exported 524 symbols, 519 of them Rust's, into a process other Rust extensions share
+//! (issue 27); ld64.lld takes rustc's list and exports the two entry points.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 
-use super::launcher::{self, LauncherFiles, Made};
+use super::cargo;
+use super::from_source::{self, Built};
+use super::launcher::Made;
+use super::macos_sdk::{self, ELSEWHERE};
 use super::platform::{MacTag, version_key};
-use super::{cargo, tools};
 use msty_mlx_contract::python::PyVersion;
 use msty_mlx_contract::stamp;
-
-/// The zig that links (the `ziglang` wheel).
-pub const ZIG_PIN: &str = "0.17.1";
-/// The cargo subcommand that makes zig rustc's linker (the `cargo-zigbuild` wheel).
-pub const CARGO_ZIGBUILD_PIN: &str = "0.24.0";
-
-/// What to do when the cross build cannot happen here.
-const ELSEWHERE: &str = "or build them on a Mac (PYO3_PYTHON=… cargo build --release) and pass --launcher DIR";
 
 /// The Rust target and `MACOSX_DEPLOYMENT_TARGET` of a cross build.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +42,7 @@ pub struct CrossTarget {
 pub fn cross_target(tag: &str) -> Result<CrossTarget> {
     let Some(mac) = MacTag::parse(tag) else {
         bail!(
-            "cannot build the launcher and runtime for `{tag}` on this machine: cross builds are for macOS tags (macosx_X_Y_arm64, macosx_X_Y_x86_64); build them on a {tag} machine (PYO3_PYTHON=… cargo build --release) and pass --launcher DIR"
+            "cannot build the launcher and runtime for `{tag}` on this machine: cross builds are for macOS tags (macosx_X_Y_arm64, macosx_X_Y_x86_64); build them on a {tag} machine, add them to a kit (kit add) and pass --launcher-kit DIR"
         );
     };
     let Some(arch) = mac.architecture() else {
@@ -70,96 +68,55 @@ pub fn cross_target(tag: &str) -> Result<CrossTarget> {
     Ok(CrossTarget { triple, minimum_os: mac.minimum_os })
 }
 
-/// `cargo zigbuild --release` of the launcher and the runtime for `platform_tag` (a macOS tag)
-/// and Python `xy`, into `<repo>/target/bundle-<triple>-py<xy>/<triple>/release/`.
-pub fn build(repo: &Path, platform_tag: &str, xy: PyVersion, quiet: bool) -> Result<LauncherFiles> {
+/// `cargo build --release` of the launcher and the runtime for `platform_tag` (a macOS tag)
+/// and Python `xy`, linked by rust-lld, into `<target_dir>/<triple>/release/`.
+pub fn build(repo: &Path, target_dir: &Path, platform_tag: &str, xy: PyVersion, quiet: bool) -> Result<Built> {
     let target = cross_target(platform_tag)?;
     let note = |text: String| {
         if !quiet {
             eprintln!("    {text}");
         }
     };
-    let built_on = launcher::host_triple()?;
+    let built_on = from_source::host_triple()?;
     ensure_std(target.triple, quiet)?;
-    let tools = zig_tools(&note)?;
-    note(format!(
-        "linking for {} (macOS {}) with zig {ZIG_PIN}, cargo-zigbuild {CARGO_ZIGBUILD_PIN}",
-        target.triple, target.minimum_os
-    ));
-    let target_dir = repo.join("target").join(format!("bundle-{}-py{xy}", target.triple));
-    let build = cargo::Build {
-        program: &tools.cargo_zigbuild,
-        subcommand: "zigbuild",
-        repo,
-        target_dir: &target_dir,
-        triple: Some(target.triple),
-        quiet,
-    };
+    let sdk = macos_sdk::sdk(&note)?;
+    let lld = macos_sdk::rust_lld(&built_on)?;
+    note(format!("linking for {} (macOS {}) with rust-lld against the {}", target.triple, target.minimum_os, sdk.note));
+    let program = cargo::cargo_program();
+    let build =
+        cargo::Build { program: &program, subcommand: "build", repo, target_dir, triple: Some(target.triple), quiet };
     let mut cmd = build.command();
-    // Without it zig stamps the newest macOS into LC_BUILD_VERSION.
-    cmd.env("MACOSX_DEPLOYMENT_TARGET", &target.minimum_os)
-        // The runtime links no libpython (extension-module): pyo3 needs only the X.Y.
-        .env("PYO3_CROSS_PYTHON_VERSION", xy.to_string())
-        .env("CARGO_ZIGBUILD_ZIG_PATH", &tools.zig)
-        // cargo-zigbuild tries `python3 -m ziglang` before CARGO_ZIGBUILD_ZIG_PATH: a ziglang of
-        // any version in the host's Python would win over the pin. A path that is no program
-        // rules it out.
-        .env("CARGO_ZIGBUILD_PYTHON_PATH", tools.dir.join("no-python"))
-        .env("CARGO_ZIGBUILD_CACHE_DIR", tools.dir.join("cache"));
-    for var in
-        ["CARGO_ZIGBUILD_ZIG_COMMAND", "CARGO_ZIGBUILD_ZIG_COMMAND_ARGS", "CARGO_ZIGBUILD_ZIG_VERSION", "SDKROOT"]
-    {
-        cmd.env_remove(var);
-    }
+    apply_macos_link(&mut cmd, &target, &lld, &sdk.root, repo);
+    // The runtime links no libpython (extension-module): pyo3 needs only the X.Y.
+    cmd.env("PYO3_CROSS_PYTHON_VERSION", xy.to_string());
     let release = build.run(cmd)?;
-    Ok(LauncherFiles {
+    Ok(Built {
         launcher: release.join(msty_mlx_contract::LAUNCHER_NAME),
         runtime: release.join(stamp::file_name_for(platform_tag)),
-        platform_tag: platform_tag.into(),
-        made: Some(Made { built_on, linker: format!("zig {ZIG_PIN} (cargo-zigbuild {CARGO_ZIGBUILD_PIN})") }),
+        made: Made { built_on, linker: format!("rust-lld (ld64) against the {}", sdk.note) },
     })
 }
 
-/// The pinned zig and cargo-zigbuild.
-struct ZigTools {
-    dir: PathBuf,
-    cargo_zigbuild: PathBuf,
-    zig: PathBuf,
-}
+/// rustc's flags for a macOS link by rust-lld (`packaging/release.sh` passes the same).
+/// ld64.lld derives LC_UUID from a hash of the file it writes and of its output name: `-S`
+/// leaves out the debug map (whose N_OSO entries name the object files in this checkout's
+/// target dir, stripped only afterwards) and `-final_output` fixes the name, so the same
+/// source gives the same bytes in any checkout.
+pub const MACOS_LINK_FLAGS: &str = "-C linker-flavor=ld64.lld -C link-arg=-no_fixup_chains -C link-arg=-S -C link-arg=-final_output -C link-arg=msty-mlx-studio";
 
-/// `<cache dir>/msty-mlx-studio/tools/zig-<pin>-cargo-zigbuild-<pin>/`, installed there with the
-/// host's pip when missing (`pip install --target`, renamed into place when complete). Pip's own
-/// settings (`PIP_INDEX_URL`, a proxy) apply.
-fn zig_tools(note: &dyn Fn(String)) -> Result<ZigTools> {
-    let wheels = format!("ziglang=={ZIG_PIN} cargo-zigbuild=={CARGO_ZIGBUILD_PIN}");
-    let tools = tools::tools_dir()
-        .ok_or_else(|| anyhow!("zig is needed to link for macOS and there is no usable cache directory to install it into (HOME unset, or the cache refused: see the warning above); set HOME, {ELSEWHERE}"))?;
-    let dir = tools.join(format!("zig-{ZIG_PIN}-cargo-zigbuild-{CARGO_ZIGBUILD_PIN}"));
-    let found =
-        ZigTools { cargo_zigbuild: dir.join("bin/cargo-zigbuild"), zig: dir.join("ziglang/zig"), dir: dir.clone() };
-    if !(found.cargo_zigbuild.is_file() && found.zig.is_file()) {
-        let host = super::find_on_path("python3")
-            .ok_or_else(|| anyhow!("zig is needed to link for macOS: `{}` is empty and there is no python3 on PATH to install {wheels} with; install python3 with pip, {ELSEWHERE}", dir.display()))?;
-        note(format!("installing {wheels} into `{}` (once)", dir.display()));
-        let pins: Vec<String> = wheels.split(' ').map(String::from).collect();
-        tools::pip_install_pinned(&host, &dir, &pins, &found.zig)
-            .map_err(|e| anyhow!("zig is needed to link for macOS and {e:#}; let pip reach PyPI, {ELSEWHERE}"))?;
-    }
-    let version = Command::new(&found.zig)
-        .arg("version")
-        .stdin(Stdio::null())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    if version.as_deref() != Some(ZIG_PIN) {
-        bail!(
-            "`{} version` does not answer {ZIG_PIN}; remove `{}` to have it installed again",
-            found.zig.display(),
-            dir.display()
-        );
-    }
-    Ok(found)
+/// The environment of a macOS build linked by rust-lld (`packaging/release.sh` sets the same).
+fn apply_macos_link(cmd: &mut Command, target: &CrossTarget, lld: &Path, sdk: &Path, repo: &Path) {
+    let var = format!("CARGO_TARGET_{}", target.triple.to_uppercase().replace('-', "_"));
+    // With --target, RUSTFLAGS reach the target's crates only (build scripts stay native).
+    // Classic binding info, not chained fixups: what dyld takes for the runtime's flat
+    // `-undefined dynamic_lookup` binds on every macOS (as Apple's ld64 does there); and a
+    // LC_UUID that does not depend on the checkout (MACOS_LINK_FLAGS).
+    let rustflags = format!("{} {MACOS_LINK_FLAGS}", cargo::remap_rustflags(repo));
+    cmd.env(format!("{var}_LINKER"), lld)
+        .env("RUSTFLAGS", rustflags)
+        // The minimum macOS in LC_BUILD_VERSION (and the stubs' SDK root for -syslibroot).
+        .env("MACOSX_DEPLOYMENT_TARGET", &target.minimum_os)
+        .env("SDKROOT", sdk);
 }
 
 /// Rust's std for `triple` (`rustup target add` when it is missing).
@@ -229,7 +186,7 @@ mod tests {
             "aarch64-apple-darwin",
         ] {
             let e = err(tag);
-            assert!(e.contains(&format!("`{tag}`")) && e.contains("--launcher DIR"), "{tag}: {e}");
+            assert!(e.contains(&format!("`{tag}`")) && e.contains("--launcher-kit DIR"), "{tag}: {e}");
         }
         for tag in ["macosx_14_0_universal2", "macosx_14_0_ppc", "manylinux_2_28_aarch64"] {
             assert_eq!(err(tag).lines().count(), 1, "{tag}");

@@ -1,14 +1,10 @@
-//! The launcher and its runtime library inside the bundle: built with cargo for the target
-//! interpreter into their own target dir (or taken prebuilt; for a platform that does not run
-//! here, `cross` links them with zig), then checked: both are binaries for the bundle's platform
+//! Checking the launcher and its runtime library for a bundle, whichever way they came (a
+//! launcher kit, or built from this source tree): both are binaries for the bundle's platform
 //! (architecture, minimum macOS), the launcher links no libpython, the runtime links none either
 //! and is stamped for the target X.Y and this launcher's plan format, and neither carries a
-//! build-machine path.
+//! build-machine path. The bytes checked are the bytes the bundle gets.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use super::cargo;
+use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use goblin::Object;
@@ -18,33 +14,21 @@ use super::manifest::BuildEntry;
 use super::platform;
 use msty_mlx_contract::plan::FORMAT;
 use msty_mlx_contract::python::PyVersion;
-use msty_mlx_contract::stamp::{self, RuntimeStamp};
+use msty_mlx_contract::stamp::RuntimeStamp;
 
-/// How pyo3 learns about the target Python (for the runtime; the launcher needs none).
-pub enum LinkTarget {
-    /// `PYO3_PYTHON`: the interpreter is run at build time.
-    Interpreter(PathBuf),
-    /// `PYO3_CONFIG_FILE`: the interpreter is never run (wheels-only mode).
-    ConfigFile(PathBuf),
+/// A file to check: where it came from (for messages) and its bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate<'a> {
+    pub path: &'a Path,
+    pub bytes: &'a [u8],
 }
 
-/// The two files that go next to `_vendor`, for one wheel platform tag.
-#[derive(Clone, Debug)]
-pub struct LauncherFiles {
-    pub launcher: PathBuf,
-    pub runtime: PathBuf,
-    /// The bundle's wheel platform tag: the files must run there.
-    pub platform_tag: String,
-    /// Where and with what the bundler linked them; `None` for prebuilt files.
-    pub made: Option<Made>,
-}
-
-/// How the bundler made the files, for the manifest.
+/// How the files were made, for the manifest (`built_on`, `linker`).
 #[derive(Clone, Debug)]
 pub struct Made {
     /// The build machine's Rust triple (`x86_64-unknown-linux-gnu`).
     pub built_on: String,
-    /// `cc` (the host's toolchain) or `zig 0.17.1 (cargo-zigbuild 0.24.0)`.
+    /// `cc` (the host's toolchain) or `rust-lld (ld64) against the libSystem stubs of ziglang …`.
     pub linker: String,
 }
 
@@ -56,141 +40,99 @@ pub struct Checked {
     pub runtime: BuildEntry,
 }
 
-impl LauncherFiles {
-    /// The runtime's file name in the bundle.
-    pub fn runtime_name(&self) -> &'static str {
-        stamp::file_name_for(&self.platform_tag)
-    }
-
-    /// Prebuilt files for `platform_tag`: a directory holding both, or the launcher with the
-    /// runtime beside it (`libmsty_mlx_runtime.dylib` for macOS, `.so` otherwise).
-    pub fn prebuilt(given: &Path, platform_tag: &str) -> Result<LauncherFiles> {
-        let (dir, launcher) = if given.is_dir() {
-            (given.to_path_buf(), given.join(msty_mlx_contract::LAUNCHER_NAME))
-        } else if given.is_file() {
-            (given.parent().unwrap_or(Path::new(".")).to_path_buf(), given.to_path_buf())
-        } else {
-            bail!(
-                "--launcher `{}` does not exist; pass the directory holding {} and {}",
-                given.display(),
-                msty_mlx_contract::LAUNCHER_NAME,
-                stamp::file_name_for(platform_tag)
-            );
-        };
-        let runtime = dir.join(stamp::file_name_for(platform_tag));
-        for file in [&launcher, &runtime] {
-            if !file.is_file() {
-                bail!(
-                    "--launcher: `{}` does not exist; the launcher and its runtime library are used together",
-                    file.display()
-                );
-            }
-        }
-        Ok(LauncherFiles { launcher, runtime, platform_tag: platform_tag.into(), made: None })
-    }
+/// The Rust triple a launcher or runtime binary is built for, read from its headers.
+pub fn binary_target(path: &Path, bytes: &[u8]) -> Result<String> {
+    Ok(read_binary(path, bytes)?.target.triple)
 }
 
-/// The pyo3 build configuration for a CPython X.Y whose libpython lives in `lib_dir`.
-pub fn pyo3_config(version: PyVersion, lib_dir: &Path) -> String {
-    format!(
-        "implementation=CPython\nversion={version}\nshared=true\nabi3=false\nlib_name=python{version}\nlib_dir={}\npointer_width=64\nbuild_flags=\nsuppress_build_script_link_lines=false\n",
-        lib_dir.display()
-    )
-}
-
-/// `cargo build --release` of the launcher and the runtime for `target`, into `target_dir`
-/// (a platform that runs here: `platform_tag`).
-pub fn build(
-    repo: &Path,
-    target_dir: &Path,
-    target: &LinkTarget,
+/// Checks both files for a bundle of Python `xy` on `platform_tag`.
+pub fn check(
+    launcher: Candidate,
+    runtime: Candidate,
     platform_tag: &str,
-    quiet: bool,
-) -> Result<LauncherFiles> {
-    let program = cargo::cargo_program();
-    let build = cargo::Build { program: &program, subcommand: "build", repo, target_dir, triple: None, quiet };
-    let mut cmd = build.command();
-    match target {
-        LinkTarget::Interpreter(python) => cmd.env("PYO3_PYTHON", python),
-        LinkTarget::ConfigFile(file) => cmd.env("PYO3_CONFIG_FILE", file),
-    };
-    let release = build.run(cmd)?;
-    Ok(LauncherFiles {
-        launcher: release.join(msty_mlx_contract::LAUNCHER_NAME),
-        runtime: release.join(stamp::FILE_NAME),
-        platform_tag: platform_tag.into(),
-        made: Some(Made { built_on: host_triple()?, linker: "cc".into() }),
-    })
-}
-
-/// This machine's Rust triple, as `rustc -vV` says (`host: x86_64-unknown-linux-gnu`).
-pub fn host_triple() -> Result<String> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = Command::new(&rustc)
-        .arg("-vV")
-        .output()
-        .with_context(|| format!("cannot run `{}`; install Rust (rustup)", Path::new(&rustc).display()))?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
-        .ok_or_else(|| anyhow!("`{} -vV` names no host triple", Path::new(&rustc).display()))
-}
-
-/// Checks both files for a bundle of Python `xy` on `files.platform_tag`.
-pub fn check(files: &LauncherFiles, xy: PyVersion, forbidden: &[&Path]) -> Result<Checked> {
-    let launcher = std::fs::read(&files.launcher)
-        .with_context(|| format!("cannot read the launcher `{}`", files.launcher.display()))?;
-    let launcher_binary = read_binary(&files.launcher, &launcher)?;
-    fits(&files.platform_tag, &launcher_binary.target)
-        .map_err(|why| anyhow!("the launcher `{}` {why}", files.launcher.display()))?;
+    xy: PyVersion,
+    forbidden: &[&Path],
+    made: Option<&Made>,
+) -> Result<Checked> {
+    let launcher_binary = read_binary(launcher.path, launcher.bytes)?;
+    fits(platform_tag, &launcher_binary.target)
+        .map_err(|why| anyhow!("the launcher `{}` {why}", launcher.path.display()))?;
     if let Some(lib) = launcher_binary.libs.iter().find(|l| l.contains("libpython")) {
         bail!(
             "the launcher `{}` links {lib}; this launcher loads libpython at run time and must link none (an old, one-stage build?)",
-            files.launcher.display()
+            launcher.path.display()
         );
     }
-    let runtime = std::fs::read(&files.runtime)
-        .with_context(|| format!("cannot read the runtime `{}`", files.runtime.display()))?;
-    let runtime_binary = read_binary(&files.runtime, &runtime)?;
-    fits(&files.platform_tag, &runtime_binary.target)
-        .map_err(|why| anyhow!("the runtime `{}` {why}", files.runtime.display()))?;
+    let runtime_binary = read_binary(runtime.path, runtime.bytes)?;
+    fits(platform_tag, &runtime_binary.target)
+        .map_err(|why| anyhow!("the runtime `{}` {why}", runtime.path.display()))?;
     if let Some(lib) = runtime_binary.libs.iter().find(|l| l.contains("libpython")) {
         bail!(
             "the runtime `{}` links {lib}; it must resolve Python's symbols from the loaded libpython (pyo3 feature extension-module)",
-            files.runtime.display()
+            runtime.path.display()
         );
     }
-    let stamp = RuntimeStamp::read(&files.runtime)
-        .map_err(|e| anyhow::anyhow!("the runtime `{}` {e}", files.runtime.display()))?;
+    let stamp = crate::kit::stamp_of(runtime.bytes)
+        .map_err(|e| anyhow::anyhow!("the runtime `{}` {e}", runtime.path.display()))?;
     if stamp.python != xy {
         bail!(
             "the runtime `{}` is built for Python {}, the bundle is for Python {xy}",
-            files.runtime.display(),
+            runtime.path.display(),
             stamp.python
         );
     }
     if stamp.plan_format != FORMAT {
         bail!(
             "the runtime `{}` reads plan format {}, this launcher writes format {FORMAT}; build both from one checkout",
-            files.runtime.display(),
+            runtime.path.display(),
             stamp.plan_format
         );
     }
-    for (file, bytes) in [(&files.launcher, &launcher), (&files.runtime, &runtime)] {
+    for file in [launcher, runtime] {
         for path in forbidden {
             let needle = path.to_string_lossy();
-            if needle.len() > 1 && memchr::memmem::find(bytes, needle.as_bytes()).is_some() {
-                bail!("`{}` contains the build-machine path `{needle}`", file.display());
+            if needle.len() > 1 && memchr::memmem::find(file.bytes, needle.as_bytes()).is_some() {
+                bail!("`{}` contains the build-machine path `{needle}`", file.path.display());
             }
         }
     }
     let entry = |target: BinaryTarget| BuildEntry {
         target: target.triple,
         minimum_os: target.minimum_os,
-        built_on: files.made.as_ref().map(|m| m.built_on.clone()),
-        linker: files.made.as_ref().map(|m| m.linker.clone()),
+        built_on: made.map(|m| m.built_on.clone()),
+        linker: made.map(|m| m.linker.clone()),
     };
     Ok(Checked { stamp, launcher: entry(launcher_binary.target), runtime: entry(runtime_binary.target) })
+}
+
+/// What the runtime exports: its two entry points, nothing else. Other Rust extensions
+/// (tokenizers, safetensors, pydantic-core) share the process; a runtime exporting Rust's
+/// symbols interposes on theirs in the flat namespace (issue 27: zig's Mach-O linker exported
+/// 524). Read with verify's own Mach-O reader, or the ELF dynamic symbols.
+pub const RUNTIME_EXPORTS: [&str; 2] = ["msty_mlx_runtime_main", "msty_mlx_runtime_stamp"];
+
+/// Refuses a runtime file that exports anything but [`RUNTIME_EXPORTS`].
+pub fn check_exports(runtime: &Path) -> Result<()> {
+    let exported = msty_mlx_verify::libpython_exports(runtime)?;
+    // Every Mach-O image defines its own header and dso handle (linker-made, not Rust's, never
+    // interposing on another image's code); zig-linked stand-ins in the tests export them.
+    let linker_made = ["__mh_dylib_header", "___dso_handle"];
+    let extra: Vec<&String> = exported
+        .iter()
+        .filter(|name| !RUNTIME_EXPORTS.iter().any(|e| name.strip_prefix('_') == Some(*e)))
+        .filter(|name| !linker_made.contains(&name.as_str()))
+        .collect();
+    if !extra.is_empty() {
+        let shown: Vec<String> = extra.iter().take(3).map(|n| format!("`{n}`")).collect();
+        bail!(
+            "the runtime `{}` exports {} symbol(s) besides {} ({}…); link it with rustc's export list (ld64.lld or Apple's ld, not zig's linker)",
+            runtime.display(),
+            extra.len(),
+            RUNTIME_EXPORTS.join(" and "),
+            shown.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// A binary's loads and what it runs on, read from its headers.
@@ -258,7 +200,7 @@ fn macos_version(v: u32) -> String {
 fn fits(tag: &str, target: &BinaryTarget) -> std::result::Result<(), String> {
     let wrong = || {
         Err(format!(
-            "is built for {}, the bundle is for {tag}; build it for that platform (or pass --launcher DIR with files built there)",
+            "is built for {}, the bundle is for {tag}; build it for that platform (or pass --launcher-kit DIR with a kit built there)",
             target.triple
         ))
     };
@@ -318,22 +260,35 @@ mod tests {
         assert!(err.contains("needs macOS 14.0, the bundle's platform macosx_13_0_arm64 promises macOS 13.0; build it with MACOSX_DEPLOYMENT_TARGET=13.0"), "{err}");
     }
 
+    /// A shared library exporting one symbol too many is refused; the two entry points pass.
+    #[test]
+    fn a_runtime_exporting_more_than_its_entry_points_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let build = |name: &str, code: &str| {
+            let (src, lib) = (dir.path().join(format!("{name}.c")), dir.path().join(format!("{name}.so")));
+            std::fs::write(&src, code).unwrap();
+            let ok = std::process::Command::new("cc")
+                .args(["-shared", "-fPIC", "-o"])
+                .arg(&lib)
+                .arg(&src)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "this test needs a C compiler (cc)");
+            lib
+        };
+        let entry =
+            "int msty_mlx_runtime_main(void) { return 0; }\nconst char *msty_mlx_runtime_stamp(void) { return 0; }\n";
+        check_exports(&build("ok", entry)).unwrap();
+        let leaky = build("leaky", &format!("{entry}int _ZN3std9panicking11begin_panic(void) {{ return 1; }}\n"));
+        let err = check_exports(&leaky).unwrap_err().to_string();
+        assert!(err.contains("exports 1 symbol(s) besides msty_mlx_runtime_main and msty_mlx_runtime_stamp"), "{err}");
+        assert!(err.contains("`__ZN3std9panicking11begin_panic`"), "{err}");
+    }
+
     #[test]
     fn mach_o_versions_read_as_dotted() {
         assert_eq!(macos_version(0x000e_0000), "14.0");
         assert_eq!(macos_version(0x000a_0d02), "10.13.2");
         assert_eq!(macos_version(0x000f_0200), "15.2");
-    }
-
-    #[test]
-    fn runtime_file_names_follow_the_target() {
-        let files = |tag: &str| LauncherFiles {
-            launcher: "l".into(),
-            runtime: "r".into(),
-            platform_tag: tag.into(),
-            made: None,
-        };
-        assert_eq!(files("macosx_14_0_arm64").runtime_name(), "libmsty_mlx_runtime.dylib");
-        assert_eq!(files("manylinux_2_28_x86_64").runtime_name(), "libmsty_mlx_runtime.so");
     }
 }

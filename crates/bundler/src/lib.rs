@@ -1,8 +1,10 @@
 //! build-external-python: vendor mlxk2 and its dependencies for the embedded interpreter and
 //! drop in the launcher built for that same interpreter.
 //!
-//! `steps` is the story (inputs → installed → compiled → launcher built → verified →
+//! `steps` is the story (inputs → installed → compiled → launcher placed → verified →
 //! committed); each mechanism lives in its own module.
+
+#![deny(unsafe_code)]
 
 pub mod arch;
 mod caches;
@@ -12,8 +14,15 @@ pub mod compile;
 pub mod cross;
 pub mod custom;
 pub mod digest;
+pub mod exit;
+pub mod from_source;
 pub mod install;
+pub mod kit;
+pub mod kit_build;
+pub mod kit_make;
 pub mod launcher;
+pub mod launcher_source;
+pub mod macos_sdk;
 pub mod manifest;
 pub mod mode;
 pub mod pip_args;
@@ -23,6 +32,7 @@ pub mod project;
 pub mod sanity;
 pub mod stamp;
 mod steps;
+pub mod sys;
 pub mod temp;
 pub mod tools;
 pub mod uv;
@@ -55,13 +65,16 @@ pub struct Options {
     pub target_python_version: Option<String>,
     pub target_platform: String,
     pub target_abi: Option<String>,
-    /// A prebuilt launcher instead of building one (it is checked all the same).
-    pub launcher: Option<PathBuf>,
+    /// A launcher kit other than the one installed with the bundler.
+    pub launcher_kit: Option<PathBuf>,
+    /// Build the launcher and runtime from `repo` instead of taking them from a kit.
+    pub from_source: bool,
     pub quiet: bool,
     /// Where relative defaults are resolved (`./python/bin/python3`, the project, `scripts/`).
     pub cwd: PathBuf,
-    /// The launcher's source tree (this repository).
-    pub repo: PathBuf,
+    /// The launcher's source tree (the checkout this bundler was compiled in), for
+    /// `from_source`; `None` in a release build (feature `from-source` off).
+    pub repo: Option<PathBuf>,
 }
 
 /// The default `--target-platform`: Apple silicon, macOS 14.

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::builder::BoolishValueParser;
 use clap::{Parser, Subcommand};
+use msty_mlx_bundler::exit::BundlerExit;
 use msty_mlx_bundler::{self as bundle, DEFAULT_TARGET_PLATFORM, Options};
 
 #[derive(Parser, Debug)]
@@ -54,6 +55,63 @@ enum Sub {
         /// macOS: rewrite absolute libpython install names to @rpath/… (then re-sign).
         #[arg(long, conflicts_with_all = ["json", "sign_list", "signed"])]
         fix_install_names: bool,
+    },
+    /// Check a launcher kit, or add a target's files to one (release builds).
+    Kit {
+        #[command(subcommand)]
+        action: KitAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KitAction {
+    /// Check every file of a kit against its manifest, SHA256SUMS and runtime stamps.
+    Check {
+        /// The kit [default: the one installed with this bundler]
+        dir: Option<PathBuf>,
+    },
+    /// Build one target's launcher and runtimes from this checkout and add them to a kit (packaging/release.sh).
+    Build {
+        /// The kit (created when missing)
+        dir: PathBuf,
+        /// The target triple: aarch64-apple-darwin, or this machine's Linux triple
+        #[arg(long)]
+        target: String,
+        /// A Python X.Y to build a runtime for (repeat)
+        #[arg(long = "python", value_name = "X.Y", required = true)]
+        pythons: Vec<String>,
+        /// The git commit the checkout is at (40 hex digits)
+        #[arg(long)]
+        commit: String,
+        /// Another file the bundle gets beside the launcher, for every X.Y (repeat)
+        #[arg(long, value_name = "DEST=FILE")]
+        file: Vec<String>,
+    },
+    /// Add (or replace) one target's launcher, runtimes and files in a kit.
+    Add {
+        /// The kit (created when missing)
+        dir: PathBuf,
+        /// The target triple, e.g. aarch64-apple-darwin
+        #[arg(long)]
+        target: String,
+        /// The git commit the files were built from (40 hex digits)
+        #[arg(long)]
+        commit: String,
+        /// The build machine's triple
+        #[arg(long)]
+        built_on: String,
+        /// What linked them, e.g. `cc` or `rust-lld (ld64)`
+        #[arg(long)]
+        linker: String,
+        /// The launcher executable
+        #[arg(long, value_name = "FILE")]
+        launcher: PathBuf,
+        /// A runtime library, per Python X.Y (repeat)
+        #[arg(long, value_name = "X.Y=FILE", required = true)]
+        runtime: Vec<String>,
+        /// Another file the bundle gets beside the launcher, for every X.Y (repeat)
+        #[arg(long, value_name = "DEST=FILE")]
+        file: Vec<String>,
     },
 }
 
@@ -101,16 +159,16 @@ struct BuildArgs {
     /// Target ABI tag (wheels-only) [default: cpXY]
     #[arg(long, env = "TARGET_ABI", value_name = "ABI")]
     target_abi: Option<String>,
-    /// Use this prebuilt launcher instead of building one (it is checked all the same)
-    #[arg(long, value_name = "PATH")]
-    launcher: Option<PathBuf>,
+    /// The launcher kit to take the launcher and runtime from [default: the kit installed with this bundler]
+    #[arg(long, value_name = "DIR", conflicts_with = "from_source")]
+    launcher_kit: Option<PathBuf>,
+    /// Build the launcher and runtime from the checkout this bundler was compiled in (contributors; needs Rust)
+    #[arg(long)]
+    from_source: bool,
     /// Only errors and the final summary
     #[arg(long, short)]
     quiet: bool,
 }
-
-/// Usage errors (clap's): exit 2, as clap's own.
-const USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -118,7 +176,7 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&e),
     };
     let result = match cli.command {
-        Some(Sub::ClearQuarantine { path }) => clear_quarantine(&path).map(|()| ExitCode::SUCCESS),
+        Some(Sub::ClearQuarantine { path }) => clear_quarantine(&path),
         Some(Sub::Verify { dir, json, sign_list, roles, signed, release, libpython, fix_install_names }) => {
             let checks = msty_mlx_verify::Checks { signatures: signed, release, libpython };
             let output = match (json, sign_list) {
@@ -128,13 +186,52 @@ fn main() -> ExitCode {
             };
             verify(&dir, output, checks, fix_install_names)
         }
-        None => build(cli.build).map(|()| ExitCode::SUCCESS),
+        Some(Sub::Kit { action }) => kit(action),
+        None => build(cli.build),
     };
     match result {
-        Ok(code) => code,
+        Ok(done) => done.emit(),
         Err(e) => {
             eprintln!("build-external-python: error: {e:#}");
-            ExitCode::FAILURE
+            BundlerExit::of_error(&e).into()
+        }
+    }
+}
+
+/// What a command decided: its exit, and the report for stdout.
+struct Done {
+    exit: BundlerExit,
+    stdout: String,
+    /// The one error line (and its details) of a failure that still has a report: after it.
+    stderr: Option<String>,
+}
+
+impl Done {
+    fn ok(stdout: String) -> Done {
+        Done { exit: BundlerExit::Success, stdout, stderr: None }
+    }
+
+    /// Writes the report and ends with the exit already decided. A reader that stopped
+    /// reading (`| head`, a closed pipe: EPIPE) changes nothing; any other write error is one
+    /// line and a failure. Never panics (unlike `println!`).
+    fn emit(self) -> ExitCode {
+        let written = {
+            let mut out = std::io::stdout().lock();
+            out.write_all(self.stdout.as_bytes()).and_then(|()| out.flush())
+        };
+        if let Some(last) = &self.stderr {
+            let _ = writeln!(std::io::stderr().lock(), "{last}");
+        }
+        match written {
+            Ok(()) => self.exit.into(),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => self.exit.into(),
+            Err(e) => {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "build-external-python: error: cannot write the report to stdout: {e}"
+                );
+                BundlerExit::Failure.into()
+            }
         }
     }
 }
@@ -158,10 +255,10 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         let _ = writeln!(err, "{line}");
     }
     let _ = writeln!(err, "build-external-python: error: {what}; see build-external-python --help");
-    ExitCode::from(USAGE)
+    BundlerExit::Usage.into()
 }
 
-fn build(args: BuildArgs) -> anyhow::Result<()> {
+fn build(args: BuildArgs) -> anyhow::Result<Done> {
     let cwd = std::env::current_dir()?;
     let pip_args = match &args.pip_args {
         Some(text) => bundle::pip_args::split(text)?,
@@ -182,15 +279,16 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
         target_python_version: args.target_python_version,
         target_platform: args.target_platform,
         target_abi: args.target_abi,
-        launcher: args.launcher,
+        launcher_kit: args.launcher_kit,
+        from_source: args.from_source,
         quiet: args.quiet,
         cwd,
-        // The workspace root: the launcher and the runtime are built from there.
+        // The workspace root: --from-source builds the launcher and the runtime there.
         repo: workspace_root(),
     };
     let s = bundle::build(&opts)?;
-    println!(
-        "bundle: {}\n  distributions: {}\n  size: {:.1} MiB\n  python: {}\n  launcher: {} {}\n  installer: {}\n  bytecode: {}\n  sanity check: {}",
+    Ok(Done::ok(format!(
+        "bundle: {}\n  distributions: {}\n  size: {:.1} MiB\n  python: {}\n  launcher: {} {}\n  installer: {}\n  bytecode: {}\n  sanity check: {}\n",
         s.output.display(),
         s.distributions,
         s.bytes as f64 / (1024.0 * 1024.0),
@@ -200,8 +298,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
         s.installer,
         s.bytecode,
         s.sanity
-    );
-    Ok(())
+    )))
 }
 
 /// What `verify` prints.
@@ -218,38 +315,83 @@ fn verify(
     output: VerifyOutput,
     checks: msty_mlx_verify::Checks,
     fix: bool,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Done> {
     use msty_mlx_verify as verify;
-    let mut out = std::io::stdout().lock();
+    use std::fmt::Write as _;
+    let mut out = String::new();
     if fix {
         let fixes = verify::fix_install_names(dir)?;
         for f in &fixes {
-            quiet_pipe(writeln!(out, "install_name_tool {} {}", f.args.join(" "), f.file.display()))?;
+            writeln!(out, "install_name_tool {} {}", f.args.join(" "), f.file.display())?;
         }
-        quiet_pipe(writeln!(
+        writeln!(
             out,
             "{} install name(s) rewritten; re-sign these files (codesign --force …) before shipping",
             fixes.len()
-        ))?;
-        return Ok(ExitCode::SUCCESS);
+        )?;
+        return Ok(Done::ok(out));
     }
     let report = verify::verify_with(dir, &checks)?;
-    let code = if report.errors() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     match output {
-        VerifyOutput::Json => quiet_pipe(writeln!(out, "{}", serde_json::to_string_pretty(&report)?))?,
-        VerifyOutput::SignList { roles } => return print_sign_list(&mut out, &report, roles),
-        VerifyOutput::Text => print_report(&mut out, &report)?,
+        VerifyOutput::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        VerifyOutput::SignList { roles } => return sign_list(&report, roles),
+        VerifyOutput::Text => report_text(&mut out, &report)?,
     }
-    if report.errors() > 0 {
-        // The report (stdout) has the details; the failure ends, as every failure does, with
-        // the one error line.
-        eprintln!(
-            "build-external-python: error: `{}` has {} error(s) to fix before signing (listed above)",
-            report.bundle.display(),
-            report.errors()
-        );
+    if report.errors() == 0 {
+        return Ok(Done::ok(out));
     }
-    Ok(code)
+    // The report (stdout) has the details; the failure ends, as every failure does, with the
+    // one error line.
+    let last = format!(
+        "build-external-python: error: `{}` has {} error(s) to fix before signing (listed above)",
+        report.bundle.display(),
+        report.errors()
+    );
+    Ok(Done { exit: BundlerExit::Failure, stdout: out, stderr: Some(last) })
+}
+
+/// `kit check`, `kit build` and `kit add`.
+fn kit(action: KitAction) -> anyhow::Result<Done> {
+    use bundle::kit::{self, Kit};
+    use bundle::kit_make::{self, NewTarget};
+    match action {
+        KitAction::Check { dir } => {
+            let dir = match dir {
+                Some(dir) => dir,
+                None => bundle::launcher_source::installed_kit()?,
+            };
+            let kit = Kit::open(&dir)?;
+            let files = kit.check_all()?;
+            let m = &kit.manifest;
+            let targets: Vec<&str> = m.targets.iter().map(|t| t.target.as_str()).collect();
+            Ok(Done::ok(format!(
+                "kit `{}`: version {}, commit {}, plan format {}, {files} files for {} match {} and {}\n",
+                dir.display(),
+                m.version,
+                m.commit,
+                m.plan_format,
+                targets.join(", "),
+                kit::MANIFEST,
+                kit::SUMS
+            )))
+        }
+        KitAction::Build { dir, target, pythons, commit, file } => {
+            let repo = bundle::from_source::checkout(workspace_root().as_deref())?.to_path_buf();
+            let pythons = pythons
+                .iter()
+                .map(|xy| xy.parse().map_err(|e| anyhow::anyhow!("--python `{xy}`: {e}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let extra = kit_make::other_files(&file)?;
+            bundle::kit_build::build(&repo, &dir, &target, &pythons, extra, &commit, false)?;
+            Ok(Done::ok(format!("kit `{}`: {target} built and added\n", dir.display())))
+        }
+        KitAction::Add { dir, target, commit, built_on, linker, launcher, runtime, file } => {
+            let files = kit_make::files_of(launcher, &target, &runtime, &file)?;
+            let new = NewTarget { target, built_on, linker, files };
+            kit_make::add(&dir, &new, msty_mlx_contract::VERSION, &commit)?;
+            Ok(Done::ok(format!("kit `{}`: {} added\n", dir.display(), new.target)))
+        }
+    }
 }
 
 fn not_run_line(n: &msty_mlx_verify::NotRun) -> String {
@@ -257,53 +399,60 @@ fn not_run_line(n: &msty_mlx_verify::NotRun) -> String {
 }
 
 /// `verify --sign-list [--roles]`: the list for a script, or — when the bundle must be fixed
-/// first — no list, the errors on stderr and exit 1 (a script signs what it is given).
-fn print_sign_list(out: &mut impl Write, report: &msty_mlx_verify::Report, roles: bool) -> anyhow::Result<ExitCode> {
-    // What was not checked goes to stderr, as a note: stdout is the list.
+/// first — no list, the errors on stderr and exit 1 (a script signs what it is given). What was
+/// not checked goes to stderr, as notes: stdout is the list.
+fn sign_list(report: &msty_mlx_verify::Report, roles: bool) -> anyhow::Result<Done> {
+    use std::fmt::Write as _;
+    let mut notes = String::new();
     for n in &report.not_run {
-        eprintln!("note: {}", not_run_line(n));
+        writeln!(notes, "note: {}", not_run_line(n))?;
     }
     if report.errors() > 0 {
+        let mut err = notes;
         for f in report.findings.iter().filter(|f| f.severity == msty_mlx_verify::Severity::Error) {
-            eprintln!("error: {}: {}: {}", f.kind, f.path.display(), f.detail);
+            writeln!(err, "error: {}: {}: {}", f.kind, f.path.display(), f.detail)?;
         }
-        eprintln!(
+        write!(
+            err,
             "build-external-python: error: `{}` has {} error(s) to fix before signing; no sign list printed",
             report.bundle.display(),
             report.errors()
-        );
-        return Ok(ExitCode::FAILURE);
+        )?;
+        return Ok(Done { exit: BundlerExit::Failure, stdout: String::new(), stderr: Some(err) });
     }
+    let mut out = String::new();
     for (path, role) in report.signing() {
         if roles {
-            quiet_pipe(writeln!(out, "{role}\t{}", path.display()))?;
+            writeln!(out, "{role}\t{}", path.display())?;
         } else {
-            quiet_pipe(writeln!(out, "{}", path.display()))?;
+            writeln!(out, "{}", path.display())?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    let notes = notes.strip_suffix('\n').map(String::from).filter(|n| !n.is_empty());
+    Ok(Done { exit: BundlerExit::Success, stdout: out, stderr: notes })
 }
 
 /// `verify`'s text report: findings, checks not run, the signing order, the summary line.
-fn print_report(out: &mut impl Write, report: &msty_mlx_verify::Report) -> anyhow::Result<()> {
+fn report_text(out: &mut String, report: &msty_mlx_verify::Report) -> anyhow::Result<()> {
     use msty_mlx_verify::{Role, Severity};
+    use std::fmt::Write as _;
     for f in &report.findings {
         let level = if f.severity == Severity::Error { "error" } else { "warning" };
-        quiet_pipe(writeln!(out, "{level}: {}: {}: {}", f.kind, f.path.display(), f.detail))?;
+        writeln!(out, "{level}: {}: {}: {}", f.kind, f.path.display(), f.detail)?;
     }
     for n in &report.not_run {
-        quiet_pipe(writeln!(out, "{}", not_run_line(n)))?;
+        writeln!(out, "{}", not_run_line(n))?;
     }
-    quiet_pipe(writeln!(out, "sign inside-out ({} native binaries):", report.sign_list.len()))?;
+    writeln!(out, "sign inside-out ({} native binaries):", report.sign_list.len())?;
     for (path, role) in report.signing() {
         let host = if role == Role::PythonHost { "  (python host: entitlements)" } else { "" };
-        quiet_pipe(writeln!(out, "  {}{host}", path.display()))?;
+        writeln!(out, "  {}{host}", path.display())?;
     }
     let not_run = match report.not_run.len() {
         0 => String::new(),
         n => format!(", {n} check(s) not run"),
     };
-    quiet_pipe(writeln!(
+    writeln!(
         out,
         "{}: {} error(s), {} warning(s){not_run} in {} ({} layout, Python {}, {})",
         if report.errors() == 0 { "clean" } else { "must be fixed" },
@@ -313,37 +462,38 @@ fn print_report(out: &mut impl Write, report: &msty_mlx_verify::Report) -> anyho
         report.layout,
         report.python.as_deref().unwrap_or("?"),
         report.platform.as_deref().unwrap_or("platform unknown")
-    ))
-}
-
-/// A reader that stopped reading (`| head`) is not an error worth a message.
-fn quiet_pipe(result: std::io::Result<()>) -> anyhow::Result<()> {
-    match result {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
-        other => Ok(other?),
-    }
+    )?;
+    Ok(())
 }
 
 #[cfg(target_os = "macos")]
-fn clear_quarantine(path: &std::path::Path) -> anyhow::Result<()> {
+fn clear_quarantine(path: &std::path::Path) -> anyhow::Result<Done> {
     let status = std::process::Command::new("xattr").args(["-r", "-d", "com.apple.quarantine"]).arg(path).status()?;
     // xattr exits 1 when no file had the attribute; that is success for us.
     if !status.success() && status.code() != Some(1) {
         anyhow::bail!("xattr failed on `{}` ({status})", path.display());
     }
-    println!("removed com.apple.quarantine under {}", path.display());
-    Ok(())
+    Ok(Done::ok(format!("removed com.apple.quarantine under {}\n", path.display())))
 }
 
 #[cfg(not(target_os = "macos"))]
-fn clear_quarantine(path: &std::path::Path) -> anyhow::Result<()> {
-    println!("nothing to do: com.apple.quarantine exists only on macOS ({} left unchanged)", path.display());
-    Ok(())
+fn clear_quarantine(path: &std::path::Path) -> anyhow::Result<Done> {
+    Ok(Done::ok(format!(
+        "nothing to do: com.apple.quarantine exists only on macOS ({} left unchanged)\n",
+        path.display()
+    )))
 }
 
 /// The workspace this bundler was built from (the launcher and the runtime are built there),
-/// without `..` components: its path is remapped out of the binaries it builds.
-fn workspace_root() -> PathBuf {
+/// without `..` components: its path is remapped out of the binaries it builds. A release build
+/// (feature `from-source` off) remembers none, so no build-machine path is inside it.
+#[cfg(feature = "from-source")]
+fn workspace_root() -> Option<PathBuf> {
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    root.canonicalize().unwrap_or(root)
+    Some(root.canonicalize().unwrap_or(root))
+}
+
+#[cfg(not(feature = "from-source"))]
+fn workspace_root() -> Option<PathBuf> {
+    None
 }

@@ -16,6 +16,8 @@ pub struct Manifest {
     pub custom_wheels: Vec<CustomWheelEntry>,
     pub launcher: LauncherEntry,
     pub runtime: RuntimeEntry,
+    /// The launcher kit the launcher and runtime came from; `None` when built from source.
+    pub kit: Option<KitEntry>,
     pub mlxk2_version: Option<String>,
     /// `unchecked-hash`, or `none` (left to the launcher's per-user cache).
     pub bytecode: BytecodeMode,
@@ -29,6 +31,10 @@ pub struct Manifest {
 pub struct InstallerEntry {
     pub tool: String,
     pub version: String,
+    /// The SHA-256 of the binary that ran (the pinned one).
+    pub sha256: String,
+    /// Where it was found: `PATH`, `python3 -m uv`, `pinned install`.
+    pub source: String,
     /// `--python-platform` (wheels-only), else the interpreter decided.
     pub python_platform: Option<String>,
     pub macosx_deployment_target: Option<String>,
@@ -87,9 +93,33 @@ pub struct RuntimeEntry {
     pub build: BuildEntry,
 }
 
+/// The launcher kit the bundle's launcher files came from.
+#[derive(Clone, Debug, Serialize)]
+pub struct KitEntry {
+    /// Where the kit was read.
+    pub dir: std::path::PathBuf,
+    pub version: String,
+    /// The git commit the kit was built from.
+    pub commit: String,
+    /// The kit's target the files were chosen for.
+    pub target: String,
+    /// Each file taken from the kit, with its SHA-256.
+    pub files: Vec<KitFileEntry>,
+}
+
+/// One file taken from a kit.
+#[derive(Clone, Debug, Serialize)]
+pub struct KitFileEntry {
+    /// In the kit.
+    pub path: String,
+    /// In the bundle (the launcher's is its name in the kit; it is renamed to `--bin-name`).
+    pub dest: String,
+    pub sha256: String,
+}
+
 /// What a launcher or runtime file was built for, where and with what (flattened into its
 /// entry). `target` and `minimum_os` are read from the file itself; `built_on` and `linker`
-/// say how the bundler made it and are null for prebuilt files (`--launcher DIR`).
+/// say how it was made: a kit's record, or the bundler's own build (`--from-source`).
 #[derive(Clone, Debug, Serialize)]
 pub struct BuildEntry {
     /// Rust target triple: `aarch64-apple-darwin`, `x86_64-unknown-linux-gnu`.
@@ -98,6 +128,6 @@ pub struct BuildEntry {
     pub minimum_os: Option<String>,
     /// The build machine's triple.
     pub built_on: Option<String>,
-    /// `cc` (the host's toolchain) or `zig 0.17.1 (cargo-zigbuild 0.24.0)` (cross builds).
+    /// `cc` (the host's toolchain) or `rust-lld (ld64) against the libSystem stubs of ziglang …`.
     pub linker: Option<String>,
 }

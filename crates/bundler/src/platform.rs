@@ -66,6 +66,26 @@ pub fn uv_target(tag: &str) -> Result<UvTarget> {
     Err(unknown())
 }
 
+/// The Rust triple of the launcher and runtime a bundle for `tag` needs (the key of a launcher
+/// kit's targets): `macosx_14_0_arm64` → `aarch64-apple-darwin`, `manylinux_2_28_x86_64` and
+/// `linux_x86_64` → `x86_64-unknown-linux-gnu`.
+pub fn rust_target(tag: &str) -> Result<String> {
+    if let Some(mac) = MacTag::parse(tag) {
+        return match mac.triple() {
+            Some(triple) => Ok(triple.into()),
+            None => {
+                bail!("--target-platform `{tag}`: a launcher kit has files for one architecture; use macosx_X_Y_arm64")
+            }
+        };
+    }
+    match linux_arch(tag) {
+        Some((_, arch)) => Ok(format!("{}-unknown-linux-gnu", arch.rust())),
+        None => bail!(
+            "--target-platform `{tag}` is not a platform a launcher kit has files for; use one of: {ACCEPTED_FORMS}"
+        ),
+    }
+}
+
 /// A `macosx_<major>_<minor>_<arch>` wheel platform tag, split. The one place that reads macOS
 /// tags: uv's target ([`uv_target`]), the cross build's (`cross::cross_target`) and the
 /// launcher check (`launcher::fits`) all start here.
@@ -174,6 +194,15 @@ mod tests {
         }
         let err = uv_target("macosx_14_0_universal2").unwrap_err().to_string();
         assert!(err.contains("one architecture at a time"), "{err}");
+    }
+
+    #[test]
+    fn kit_targets_of_tags() {
+        assert_eq!(rust_target("macosx_14_0_arm64").unwrap(), "aarch64-apple-darwin");
+        assert_eq!(rust_target("manylinux_2_28_x86_64").unwrap(), "x86_64-unknown-linux-gnu");
+        assert_eq!(rust_target("linux_x86_64").unwrap(), "x86_64-unknown-linux-gnu");
+        assert_eq!(rust_target("linux_aarch64").unwrap(), "aarch64-unknown-linux-gnu");
+        assert!(rust_target("macosx_14_0_universal2").is_err() && rust_target("win_amd64").is_err());
     }
 
     #[test]

@@ -1,12 +1,16 @@
-//! Finding uv, the installer the bundler drives: `uv` on PATH, `python3 -m uv`, or the pinned
-//! version installed from PyPI into a cache outside the repository.
+//! Finding uv, the installer the bundler drives: the pinned uv, checked by content. A `uv` on
+//! PATH or the host's `python3 -m uv` is used when its binary is byte for byte the pinned one
+//! (`tools::uv_pins`); otherwise the pinned wheel is installed with `--require-hashes` into a
+//! cache outside the repository.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-/// The uv version the bundler installs when it finds none (and the oldest it accepts).
+use crate::tools::{self, Pins};
+
+/// The uv version the bundler uses.
 pub const UV_PIN: &str = "0.13.9";
 
 /// A uv binary the bundler can run.
@@ -16,24 +20,30 @@ pub struct Uv {
     pub version: String,
     /// Where it came from: `PATH`, `python3 -m uv`, or `pinned install`.
     pub found: &'static str,
+    /// Its SHA-256 (the pinned one).
+    pub sha256: String,
 }
 
 pub use crate::tools::tools_dir;
 
-/// The first usable uv: `uv` on PATH, then `python3 -m uv` (the host's), then the pinned
-/// version in `tools` (installed with the host's pip when missing). A uv older than
-/// [`UV_PIN`] is passed over; each candidate's verdict is kept for the error.
+/// The pinned uv: `uv` on PATH or `python3 -m uv` (the host's) when their binary is the pinned
+/// one, else the pinned install in `tools` (installed with the host's pip and
+/// `--require-hashes` when missing). Each candidate's verdict is kept for the error.
 pub fn find_or_install(tools: Option<&Path>, note: &dyn Fn(String)) -> Result<Uv> {
+    let Some(pins) = tools::uv_pins() else {
+        bail!(
+            "the bundler pins uv {UV_PIN} for Linux x86_64 and macOS arm64 hosts only, and this is {} {}",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        );
+    };
+    let pinned = pins.binaries[0];
     let mut tried: Vec<String> = Vec::new();
     let consider = |program: PathBuf, found: &'static str, tried: &mut Vec<String>| -> Option<Uv> {
-        match version_of(&program) {
-            Some(version) if at_least(&version, UV_PIN) => Some(Uv { program, version, found }),
-            Some(version) => {
-                tried.push(format!("{found}: uv {version} at `{}` is older than {UV_PIN}", program.display()));
-                None
-            }
-            None => {
-                tried.push(format!("{found}: `{}` does not answer `--version`", program.display()));
+        match tools::check_binary(&program, &pinned) {
+            Ok(sha256) => Some(Uv { program, version: UV_PIN.into(), found, sha256 }),
+            Err(why) => {
+                tried.push(format!("{found}: {why}"));
                 None
             }
         }
@@ -57,31 +67,32 @@ pub fn find_or_install(tools: Option<&Path>, note: &dyn Fn(String)) -> Result<Uv
     }
     let Some(tools) = tools else {
         bail!(
-            "uv {UV_PIN} is needed and there is no cache directory to install it into ({}); install it: python3 -m pip install uv=={UV_PIN}",
+            "uv {UV_PIN} is needed and there is no cache directory to install it into ({}); put the pinned uv on PATH: python3 -m pip install --require-hashes -r crates/bundler/pins/<host>.txt",
             tried.join("; ")
         );
     };
     let dir = tools.join(format!("uv-{UV_PIN}"));
-    let program = dir.join("bin/uv");
-    if program.is_file()
-        && let Some(uv) = consider(program.clone(), "pinned install", &mut tried)
-    {
-        return Ok(uv);
+    let program = dir.join(pinned.path);
+    if program.is_file() {
+        if let Some(uv) = consider(program.clone(), "pinned install", &mut tried) {
+            return Ok(uv);
+        }
+        // Not the pinned bytes: installed again below, into a fresh directory.
+        let _ = std::fs::remove_dir_all(&dir);
     }
     let host = host.with_context(|| {
-        format!("uv {UV_PIN} is needed: none found ({}) and there is no python3 on PATH to install it with; put uv on PATH or install it: python3 -m pip install uv=={UV_PIN}", tried.join("; "))
+        format!("uv {UV_PIN} is needed: none found ({}) and there is no python3 on PATH to install it with; put the pinned uv {UV_PIN} on PATH", tried.join("; "))
     })?;
-    note(format!("installing uv {UV_PIN} into `{}` ({})", dir.display(), tried.join("; ")));
-    install(&host, &dir).with_context(|| format!("uv {UV_PIN} is needed: none found ({})", tried.join("; ")))?;
-    let version = version_of(&program)
-        .with_context(|| format!("the installed `{}` does not answer `--version`", program.display()))?;
-    Ok(Uv { program, version, found: "pinned install" })
+    note(format!("installing uv {UV_PIN} (--require-hashes) into `{}` ({})", dir.display(), tried.join("; ")));
+    install(&host, &dir, &pins).with_context(|| format!("uv {UV_PIN} is needed: none found ({})", tried.join("; ")))?;
+    let sha256 = tools::check_binary(&program, &pinned).map_err(|why| anyhow::anyhow!("the installed uv {why}"))?;
+    Ok(Uv { program, version: UV_PIN.into(), found: "pinned install", sha256 })
 }
 
 /// The pinned uv from PyPI into `dir`.
-fn install(host: &Path, dir: &Path) -> Result<()> {
-    crate::tools::pip_install_pinned(host, dir, &[format!("uv=={UV_PIN}")], &dir.join("bin/uv"))
-        .map_err(|e| anyhow::anyhow!("{e:#}; without network, put uv {UV_PIN} or newer on PATH"))
+fn install(host: &Path, dir: &Path, pins: &Pins) -> Result<()> {
+    tools::pip_install_pinned(host, dir, pins)
+        .map_err(|e| anyhow::anyhow!("{e:#}; without network, put uv {UV_PIN} (the pinned build) on PATH"))
 }
 
 /// The binary behind the host's `uv` module (running it directly saves a Python start per call).
@@ -93,36 +104,4 @@ fn uv_module_binary(python: &Path) -> Option<PathBuf> {
         .ok()?;
     let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     (out.status.success() && path.is_file()).then_some(path)
-}
-
-/// `uv --version` → `0.13.9`.
-fn version_of(program: &Path) -> Option<String> {
-    let out = Command::new(program).arg("--version").stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
-    out.status.success().then(|| parse_version(String::from_utf8_lossy(&out.stdout).trim())).flatten()
-}
-
-fn parse_version(text: &str) -> Option<String> {
-    let version = text.strip_prefix("uv ")?.split_whitespace().next()?;
-    version.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())).then(|| version.to_string())
-}
-
-/// `a >= b` for dotted numeric versions.
-fn at_least(a: &str, b: &str) -> bool {
-    let nums = |v: &str| v.split('.').map(|p| p.parse::<u64>().unwrap_or(0)).collect::<Vec<_>>();
-    nums(a) >= nums(b)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions() {
-        assert_eq!(parse_version("uv 0.13.9 (x86_64-unknown-linux-gnu)").as_deref(), Some("0.13.9"));
-        assert_eq!(parse_version("uv 0.13.9").as_deref(), Some("0.13.9"));
-        assert_eq!(parse_version("uv-0.13.9"), None);
-        assert_eq!(parse_version("uv 0.14.0-beta (x)"), None);
-        assert!(at_least("0.13.9", "0.13.9") && at_least("0.13.10", "0.13.9") && at_least("1.0.0", "0.13.9"));
-        assert!(!at_least("0.13.8", "0.13.9") && !at_least("0.9.30", "0.13.9"));
-    }
 }

@@ -18,6 +18,8 @@ pub struct SliceFacts {
     pub imports: Vec<(String, Lookup)>,
     /// The names the slice exports.
     pub exports: Vec<String>,
+    /// `LC_BUILD_VERSION`'s minimum macOS as (major, minor), when it has one.
+    pub minos: Option<(u16, u8)>,
 }
 
 /// Reads every 64-bit slice of a Mach-O file (`Ok(empty)`: not one); malformed bytes are an
@@ -37,6 +39,7 @@ pub fn inspect_macho(bytes: &[u8]) -> Result<Vec<SliceFacts>, Malformed> {
             binding: slice.binding,
             imports: slice.imports(slice_bytes)?,
             exports: slice.exported(slice_bytes)?,
+            minos: slice.minos,
         });
     }
     Ok(out)

@@ -8,6 +8,7 @@ use fs_err as fs;
 use super::Progress;
 use crate::custom::{self, CustomWheel};
 use crate::install::Installer;
+use crate::launcher_source::Source;
 use crate::mode::{Mode, Resolved};
 use crate::probe::PythonFacts;
 use crate::project::Project;
@@ -26,6 +27,8 @@ pub struct Inputs {
     pub uv: Uv,
     pub installer: Installer,
     pub custom: Vec<CustomWheel>,
+    /// Where the launcher comes from (a kit is chosen and checked here).
+    pub launcher: Source,
 }
 
 pub fn check(opts: &Options, progress: &Progress) -> Result<Inputs> {
@@ -59,7 +62,11 @@ pub fn check(opts: &Options, progress: &Progress) -> Result<Inputs> {
     for (_, w) in &custom {
         progress.note(format!("custom wheel: {} {} ({})", w.name, w.version, w.path.display()));
     }
-    Ok(Inputs { output, project, mode, facts, requirements, uv, installer, custom })
+    // Last: every other input is checked first; a kit is chosen and its files checked here,
+    // before anything is written.
+    let launcher = Source::resolve(opts, &facts)?;
+    progress.note(format!("launcher: {}", launcher.describe()));
+    Ok(Inputs { output, project, mode, facts, requirements, uv, installer, custom, launcher })
 }
 
 fn validate_bin_name(name: &str) -> Result<()> {

@@ -1,5 +1,5 @@
 //! `build` as named steps, each a function from one stage to the next:
-//! inputs → installed → compiled → launcher built → verified → committed.
+//! inputs → installed → compiled → launcher placed → verified → committed.
 //!
 //! Everything is built in a temporary sibling of the output directory and renamed into place
 //! only when every step succeeded, so a failed or interrupted build never leaves a half bundle
@@ -8,7 +8,7 @@
 mod compiled;
 mod inputs;
 mod installed;
-mod launcher_built;
+mod launcher_placed;
 mod verified;
 
 use std::time::Instant;
@@ -43,7 +43,7 @@ pub fn build(opts: &Options) -> Result<Summary> {
     let inputs = inputs::check(opts, &progress)?;
     let installed = installed::install(opts, inputs, &progress)?;
     let compiled = compiled::compile(installed, &progress)?;
-    let built = launcher_built::build(opts, compiled, &progress)?;
+    let built = launcher_placed::place(opts, compiled, &progress)?;
     let verified = verified::verify(opts, built, &progress)?;
     commit(verified, &progress)
 }
@@ -51,7 +51,7 @@ pub fn build(opts: &Options) -> Result<Summary> {
 /// Committed: the bundle moved into place.
 fn commit(verified: verified::Verified, progress: &Progress) -> Result<Summary> {
     let verified::Verified { built, sanity, distributions } = verified;
-    let launcher_built::LauncherBuilt { compiled, .. } = built;
+    let launcher_placed::LauncherPlaced { compiled, .. } = built;
     let compiled::Compiled { installed, bytecode } = compiled;
     let installed::Installed { inputs, tmp, .. } = installed;
     progress.header(format!("Moving the bundle into place: {}", inputs.output.display()));

@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 use fs_err as fs;
 
 use super::Progress;
-use super::launcher_built::LauncherBuilt;
+use super::launcher_placed::LauncherPlaced;
 use crate::manifest::{self, Manifest};
 use crate::mode::Mode;
 use crate::sanity::{self, Sanity};
@@ -13,13 +13,13 @@ use crate::{Options, verify};
 
 /// A bundle ready to move into place.
 pub struct Verified {
-    pub built: LauncherBuilt,
+    pub built: LauncherPlaced,
     pub sanity: Sanity,
     /// How many distributions `_vendor` holds.
     pub distributions: usize,
 }
 
-pub fn verify(opts: &Options, built: LauncherBuilt, progress: &Progress) -> Result<Verified> {
+pub fn verify(opts: &Options, built: LauncherPlaced, progress: &Progress) -> Result<Verified> {
     let sanity = run_sanity(opts, &built, progress)?;
     progress.header("Writing bundle-manifest.json");
     let manifest = manifest_of(opts, &built, &sanity)?;
@@ -44,7 +44,7 @@ pub fn verify(opts: &Options, built: LauncherBuilt, progress: &Progress) -> Resu
 }
 
 /// The sanity check where the bundle can run here, else why not.
-fn run_sanity(opts: &Options, built: &LauncherBuilt, progress: &Progress) -> Result<Sanity> {
+fn run_sanity(opts: &Options, built: &LauncherPlaced, progress: &Progress) -> Result<Sanity> {
     let installed = &built.compiled.installed;
     let (mode, facts) = (&installed.inputs.mode, &installed.inputs.facts);
     let python = match mode.runnable_interpreter(facts) {
@@ -68,7 +68,7 @@ fn run_sanity(opts: &Options, built: &LauncherBuilt, progress: &Progress) -> Res
 }
 
 /// `bundle-manifest.json`, from the build's stages.
-fn manifest_of(opts: &Options, built: &LauncherBuilt, sanity: &Sanity) -> Result<Manifest> {
+fn manifest_of(opts: &Options, built: &LauncherPlaced, sanity: &Sanity) -> Result<Manifest> {
     let installed = &built.compiled.installed;
     let inputs = &installed.inputs;
     let (python_platform, macosx_deployment_target) = match &inputs.mode {
@@ -96,11 +96,14 @@ fn manifest_of(opts: &Options, built: &LauncherBuilt, sanity: &Sanity) -> Result
             version: stamp.version.clone(),
             build: built.checked.runtime.clone(),
         },
+        kit: built.kit.clone(),
         mlxk2_version: installed.vendor.mlxk2().map(|d| d.version),
         bytecode: built.compiled.bytecode.mode(),
         installer: manifest::InstallerEntry {
             tool: "uv".into(),
             version: inputs.uv.version.clone(),
+            sha256: inputs.uv.sha256.clone(),
+            source: inputs.uv.found.into(),
             python_platform,
             macosx_deployment_target,
         },

@@ -89,7 +89,8 @@ fn builds_from_a_source_tree_and_the_bundle_runs() {
 fn cargo_builds_a_clean_launcher_for_the_interpreter() {
     let cwd = scratch("cargo-build");
     let mut cmd = bundler(&cwd);
-    cmd.arg("--python")
+    cmd.arg("--from-source")
+        .arg("--python")
         .arg(&host_python().executable)
         .arg("--project")
         .arg(project("cargo-tree"))
@@ -100,7 +101,7 @@ fn cargo_builds_a_clean_launcher_for_the_interpreter() {
     for step in [
         "Installing mlxk2",
         "Precompiling _vendor",
-        "Building the launcher",
+        "Placing the launcher",
         "Writing bundle-manifest.json",
         "Sanity check",
         "Moving the bundle into place",
@@ -126,8 +127,8 @@ fn cargo_builds_a_clean_launcher_for_the_interpreter() {
 fn requirement_project_with_env_fallbacks_and_version_stamp() {
     let cwd = scratch("envs");
     let mut cmd = bundler(&cwd);
-    cmd.args(["--quiet", "--project", "mlx-knife==0.0.1.dev0+fixture", "--launcher"])
-        .arg(launcher_dir())
+    cmd.args(["--quiet", "--project", "mlx-knife==0.0.1.dev0+fixture", "--launcher-kit"])
+        .arg(test_kit())
         .env("EMBEDDED_PYTHON", &host_python().executable)
         .env("DIST_DIR", "out")
         .env("BIN_NAME", "my-mlx")
@@ -180,7 +181,7 @@ fn a_rebuild_reuses_cached_bytecode() {
         let cwd = scratch(&format!("pyc-{i}"));
         let mut cmd = bundler(&cwd);
         cmd.env("HOME", &home).arg("--python").arg(&host_python().executable).arg("--pip-args").arg(offline());
-        let r = run(cmd.arg("--launcher").arg(launcher_dir()).arg("--project").arg(&tree));
+        let r = run(cmd.arg("--launcher-kit").arg(test_kit()).arg("--project").arg(&tree));
         assert_eq!(r.code, Some(0), "{}", r.stderr());
         assert!(r.stderr().contains(expected), "{expected:?}:\n{}", r.stderr());
         let out = cwd.join("dist-ext-python/msty-mlx-studio");
@@ -207,7 +208,7 @@ fn an_untrusted_bytecode_cache_is_not_used() {
         let cwd = scratch(&format!("pyc-untrusted-{i}"));
         let mut cmd = bundler(&cwd);
         cmd.env("HOME", &home).arg("--python").arg(&host_python().executable).arg("--pip-args").arg(offline());
-        let r = run(cmd.arg("--launcher").arg(launcher_dir()).arg("--project").arg(&tree));
+        let r = run(cmd.arg("--launcher-kit").arg(test_kit()).arg("--project").arg(&tree));
         assert_eq!(r.code, Some(0), "{}", r.stderr());
         assert!(r.stderr().contains(expected), "{expected:?}:\n{}", r.stderr());
         let ours = home.join(".cache/msty-mlx-studio");

@@ -125,3 +125,14 @@ fn the_drift_parsers_read_options_env_and_rows() {
     assert_eq!(options_in(&rows[1][0]), ["--python"]);
     assert_eq!(rows[1][1], "`E`");
 }
+
+/// Issue 25: docs/bundler.md's exit-code table is `BundlerExit::ALL`, code for code.
+#[test]
+fn the_exit_code_table_is_the_bundlers_exits() {
+    let documented: Vec<u8> = table_after(&doc(), "## Errors and exit codes")
+        .iter()
+        .map(|row| row[0].parse().unwrap_or_else(|_| panic!("an exit-code row without a code: {row:?}")))
+        .collect();
+    let real: Vec<u8> = msty_mlx_bundler::exit::BundlerExit::ALL.iter().map(|e| e.code()).collect();
+    assert_eq!(documented, real, "docs/bundler.md's exit codes vs BundlerExit::ALL");
+}

@@ -2,21 +2,9 @@
 //! exit 1 (2 for usage), and nothing at the output path.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::harness::*;
-
-/// A launcher directory whose runtime is stamped for another X.Y.
-fn stale_runtime_dir() -> PathBuf {
-    let dir = scratch("stale-runtime");
-    fs::copy(launcher(), dir.join("msty-mlx-studio")).unwrap();
-    let mut bytes = fs::read(runtime()).unwrap();
-    let from = format!("python={XY};");
-    let at = bytes.windows(from.len()).position(|w| w == from.as_bytes()).unwrap();
-    bytes[at..at + from.len()].copy_from_slice(format!("python={};", other_xy()).as_bytes());
-    fs::write(dir.join(RUNTIME_FILE), bytes).unwrap();
-    dir
-}
 
 #[test]
 fn bad_inputs_are_one_line_errors() {
@@ -43,14 +31,6 @@ fn bad_inputs_are_one_line_errors() {
         ),
         (vec!["--mlx-lm-wheel".into(), wh.custom_mlx.to_str().unwrap().into()], "custom mlx-lm wheel".into()),
         (vec!["--project".into(), "./no/such/dir".into()], "no such directory".into()),
-        (
-            vec!["--launcher".into(), "/bin/true".into()],
-            format!("`/bin/{RUNTIME_FILE}` does not exist; the launcher and its runtime library are used together"),
-        ),
-        (
-            vec!["--launcher".into(), stale_runtime_dir().to_str().unwrap().into()],
-            format!("is built for Python {}, the bundle is for Python {XY}", other_xy()),
-        ),
         (vec!["--requirements".into(), "/nonexistent/reqs.txt".into()], "cannot read the requirements file".into()),
     ];
     for (args, needle) in cases {
@@ -59,7 +39,7 @@ fn bad_inputs_are_one_line_errors() {
         cmd.arg("--quiet").arg("--pip-args").arg(offline()).args(&args);
         for (flag, default) in [
             ("--python", host_python().executable.clone()),
-            ("--launcher", launcher_dir().to_path_buf()),
+            ("--launcher-kit", test_kit().to_path_buf()),
             ("--project", tree.clone()),
         ] {
             if args[0] != flag {
@@ -101,8 +81,8 @@ fn pip_args_that_uv_does_not_take_are_refused_by_name() {
             .arg(&host_python().executable)
             .arg("--project")
             .arg(&tree)
-            .arg("--launcher")
-            .arg(launcher_dir())
+            .arg("--launcher-kit")
+            .arg(test_kit())
             .env("PIP_ARGS", &args);
         let r = run(&mut cmd);
         assert_bundler_error(&r, needle);
@@ -124,8 +104,8 @@ fn uv_missing_and_not_installable_is_one_line() {
     cmd.env("PATH", &bin)
         .args(["--quiet", "--wheels-only", "--target-python-version", &XY, "--project"])
         .arg(project("no-uv-tree"))
-        .arg("--launcher")
-        .arg(launcher_dir());
+        .arg("--launcher-kit")
+        .arg(test_kit());
     let r = run(&mut cmd);
     assert_bundler_error(
         &r,

@@ -11,10 +11,46 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use msty_mlx_bundler::kit::Role;
+use msty_mlx_bundler::kit_make::{self, NewFile, NewTarget};
 use serde_json::Value;
 
 /// The bundler under test: this package's `build-external-python`, as cargo built it.
 pub const BUILD_EXTERNAL_PYTHON: &str = env!("CARGO_BIN_EXE_build-external-python");
+
+/// A launcher kit made with `kit_make::add` (as `packaging/release.sh` makes them): `files`
+/// are (source, role, X.Y) for `target`, the launcher's dest is its name, a runtime's is the
+/// target's runtime file name.
+pub fn make_kit(kit: &Path, target: &str, files: &[(&Path, Role, Option<&str>)]) {
+    let runtime_name = if target.ends_with("-apple-darwin") { "libmsty_mlx_runtime.dylib" } else { RUNTIME_FILE };
+    let mut files: Vec<NewFile> = files
+        .iter()
+        .map(|(source, role, xy)| NewFile {
+            source: source.to_path_buf(),
+            dest: if *role == Role::Launcher { "msty-mlx-studio".into() } else { runtime_name.into() },
+            role: *role,
+            python: xy.map(|xy| xy.parse().unwrap()),
+        })
+        .collect();
+    // The served port's guard, as `kit build` adds it to every target.
+    files.extend(kit_make::guard_files(Path::new(REPO)));
+    let new = NewTarget { target: target.into(), built_on: target.into(), linker: "cc".into(), files };
+    kit_make::add(kit, &new, msty_mlx_contract::VERSION, &"0".repeat(40)).unwrap_or_else(|e| panic!("{e:#}"));
+}
+
+/// The kit of these tests: the test launcher and the test runtime for this X.Y, for this
+/// machine's target; made once per test process.
+pub fn test_kit() -> &'static Path {
+    static KIT: OnceLock<PathBuf> = OnceLock::new();
+    KIT.get_or_init(|| {
+        kept(|| {
+            let kit = scratch("test-kit").join("kit");
+            let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+            make_kit(&kit, &target, &[(launcher(), Role::Launcher, None), (runtime(), Role::Runtime, Some(&XY))]);
+            kit
+        })
+    })
+}
 
 /// A directory holding only `uv` (a link to the uv the bundler itself would use: on PATH, or the
 /// pinned version installed once into the user cache), for the bundler tests' PATH.
@@ -164,8 +200,8 @@ pub fn offline() -> String {
     format!("--no-index --find-links {}", wheelhouse().dir.display())
 }
 
-/// The common fast form: fixture project, offline, the test launcher and runtime instead of a
-/// cargo build.
+/// The common fast form: fixture project, offline, the test launcher and runtime from the
+/// tests' kit.
 pub fn quick(cwd: &Path) -> Command {
     let mut cmd = loud(cwd);
     cmd.arg("--quiet");
@@ -179,8 +215,8 @@ pub fn loud(cwd: &Path) -> Command {
         .arg(&host_python().executable)
         .arg("--pip-args")
         .arg(offline())
-        .arg("--launcher")
-        .arg(launcher_dir());
+        .arg("--launcher-kit")
+        .arg(test_kit());
     cmd
 }
 

@@ -12,6 +12,7 @@ mod custom_wheels;
 mod docs;
 mod electron_builder;
 mod errors;
+mod kits;
 mod output;
 mod verify;
 mod wheels_only;

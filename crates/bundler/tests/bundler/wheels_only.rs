@@ -6,12 +6,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::harness::*;
+use msty_mlx_bundler::kit::Role;
 
 #[test]
 fn wheels_only_for_this_platform_builds_from_a_pyo3_config_file() {
     let cwd = scratch("wheels-only");
     let mut cmd = bundler(&cwd);
-    cmd.arg("--python")
+    cmd.arg("--from-source")
+        .arg("--python")
         .arg(&host_python().executable)
         .arg("--project")
         .arg(project("wo-tree"))
@@ -45,12 +47,12 @@ fn wheels_only_for_macos_links_here_or_refuses_in_one_line() {
     };
     // zig not installable: the test's HOME has an empty tool cache, and pip may reach no index.
     let cwd = scratch("mac-no-zig");
-    let r = run(mac(&cwd, "macosx_14_0_arm64").env("PIP_NO_INDEX", "1"));
+    let r = run(mac(&cwd, "macosx_14_0_arm64").arg("--from-source").env("PIP_NO_INDEX", "1"));
     assert_bundler_error(&r, "zig is needed to link for macOS and `");
     let last = r.stderr().lines().last().unwrap_or("").to_string();
     assert!(
-        last.contains("-m pip install ziglang==0.17.1 cargo-zigbuild==0.24.0` failed: ERROR: ")
-            && last.ends_with("or build them on a Mac (PYO3_PYTHON=… cargo build --release) and pass --launcher DIR"),
+        last.contains("-m pip install ziglang==0.17.1` failed: ERROR: ")
+            && last.ends_with("or build them on a Mac, add them to a kit (kit add) and pass --launcher-kit DIR"),
         "{last}"
     );
     assert_eq!(r.stderr().lines().count(), 1, "{}", r.stderr());
@@ -66,28 +68,15 @@ fn wheels_only_for_macos_links_here_or_refuses_in_one_line() {
             "cannot build the launcher and runtime for `manylinux_2_28_aarch64` on this machine: cross builds are for macOS tags",
         ),
     ] {
-        let r = run(&mut mac(&scratch("mac-tag"), tag));
+        let r = run(mac(&scratch("mac-tag"), tag).arg("--from-source"));
         assert_bundler_error(&r, needle);
         assert_eq!(r.stderr().lines().count(), 1, "{tag}: {}", r.stderr());
     }
 
-    // --launcher: a macOS bundle takes libmsty_mlx_runtime.dylib, and only Mach-O files for it.
-    let r = run(mac(&scratch("mac-so"), "macosx_14_0_arm64").arg("--launcher").arg(launcher_dir()));
-    assert_bundler_error(
-        &r,
-        "libmsty_mlx_runtime.dylib` does not exist; the launcher and its runtime library are used together",
-    );
-    let linux_files = scratch("linux-files-as-mac");
-    fs::copy(launcher(), linux_files.join("msty-mlx-studio")).unwrap();
-    fs::copy(runtime(), linux_files.join("libmsty_mlx_runtime.dylib")).unwrap();
-    let r = run(mac(&scratch("mac-elf"), "macosx_14_0_arm64").arg("--launcher").arg(&linux_files));
-    assert_bundler_error(
-        &r,
-        &format!(
-            "msty-mlx-studio` is built for {}-unknown-linux-gnu, the bundle is for macosx_14_0_arm64",
-            std::env::consts::ARCH
-        ),
-    );
+    // A kit without the macOS target: refused (exit 3), never built instead.
+    let r = run(mac(&scratch("mac-so"), "macosx_14_0_arm64").arg("--launcher-kit").arg(test_kit()));
+    assert_eq!(r.code, Some(3), "{}", r.stderr());
+    assert!(r.stderr().contains("has no files for aarch64-apple-darwin (it has: "), "{}", r.stderr());
 
     let r = run(bundler(&scratch("mac-no-xy")).args(["--quiet", "--wheels-only", "--project"]).arg(&tree));
     assert_bundler_error(&r, "--wheels-only needs --target-python-version");
@@ -101,7 +90,7 @@ fn vendor_names(out: &Path) -> Vec<String> {
     names
 }
 
-/// Stand-ins for a macOS launcher directory, linked by zig in a second: an arm64 executable
+/// A kit of stand-ins for the macOS launcher files, linked by zig in a second: an arm64 executable
 /// and an arm64 dylib carrying the runtime stamp for `xy` (minimum macOS 14.0). They pass the
 /// bundler's launcher check (Mach-O for the tag's architecture, no libpython, the stamp) and
 /// are never run; the real cross build is the macOS gate's (minutes, not needed to test
@@ -114,15 +103,26 @@ fn macos_launcher_standins(xy: &str) -> PathBuf {
         version: "0.0.0-standin".into(),
     };
     fs::write(dir.join("main.c"), "int main(void) { return 0; }\n").unwrap();
-    fs::write(dir.join("stamp.c"), format!("__attribute__((used)) const char stamp[] = \"{}\";\n", stamp.line()))
-        .unwrap();
+    fs::write(
+        dir.join("stamp.c"),
+        format!("__attribute__((used)) const char msty_mlx_runtime_stamp[] = \"{}\";\n", stamp.line()),
+    )
+    .unwrap();
     for (out, args) in
         [("msty-mlx-studio", &["main.c"][..]), ("libmsty_mlx_runtime.dylib", &["-shared", "stamp.c"][..])]
     {
         run_ok(zig_cc().args(["-target", "aarch64-macos.14.0", "-o", out]).args(args).current_dir(&dir));
     }
-    copy_guard(&dir.join("guard"));
-    dir
+    let kit = dir.join("kit");
+    make_kit(
+        &kit,
+        "aarch64-apple-darwin",
+        &[
+            (&dir.join("msty-mlx-studio"), Role::Launcher, None),
+            (&dir.join("libmsty_mlx_runtime.dylib"), Role::Runtime, Some(xy)),
+        ],
+    );
+    kit
 }
 
 #[test]
@@ -147,7 +147,7 @@ fn wheels_only_evaluates_markers_for_the_target_not_this_machine() {
     .arg(project("markers-tree"))
     .arg("--pip-args")
     .arg(offline())
-    .arg("--launcher")
+    .arg("--launcher-kit")
     .arg(macos_launcher_standins(target_xy));
     let r = run(&mut cmd);
     assert_eq!(r.code, Some(0), "{}", r.stderr());
@@ -198,8 +198,8 @@ fn wheels_only_never_executes_a_non_executable_python() {
         .arg(project("noexec-tree"))
         .arg("--pip-args")
         .arg(offline())
-        .arg("--launcher")
-        .arg(launcher_dir());
+        .arg("--launcher-kit")
+        .arg(test_kit());
     let r = run(&mut cmd);
     assert_eq!(r.code, Some(0), "{}", r.stderr());
     assert!(!r.stderr().contains("Permission denied"), "{}", r.stderr());
@@ -251,10 +251,9 @@ fn wheels_only_bad_inputs_are_one_line_errors_and_leave_the_output_alone() {
     fs::write(cwd.join("reqs-metal.txt"), "mlx-metal\n").unwrap();
     for (args, pip_args, needle) in cases {
         let mut cmd = bundler(&cwd);
-        cmd.args(["--quiet", "--clean", "--wheels-only", "--project"])
+        // --from-source: each case fails before the launcher step (a kit is checked first).
+        cmd.args(["--quiet", "--clean", "--wheels-only", "--from-source", "--project"])
             .arg(&tree)
-            .arg("--launcher")
-            .arg(launcher_dir())
             .arg("--pip-args")
             .arg(&pip_args);
         if !args.iter().any(|a| a == "--target-python-version") {
