@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::{REPO, copy_guard, host_python, kept, scratch, scratch_root};
+use crate::{REPO, host_python, kept, scratch, scratch_root};
 
 pub const RUNTIME_FILE: &str = "libmsty_mlx_runtime.so";
 
@@ -85,7 +85,6 @@ pub fn launcher_dir() -> &'static Path {
             let dir = scratch("launcher-files");
             fs::copy(launcher(), dir.join("msty-mlx-studio")).unwrap();
             fs::copy(runtime(), dir.join(RUNTIME_FILE)).unwrap();
-            copy_guard(&dir.join("guard"));
             dir
         })
     })

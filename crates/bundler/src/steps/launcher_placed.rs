@@ -7,7 +7,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use fs_err as fs;
 
 use super::Progress;
@@ -20,7 +20,6 @@ use crate::launcher::{self, Candidate, Checked, Made};
 use crate::launcher_source::Source;
 use crate::manifest::{KitEntry, KitFileEntry};
 use crate::{Options, cargo, from_source};
-use msty_mlx_contract::plan::GUARD_FILES;
 use msty_mlx_contract::stamp;
 
 /// The launcher and runtime in the sibling, checked.
@@ -95,7 +94,7 @@ pub fn place(opts: &Options, compiled: Compiled, progress: &Progress) -> Result<
     for (dest, file) in &chosen.others {
         write(&dir.join(dest), &file.bytes, 0o644)?;
     }
-    guard(dir, &chosen, &compiled.bytecode)?;
+    compile_guard(dir, &compiled.bytecode)?;
     launcher::check_exports(&dir.join(runtime_name))?;
     fs::remove_dir_all(&installed.work)?;
     Ok(LauncherPlaced { kit: chosen.kit, compiled, checked, runtime_name })
@@ -151,21 +150,11 @@ fn choose(opts: &Options, source: &Source, installed: &super::installed::Install
     }
 }
 
-/// The served port's guard must be among the placed files (the launcher refuses to start
-/// without it); its pycs are compiled like `_vendor`'s.
-fn guard(dir: &Path, chosen: &Chosen, bytecode: &Bytecode) -> Result<()> {
-    let guard = dir.join("guard");
-    if let Some(name) = GUARD_FILES.iter().find(|name| !guard.join(name).is_file()) {
-        let from = chosen
-            .kit
-            .as_ref()
-            .map_or("the files built from source".into(), |k| format!("the launcher kit `{}`", k.dir.display()));
-        bail!(
-            "{from} carries no `guard/{name}` (the served port's guard the launcher loads); use a kit made by `kit build` of this release"
-        );
-    }
+/// The served port's guard (placed with the companion files: a kit must carry it,
+/// `Kit::choose`) compiled like `_vendor` (every python3 the launcher starts imports it first).
+fn compile_guard(dir: &Path, bytecode: &Bytecode) -> Result<()> {
     if let Bytecode::UncheckedHash { python, .. } = bytecode {
-        compile::compile(python, &guard, bundler_cache("bytecode").as_deref())?;
+        compile::compile(python, &dir.join("guard"), bundler_cache("bytecode").as_deref())?;
     }
     Ok(())
 }
