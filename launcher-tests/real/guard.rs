@@ -210,7 +210,7 @@ fn tagged(tag: &str) -> Vec<i32> {
 /// Runs `serve` to its end (it must end by itself): status, the launcher's error lines, and
 /// that nothing it started is left or listening.
 fn refused(mut cmd: Command, host: &str, what: &str) -> (Option<i32>, Vec<String>) {
-    let tag = format!("MLXK2_GUARD_TEST_TAG={}", std::process::id() as u128 * 1_000_003 + free_port() as u128);
+    let tag = format!("MLXK2_GUARD_TEST_TAG={}-{}", std::process::id(), free_port());
     let (k, v) = tag.split_once('=').unwrap();
     let port = free_port();
     let started = Instant::now();
