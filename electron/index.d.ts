@@ -5,7 +5,7 @@ import { EventEmitter } from 'events';
 
 // ---- exit statuses ---------------------------------------------------------------------------
 
-/** The launcher's own failures, 80–88 (crates/contract/src/exit_code.rs). */
+/** The launcher's own failures, 80–89 (crates/contract/src/exit_code.rs). */
 export type LauncherCodeName =
   | 'BAD_ENVIRONMENT'
   | 'NO_PYTHON_HOME'
@@ -15,7 +15,8 @@ export type LauncherCodeName =
   | 'MLXK2_MISSING'
   | 'INTERPRETER_START'
   | 'SELF_LOCATION'
-  | 'RUNTIME';
+  | 'RUNTIME'
+  | 'GUARD';
 /** mlx-knife's statuses 0–3 and CPython's 120 (stdout flush failed). */
 export type MlxkCodeName = 'OK' | 'ERROR' | 'USAGE' | 'PORT_IN_USE' | 'FLUSH_FAILED';
 /** Failures this module names itself. */
@@ -26,7 +27,7 @@ export type ModuleCodeName = 'READY_TIMEOUT' | 'SPAWN_FAILED' | 'PORT_IN_USE' | 
  */
 export type CodeName = LauncherCodeName | MlxkCodeName | ModuleCodeName | `EXIT_${string}` | `SIG${string}` | 'UNKNOWN';
 
-export declare const LAUNCHER_CODES: Readonly<Record<80 | 81 | 82 | 83 | 84 | 85 | 86 | 87 | 88, LauncherCodeName>>;
+export declare const LAUNCHER_CODES: Readonly<Record<80 | 81 | 82 | 83 | 84 | 85 | 86 | 87 | 88 | 89, LauncherCodeName>>;
 export declare const MLXK_CODES: Readonly<Record<0 | 1 | 2 | 3 | 120, MlxkCodeName>>;
 export declare function exitName(exitCode: number | null, signal: string | null): CodeName;
 
@@ -75,6 +76,17 @@ export interface StartOptions {
   port?: number;
   /** More arguments for `serve` (after --host and --port). */
   args?: readonly string[];
+  /**
+   * The token every request must carry (`Authorization: Bearer <token>`; an OpenAI SDK's
+   * `apiKey`), passed to the launcher by environment. `true` (default): 32 random bytes for this
+   * start (base64url). A string: that token (16–1024 characters of A-Z a-z 0-9 - . _ ~ + /).
+   */
+  token?: true | string;
+  /**
+   * Web origins whose pages may call the server (`app://msty`, `http://localhost:5173`): they get
+   * the CORS answers they need; every other origin, `null` included, gets 403. Default none.
+   */
+  allowedOrigins?: readonly string[];
   /** Added to process.env for the launcher (RESOURCES_PATH is always set from resourcesPath). */
   env?: Readonly<Record<string, string | undefined>>;
   /** How long to wait for /health (default 60000); then the child is stopped and start() rejects. */
@@ -123,6 +135,8 @@ export interface RestartEvent {
 export declare class Server extends EventEmitter {
   /** `http://host:port` (a wildcard host is reached on loopback). Stays the same across restarts. */
   readonly url: string;
+  /** The token requests must send (`Authorization: Bearer <token>`); the same across restarts. */
+  readonly token: string;
   readonly host: string;
   readonly port: number;
   /** The launcher's pid now; null between a crash and its restart, and after stop(). */
@@ -241,8 +255,10 @@ export interface MlxJit {
   disable_compile: boolean;
   reason: string | null;
 }
+/** The served port's guard: on (token: whether one is set, never its value) or MLXK2_GUARD=off. */
+export type GuardPlan = { state: 'on'; token: boolean; allowed_origins: string[] } | { state: 'off' };
 export interface LaunchPlan {
-  format: 2;
+  format: 3;
   python: string;
   launcher: PathValue;
   home: PathValue;
@@ -250,12 +266,14 @@ export interface LaunchPlan {
   executable: PathValue;
   vendor: PathValue;
   runtime: PathValue;
+  guard_dir: PathValue;
   libpython: PathValue;
   isolation: Isolation;
   bytecode: Bytecode;
   child_environment: ChildEnvironment;
   exit_with_parent: ParentWatch;
   mlx_jit: MlxJit;
+  guard: GuardPlan;
   log_filter: string | null;
 }
 /** `--python-info` (python-info.schema.json). */
@@ -279,6 +297,7 @@ export interface PythonInfo {
   isolation: Isolation | null;
   bytecode: Bytecode | null;
   child_environment: ChildEnvironment | null;
+  guard: GuardPlan | null;
   sys_path: PathValue[] | null;
   problems: string[];
 }

@@ -327,7 +327,7 @@ fn hostile_cwd_is_never_imported() {
     let j = r.json();
     assert!(j["path"].as_array().unwrap().iter().all(|p| p != "" && p != cwd.to_str().unwrap()), "{}", j["path"]);
     assert!(j["mlxk2_file"].as_str().unwrap().starts_with(base().vendor().to_str().unwrap()));
-    assert_eq!(j["modules"], serde_json::json!(["vendor_pth_marker"]));
+    assert_eq!(j["modules"], serde_json::json!(["msty_mlx_guard", "vendor_pth_marker"]));
 }
 
 #[test]

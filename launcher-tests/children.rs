@@ -2,6 +2,8 @@
 //! mlx-knife's supervised-worker pattern, multiprocessing spawn — sees the bundle's Python,
 //! `_vendor` first, no user site, no bytecode writing, and none of the caller's PYTHON* vars.
 
+use std::path::Path;
+
 use crate::harness::*;
 
 fn check_child(command: &str) {
@@ -19,8 +21,20 @@ fn check_child(command: &str) {
     let launcher_pid = j["pid"].as_i64().unwrap();
     assert_eq!(j["executable"], b.python3().to_str().unwrap(), "{command}");
     assert_eq!(j["prefix"], b.home().to_str().unwrap(), "{command}");
-    let path: Vec<&str> = j["path"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    let mut path: Vec<&str> = j["path"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
     assert!(!path.contains(&evil.to_str().unwrap()), "{command}: {path:?}");
+    // The served port's guard runs in every kind of child: through its sitecustomize (the guard
+    // first on PYTHONPATH), or in multiprocessing's (`-I`, like the launcher) through the
+    // command line the launcher's guard gives them.
+    let guard = b.guard();
+    let modules = &j["modules"];
+    assert!(modules.as_array().unwrap().contains(&"msty_mlx_guard".into()), "{command}: {modules}");
+    if command != "multiprocessing" {
+        assert!(modules.as_array().unwrap().contains(&"sitecustomize".into()), "{command}: {modules}");
+        let at = path.iter().position(|p| Path::new(p) == guard).unwrap_or_else(|| panic!("{command}: {path:?}"));
+        assert_eq!(path.get(at + 1), Some(&b.vendor().to_str().unwrap()), "{command}: guard, then _vendor: {path:?}");
+    }
+    path.retain(|p| Path::new(p) != guard);
     // Python 3.10 has no safe-path mode: `-c`/`-m` children get '' or the cwd first, as they
     // did under the bash launcher.
     let cwd = j["cwd"].as_str().unwrap();
@@ -42,7 +56,7 @@ fn check_child(command: &str) {
         assert_eq!(j["pycache_prefix"], cache.as_str(), "{command}");
     }
     let env = &j["env"];
-    assert_eq!(env["PYTHONPATH"], b.vendor().to_str().unwrap(), "{command}");
+    assert_eq!(env["PYTHONPATH"], b.pythonpath(), "{command}");
     assert_eq!(env["PYTHONNOUSERSITE"], "1");
     assert!(env.get("PYTHONDONTWRITEBYTECODE").is_none());
     assert!(env.get("PYTHONHOME").is_none(), "{command}: PYTHONHOME leaked");
@@ -75,6 +89,6 @@ fn multiprocessing_spawn() {
 fn the_launcher_itself_sees_the_same_environment() {
     let b = base();
     let j = run(b.launcher().arg("report").env("PYTHONHOME", "/evil")).json();
-    assert_eq!(j["env"]["PYTHONPATH"], b.vendor().to_str().unwrap());
+    assert_eq!(j["env"]["PYTHONPATH"], b.pythonpath());
     assert!(j["env"].get("PYTHONHOME").is_none());
 }

@@ -103,7 +103,7 @@ fn python_info_describes_the_run_without_starting_python() {
     assert_eq!(rules, ["MLXK_PYTHON", "RESOURCES_PATH", "exe-dir", "exe-parent"]);
     assert_eq!(j["candidates"][0]["rejected"], "MLXK_PYTHON is unset");
     assert_eq!(j["candidates"][3]["rejected"], Value::Null);
-    assert_eq!(j["child_environment"]["set"]["PYTHONPATH"], path(b.vendor()));
+    assert_eq!(j["child_environment"]["set"]["PYTHONPATH"], b.pythonpath());
     // The plan is the whole decision, in its documented format.
     let plan = &j["plan"];
     assert_eq!(plan["format"], msty_mlx_contract::plan::FORMAT);

@@ -1,7 +1,7 @@
 //! The documentation keeps up with the code: the exit-code and environment-variable tables of
 //! docs/electron.md are parsed and compared with the code's own lists, the variables the
-//! sources name are all in those lists, and every relative link (and its `#anchor`) in README.md
-//! and docs/ resolves.
+//! sources name are all in those lists (the guard's Python files too, with its exit code and API),
+//! and every relative link (and its `#anchor`) in README.md and docs/ resolves.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -97,6 +97,29 @@ fn every_variable_the_sources_name_is_in_the_documented_lists() {
         }
     }
     assert!(unknown.is_empty(), "variables missing from settings::READ / SET_FOR_CHILDREN and the docs: {unknown:?}");
+}
+
+/// The guard (`guard/*.py`, shipped beside the launcher) reads and sets only documented
+/// variables, exits with `LauncherExit::Guard`, and speaks the runtime's `GUARD_API`.
+#[test]
+fn the_guard_speaks_the_launchers_contract() {
+    use msty_mlx_contract::plan::{GUARD_API, GUARD_FILES};
+    let known: BTreeSet<&str> = settings::READ.iter().chain(settings::SET_FOR_CHILDREN).copied().collect();
+    let guard = read("guard/msty_mlx_guard.py");
+    assert!(guard.contains(&format!("\nAPI = {GUARD_API}\n")), "guard/msty_mlx_guard.py: API is not {GUARD_API}");
+    let exit = LauncherExit::Guard.code();
+    assert!(guard.contains(&format!("\nEXIT = {exit}\n")), "guard/msty_mlx_guard.py: EXIT is not {exit}");
+    assert!(read("guard/sitecustomize.py").contains(&format!("os._exit({exit})")), "guard/sitecustomize.py");
+    let mut names = Vec::new();
+    for file in GUARD_FILES {
+        let text = read(&format!("guard/{file}"));
+        for line in text.lines().filter(|l| l.contains("_VAR = \"")) {
+            names.push(line.split('"').nth(1).unwrap().to_string());
+        }
+    }
+    assert_eq!(names.len(), 3, "TOKEN_VAR, REQUIRED_VAR, ORIGINS_VAR: {names:?}");
+    let unknown: Vec<&String> = names.iter().filter(|n| !known.contains(n.as_str())).collect();
+    assert!(unknown.is_empty(), "guard variables missing from settings::READ / SET_FOR_CHILDREN: {unknown:?}");
 }
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {

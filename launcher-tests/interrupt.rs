@@ -19,7 +19,17 @@ fn slow_site(name: &str, seconds: f64) -> Bundle {
 }
 
 fn interrupt_after(cmd: &mut std::process::Command, delay: Duration) -> (Option<i32>, Option<i32>, String) {
+    // The command is `env --default-signal=… program`: until env has exec'd the program, a
+    // SIGINT meets whatever disposition this test inherited — ignored, in a background job —
+    // and is lost (seen once: "after 0ns: Some(0) None"). The delays count from the exec.
+    let program = fs::canonicalize(cmd.get_args().nth(1).expect("clean_command's program")).unwrap();
     let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let exe = format!("/proc/{}/exe", child.id());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fs::read_link(&exe).is_ok_and(|target| target != program) {
+        assert!(std::time::Instant::now() < deadline, "env did not exec {} within 10 s", program.display());
+        std::thread::yield_now();
+    }
     std::thread::sleep(delay);
     run_ok(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]));
     let out = child.wait_with_output().unwrap();

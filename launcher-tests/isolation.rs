@@ -74,7 +74,7 @@ fn vendor_first_then_pth_entries_then_stdlib() {
         lib.join(format!("python{XY}/site-packages")).to_str().unwrap().to_string(),
     ];
     assert_eq!(path, expected);
-    assert_eq!(j["modules"], serde_json::json!(["vendor_pth_marker"]), ".pth import line ran once");
+    assert_eq!(j["modules"], serde_json::json!(["msty_mlx_guard", "vendor_pth_marker"]), ".pth import line ran once");
 }
 
 #[test]

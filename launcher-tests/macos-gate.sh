@@ -136,7 +136,12 @@ for f in "$launcher" "$runtime"; do
     check "$n: no build-machine paths inside" no_build_paths "$f"
 done
 check "runtime: install name @rpath/libmsty_mlx_runtime.dylib" test "$(dylib_id "$runtime")" = @rpath/libmsty_mlx_runtime.dylib
-check "runtime: stamped for Python $XY" grep -qa "msty-mlx-runtime-stamp:plan=2;python=$XY;" "$runtime"
+# The launch-plan format the runtime must be stamped with: crates/contract/src/plan.rs's plan_format!.
+plan_format=$(awk '/macro_rules! plan_format/ { f = 1 } f && /^[[:space:]]*[0-9]+[[:space:]]*$/ { print $1; exit }' crates/contract/src/plan.rs)
+check "runtime: stamped for Python $XY, plan format $plan_format" grep -qa "msty-mlx-runtime-stamp:plan=$plan_format;python=$XY;" "$runtime"
+# The served port's guard beside the launcher, compiled for the target X.Y (docs/security.md).
+check "guard/: its three files and their cpython-${XY/./} pycs beside the launcher" bash -c \
+    'for m in msty_mlx_guard msty_mlx_guard_app sitecustomize; do [[ -f $1/guard/$m.py && -f $1/guard/__pycache__/$m.cpython-$2.pyc ]] || exit 1; done' _ "$out" "${XY/./}"
 check "runtime: exports only msty_mlx_runtime_main and msty_mlx_runtime_stamp" test "$(llvm-nm-14 -gU "$runtime" | awk '{ print $3 }' | sort | tr '\n' ' ')" = "_msty_mlx_runtime_main _msty_mlx_runtime_stamp "
 
 echo "=== _vendor"

@@ -11,6 +11,7 @@ mod children;
 mod diagnostics;
 mod docs;
 mod faults;
+mod guard;
 mod interrupt;
 mod isolation;
 mod locate;

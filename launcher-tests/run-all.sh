@@ -21,6 +21,7 @@ command -v npm >/dev/null || missing+=(npm) # electron/'s dev dependency (TypeSc
 command -v llvm-install-name-tool-14 >/dev/null || missing+=(llvm-14) # Mach-O fixtures (verify's tests)
 command -v openssl >/dev/null || missing+=(openssl) # the local time-stamp server (verify's tests, the macOS gate)
 command -v strace >/dev/null || missing+=(strace) # the packager tests trace every execve and write
+command -v chromium >/dev/null || missing+=(chromium) # the guard's browser test (real::browser), headless
 if ((${#missing[@]})) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     echo "run-all: installing ${missing[*]}" >&2
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -87,15 +88,15 @@ PYO3_CROSS_PYTHON_VERSION=3.12 cargo clippy --locked --workspace --target aarch6
 echo "clippy: clean on both targets"
 # The Python the runtime runs inside CPython (include_str!): ruff, pinned with hashes, in a venv
 # of its own under target/ (installed once per pin).
-section "ruff (crates/runtime/src/python, packaging/python)"
+section "ruff (crates/runtime/src/python, guard, packaging/python)"
 ruff_pin=$(sed -n 's/^ruff==\([0-9.]*\).*/\1/p' crates/runtime/ruff-requirements.txt)
 ruff_venv=target/tools/ruff-$ruff_pin
 if [[ ! -x $ruff_venv/bin/ruff ]]; then
     "${pythons[0]}" -m venv "$ruff_venv"
     "$ruff_venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r crates/runtime/ruff-requirements.txt
 fi
-"$ruff_venv/bin/ruff" check --config crates/runtime/ruff.toml crates/runtime/src/python
-"$ruff_venv/bin/ruff" format --check --config crates/runtime/ruff.toml crates/runtime/src/python
+"$ruff_venv/bin/ruff" check --config crates/runtime/ruff.toml crates/runtime/src/python guard
+"$ruff_venv/bin/ruff" format --check --config crates/runtime/ruff.toml crates/runtime/src/python guard
 # The wheel's package (`python -m msty_mlx_studio`), with its pyproject.toml's settings.
 "$ruff_venv/bin/ruff" check packaging/python
 "$ruff_venv/bin/ruff" format --check packaging/python
@@ -135,6 +136,7 @@ for python in "${pythons[@]}"; do
         else
             need node "apt-get install nodejs (the real-stack suite drives the server from Node)"
             need npm "apt-get install npm (electron/'s tests type-check an example with TypeScript)"
+            need chromium "apt-get install chromium (the guard's headless-browser test, real::browser)"
             # The Electron module's tests (run by the real suite) need its dev dependency: TypeScript.
             [[ -d electron/node_modules/typescript ]] || (cd electron && npm ci --no-audit --no-fund --loglevel=error)
             section "real-stack suite on CPython $xy"

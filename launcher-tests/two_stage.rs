@@ -14,7 +14,7 @@ const NO_HOME: i32 = 81;
 const LIBPYTHON: i32 = 83;
 const RUNTIME: i32 = 88;
 
-/// `dist-ext-python/msty-mlx-studio/` as the bundler leaves it: launcher, runtime, `_vendor`;
+/// `dist-ext-python/msty-mlx-studio/` as the bundler leaves it: launcher, runtime, `_vendor`, `guard`;
 /// no Python anywhere near.
 fn dist_dir(name: &str) -> PathBuf {
     let dist = scratch(name).join("dist-ext-python/msty-mlx-studio");
@@ -22,6 +22,7 @@ fn dist_dir(name: &str) -> PathBuf {
     fs::copy(LAUNCHER, dist.join("msty-mlx-studio")).unwrap();
     fs::copy(runtime(), dist.join(RUNTIME_FILE)).unwrap();
     link_tree(&base().vendor(), &dist.join("_vendor"));
+    copy_guard(&dist.join("guard"));
     dist
 }
 

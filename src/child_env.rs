@@ -6,7 +6,9 @@
 //! `os.environ`: the caller's `PYTHON*` variables go, and the bash launcher's contract
 //! (`PYTHONPATH=<_vendor>`, `PYTHONNOUSERSITE=1`, no `PYTHONHOME`) comes in, plus the
 //! launcher's bytecode decision (none written, or written to the per-user cache: never into a
-//! signed bundle) and unbuffered output (Electron reads logs as they happen).
+//! signed bundle), unbuffered output (Electron reads logs as they happen), and the served
+//! port's guard: its directory ahead of `_vendor` (its `sitecustomize` runs first in every
+//! child) and its settings (`crate::guard::child_variables`).
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -14,18 +16,33 @@ use std::path::Path;
 
 pub use msty_mlx_contract::plan::ChildEnv;
 
-/// Plans the environment for children, given the current one. `pycache_prefix` is where
-/// bytecode may be written (outside the bundle); `None` means none is written.
-pub fn plan<I>(current: I, vendor: &Path, pycache_prefix: Option<&Path>, extra: Vec<(OsString, OsString)>) -> ChildEnv
+/// Plans the environment for children, given the current one. `guard` is the guard's
+/// directory when it is on; `pycache_prefix` is where bytecode may be written (outside the
+/// bundle); `None` means none is written.
+pub fn plan<I>(
+    current: I,
+    vendor: &Path,
+    guard: Option<&Path>,
+    pycache_prefix: Option<&Path>,
+    extra: Vec<(OsString, OsString)>,
+) -> ChildEnv
 where
     I: IntoIterator<Item = (OsString, OsString)>,
 {
+    let mut pythonpath = OsString::new();
+    if let Some(guard) = guard {
+        // Not `join_paths`: a `:` inside the bundle path breaks PYTHONPATH either way, as it
+        // did under the bash launcher.
+        pythonpath.push(guard);
+        pythonpath.push(":");
+    }
+    pythonpath.push(vendor);
     let bytecode = match pycache_prefix {
         Some(prefix) => ("PYTHONPYCACHEPREFIX".into(), prefix.as_os_str().to_owned()),
         None => ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
     };
     let mut set: Vec<(OsString, OsString)> = vec![
-        ("PYTHONPATH".into(), vendor.as_os_str().to_owned()),
+        ("PYTHONPATH".into(), pythonpath),
         ("PYTHONNOUSERSITE".into(), "1".into()),
         bytecode,
         ("PYTHONUNBUFFERED".into(), "1".into()),
@@ -37,7 +54,10 @@ where
     let mut remove: Vec<OsString> = current
         .into_iter()
         .map(|(name, _)| name)
-        .filter(|name| is_python_variable(name) && !set.iter().any(|(n, _)| n == name))
+        .filter(|name| {
+            (is_python_variable(name) || crate::guard::OWNED.iter().any(|o| name == o))
+                && !set.iter().any(|(n, _)| n == name)
+        })
         .collect();
     remove.sort();
     ChildEnv { remove, set }
@@ -60,14 +80,25 @@ mod tests {
             ("PYTHONINSPECT", "1"),
             ("HOME", "/root"),
             ("MLXK2_PORT", "1"),
+            ("MLXK2_SERVE_TOKEN_REQUIRED", "1"),
         ]
         .map(|(k, v)| (OsString::from(k), OsString::from(v)));
-        let p = plan(current, Path::new("/b/_vendor"), None, Vec::new());
-        assert_eq!(p.remove, ["PYTHONHOME", "PYTHONINSPECT", "PYTHONSTARTUP"].map(OsString::from));
+        let p = plan(current, Path::new("/b/_vendor"), None, None, Vec::new());
+        assert_eq!(
+            p.remove,
+            ["MLXK2_SERVE_TOKEN_REQUIRED", "PYTHONHOME", "PYTHONINSPECT", "PYTHONSTARTUP"].map(OsString::from)
+        );
         assert!(p.set.contains(&("PYTHONPATH".into(), "/b/_vendor".into())));
         assert!(p.set.contains(&("PYTHONNOUSERSITE".into(), "1".into())));
         assert!(p.set.contains(&("PYTHONDONTWRITEBYTECODE".into(), "1".into())));
-        let cached = plan([], Path::new("/b/_vendor"), Some(Path::new("/c/pyc")), vec![("TMPDIR".into(), "/t".into())]);
+        let cached = plan(
+            [],
+            Path::new("/b/_vendor"),
+            Some(Path::new("/b/guard")),
+            Some(Path::new("/c/pyc")),
+            vec![("TMPDIR".into(), "/t".into())],
+        );
+        assert!(cached.set.contains(&("PYTHONPATH".into(), "/b/guard:/b/_vendor".into())));
         assert!(cached.set.contains(&("TMPDIR".into(), "/t".into())));
         assert!(cached.set.contains(&("PYTHONPYCACHEPREFIX".into(), "/c/pyc".into())));
         assert!(!cached.set.iter().any(|(k, _)| k == "PYTHONDONTWRITEBYTECODE"));

@@ -1,5 +1,5 @@
 //! Where the bundle's pieces are: the launcher's own path, the Python home, `_vendor`, the
-//! runtime library.
+//! runtime library, the served port's guard.
 //!
 //! The home is chosen from the launcher's real location (never argv[0], never the cwd) by
 //! a fixed list of rules. Every rule tried is recorded with its verdict, so that "not found"
@@ -124,6 +124,7 @@ pub fn locate(exe: &Path, env: &LookupEnv) -> Result<Layout, Failure> {
         launcher: exe.to_path_buf(),
         vendor: exe_dir.join("_vendor"),
         runtime: exe_dir.join(stamp::FILE_NAME),
+        guard_dir: exe_dir.join("guard"),
         home,
         home_rule,
         executable,

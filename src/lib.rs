@@ -12,6 +12,7 @@ pub mod bytecode;
 pub mod child_env;
 pub mod diagnostics;
 pub mod failure;
+pub mod guard;
 pub mod layout;
 pub mod library_file;
 pub mod mlx_jit;

@@ -10,7 +10,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use msty_mlx_contract::exit_code::LauncherExit;
-use msty_mlx_contract::plan::{BytecodePlan, ChildEnv, MlxJit};
+use msty_mlx_contract::plan::{BundlePaths, BytecodePlan, ChildEnv, MlxJit};
 pub use msty_mlx_contract::plan::{FORMAT, Isolation, LaunchPlan};
 use msty_mlx_contract::python::PyVersion;
 use msty_mlx_contract::stamp::{self, RuntimeStamp};
@@ -18,6 +18,7 @@ use msty_mlx_contract::stamp::{self, RuntimeStamp};
 use crate::bytecode;
 use crate::child_env;
 use crate::failure::Failure;
+use crate::guard::{self, GuardPlan};
 use crate::layout::{self, Layout, LookupEnv};
 use crate::mlx_jit;
 use crate::parent;
@@ -32,6 +33,8 @@ pub struct Inputs {
     pub lookup: LookupEnv,
     /// `MLXK2_EXIT_WITH_PARENT`, parsed (an unknown word is a problem of the plan).
     pub exit_with_parent: Result<bool, Failure>,
+    /// `MLXK2_GUARD`, `MLXK2_SERVE_TOKEN`, `MLXK2_ALLOWED_ORIGINS`, parsed.
+    pub guard: Result<GuardPlan, Failure>,
     /// The whole environment (for the child environment plan).
     pub vars: Vec<(OsString, OsString)>,
     /// The user's cache directory, if the environment names one (`~/.cache`,
@@ -47,6 +50,7 @@ impl Inputs {
             exe,
             lookup: LookupEnv::from_vars(&vars),
             exit_with_parent: settings::switch(EXIT_WITH_PARENT, settings::value(&vars, EXIT_WITH_PARENT), true),
+            guard: guard::settings(&vars),
             cache_dir: bytecode::user_cache_dir(&vars),
             vars,
             log_filter,
@@ -111,11 +115,15 @@ pub fn survey(inputs: &Inputs, depth: Depth) -> Survey {
         Err(failure) => {
             problems.push(failure);
             problems.extend(exit_with_parent.err());
+            problems.extend(inputs.guard.clone().err());
             survey.problems = problems;
             return survey;
         }
     };
     if let Err(failure) = &exit_with_parent {
+        problems.push(failure.clone());
+    }
+    if let Err(failure) = &inputs.guard {
         problems.push(failure.clone());
     }
 
@@ -135,6 +143,9 @@ pub fn survey(inputs: &Inputs, depth: Depth) -> Survey {
     }
     problems.extend(vendor_problem(&layout));
     problems.extend(runtime_problem(&layout, &runtime, python));
+    if let Ok(GuardPlan::On { .. }) = &inputs.guard {
+        problems.extend(guard::files_problem(&layout.paths.guard_dir));
+    }
 
     let exit_with_parent = *exit_with_parent.as_ref().unwrap_or(&true);
     survey.plan = python.map(|xy| decide(inputs, &layout, xy, exit_with_parent));
@@ -149,16 +160,20 @@ fn decide(inputs: &Inputs, layout: &Layout, xy: PyVersion, exit_with_parent: boo
     let cache_dir = inputs.cache_dir.as_deref();
     let bytecode = bytecode::plan(&layout.paths.vendor, &layout.paths.home, xy, cache_dir);
     let mlx_jit = mlx_jit::plan(&inputs.vars, cache_dir);
+    // An unusable guard setting is already a problem; the plan then shows the guard on, as
+    // it would be without the setting.
+    let guard = inputs.guard.clone().unwrap_or(GuardPlan::On { token: false, allowed_origins: Vec::new() });
     LaunchPlan {
         format: FORMAT,
         python: xy,
         libpython: python_home::libpython_path(&layout.paths.home, xy),
         paths: layout.paths.clone(),
         isolation: Isolation::for_python(xy),
-        child_environment: children(inputs, &layout.paths.vendor, &bytecode, &mlx_jit),
+        child_environment: children(inputs, &layout.paths, &guard, &bytecode, &mlx_jit),
         bytecode,
         exit_with_parent: parent::planned(exit_with_parent),
         mlx_jit,
+        guard,
         log_filter: inputs.log_filter.clone(),
     }
 }
@@ -171,18 +186,22 @@ pub fn prepare(inputs: &Inputs, plan: LaunchPlan) -> LaunchPlan {
     let cache_dir = inputs.cache_dir.as_deref();
     let bytecode = bytecode::prepare(&plan.paths.vendor, &plan.paths.home, plan.python, cache_dir);
     let mlx_jit = mlx_jit::prepare(&inputs.vars, cache_dir);
-    let child_environment = children(inputs, &plan.paths.vendor, &bytecode, &mlx_jit);
+    let child_environment = children(inputs, &plan.paths, &plan.guard, &bytecode, &mlx_jit);
     LaunchPlan { bytecode, mlx_jit, child_environment, ..plan }
 }
 
-/// The children's environment for these bytecode and MLX decisions.
-fn children(inputs: &Inputs, vendor: &Path, bytecode: &BytecodePlan, mlx_jit: &MlxJit) -> ChildEnv {
-    child_env::plan(
-        inputs.vars.iter().cloned(),
-        vendor,
-        bytecode.pycache_prefix.as_deref(),
-        mlx_jit::variables(mlx_jit),
-    )
+/// The children's environment for these guard, bytecode and MLX decisions.
+fn children(
+    inputs: &Inputs,
+    paths: &BundlePaths,
+    guard: &GuardPlan,
+    bytecode: &BytecodePlan,
+    mlx_jit: &MlxJit,
+) -> ChildEnv {
+    let mut extra = mlx_jit::variables(mlx_jit);
+    extra.extend(guard::child_variables(guard));
+    let guard_dir = matches!(guard, GuardPlan::On { .. }).then_some(paths.guard_dir.as_path());
+    child_env::plan(inputs.vars.iter().cloned(), &paths.vendor, guard_dir, bytecode.pycache_prefix.as_deref(), extra)
 }
 
 /// A run only needs libpython to exist (loading it tells the rest, in one line); a
@@ -308,6 +327,10 @@ mod tests {
         fs::create_dir_all(dir.join("Resources/python/lib/python3.11/encodings")).unwrap();
         fs::create_dir_all(dir.join("Resources/python/bin")).unwrap();
         fs::write(dir.join("Resources/python/lib").join(PyVersion::new(3, 11).libpython_file_name()), "").unwrap();
+        fs::create_dir_all(dir.join("Resources/mlxk2/guard")).unwrap();
+        for file in guard::FILES {
+            fs::write(dir.join("Resources/mlxk2/guard").join(file), "").unwrap();
+        }
         if let Some(line) = stamp {
             fs::write(dir.join("Resources/mlxk2").join(stamp::FILE_NAME), format!("\0{line}\0")).unwrap();
         }
@@ -319,6 +342,7 @@ mod tests {
             exe: dir.join("Resources/mlxk2/msty-mlx-studio"),
             lookup: LookupEnv::default(),
             exit_with_parent: Ok(true),
+            guard: Ok(GuardPlan::On { token: false, allowed_origins: Vec::new() }),
             vars: Vec::new(),
             cache_dir: None,
             log_filter: None,
@@ -387,11 +411,12 @@ mod tests {
         let dir = tree("many", None);
         fs::remove_dir_all(dir.join("Resources/mlxk2/_vendor/mlxk2")).unwrap();
         fs::remove_file(dir.join("Resources/python/lib").join(PyVersion::new(3, 11).libpython_file_name())).unwrap();
+        fs::remove_dir_all(dir.join("Resources/mlxk2/guard")).unwrap();
         let mut i = inputs(&dir);
         i.exit_with_parent = settings::switch(EXIT_WITH_PARENT, Some("maybe".as_ref()), true);
         let s = survey(&i, Depth::Run);
         let codes: Vec<u8> = s.problems.iter().map(|p| p.exit.code()).collect();
-        assert_eq!(codes, [80, 83, 85, 88]);
+        assert_eq!(codes, [80, 83, 85, 88, 89]);
         assert!(s.plan.is_some(), "a plan is still described");
     }
 }

@@ -14,6 +14,15 @@ pub use msty_mlx_logging::LAUNCHER_LOG;
 /// `0`/`false`/`no`/`off` keeps the launcher running when its parent dies.
 pub const EXIT_WITH_PARENT: &str = "MLXK2_EXIT_WITH_PARENT";
 
+/// `0`/`false`/`no`/`off` turns the served port's guard off (mlx-knife's own behaviour).
+pub const GUARD: &str = "MLXK2_GUARD";
+/// The token every request to the served port must carry (`Authorization: Bearer …`).
+pub const SERVE_TOKEN: &str = "MLXK2_SERVE_TOKEN";
+/// The web origins whose pages may call the served port.
+pub const ALLOWED_ORIGINS: &str = "MLXK2_ALLOWED_ORIGINS";
+/// Set for children when a token was given: a server without one must not start.
+pub const TOKEN_REQUIRED: &str = "MLXK2_SERVE_TOKEN_REQUIRED";
+
 /// Every variable whose value the launcher (or its runtime) reads, as docs/electron.md's
 /// "Environment variables" table names them; `PYTHON*` stands for the caller's Python variables,
 /// which it removes. A drift test holds the table, this list and the sources together.
@@ -22,6 +31,9 @@ pub const READ: &[&str] = &[
     RESOURCES_PATH,
     LAUNCHER_LOG,
     EXIT_WITH_PARENT,
+    GUARD,
+    SERVE_TOKEN,
+    ALLOWED_ORIGINS,
     "HOME",
     "XDG_CACHE_HOME",
     "TMPDIR",
@@ -32,7 +44,8 @@ pub const READ: &[&str] = &[
 ];
 
 /// Every variable the launcher sets for its children (docs/electron.md, "Environment of
-/// mlx-knife's children").
+/// mlx-knife's children"); `MLXK2_SERVE_TOKEN` only for the python3 children its interpreter
+/// starts through subprocess (the guard hands it on, `guard/msty_mlx_guard.py`).
 pub const SET_FOR_CHILDREN: &[&str] = &[
     "PYTHONPATH",
     "PYTHONNOUSERSITE",
@@ -42,6 +55,9 @@ pub const SET_FOR_CHILDREN: &[&str] = &[
     "PYTHONDONTWRITEBYTECODE",
     "TMPDIR",
     "MLX_DISABLE_COMPILE",
+    TOKEN_REQUIRED,
+    ALLOWED_ORIGINS,
+    SERVE_TOKEN,
 ];
 
 /// `name`'s value in the environment captured once at start (`std::env::vars_os`), as

@@ -189,6 +189,16 @@ impl Python {
                         "run with MLXK2_LAUNCHER_LOG=debug for the start-up decisions",
                     ));
                 }
+                abi::REPLY_GUARD_FAILED => {
+                    return Err(Failure::new(
+                        LauncherExit::Guard,
+                        format!(
+                            "the served port's guard `{}` could not be loaded: {text}",
+                            plan.paths.guard_dir.display()
+                        ),
+                        "rebuild the bundle with build-external-python, or set MLXK2_GUARD=off to run mlx-knife unguarded",
+                    ));
+                }
                 abi::REPLY_INTERRUPTED => {
                     // Ctrl-C or an app quitting early is not a broken bundle: end as python3 does.
                     tracing::debug!("start interrupted by SIGINT: {text}");

@@ -34,6 +34,8 @@ async function main(): Promise<Server | null> {
       readyTimeoutMs: 60_000,
       restart: { max: 3, backoffMs: 500, stableMs: 60_000 },
       env: { HF_HUB_OFFLINE: '1' },
+      // The renderer is loaded from app://msty and calls the server itself (docs/electron.md).
+      allowedOrigins: ['app://msty'],
       onLog: (line, stream) => (stream === 'stderr' ? console.error(line) : console.log(line)),
     });
     server.on('restart', ({ attempt, delayMs, exitCode, signal }) => console.warn(attempt, delayMs, exitCode, signal));
@@ -43,7 +45,9 @@ async function main(): Promise<Server | null> {
     bindToApp(app, server, { graceMs: 5000, timeoutMs: 8000 });
     app.on('window-all-closed', () => app.quit());
     const pid: number | null = server.pid;
-    console.log(server.url, server.port, pid);
+    // What the renderer's OpenAI SDK gets as baseURL and apiKey.
+    const token: string = server.token;
+    console.log(server.url, server.port, pid, token.length);
     return server;
   } catch (e) {
     if (e instanceof LauncherError) {

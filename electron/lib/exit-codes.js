@@ -1,5 +1,5 @@
 'use strict';
-// The launcher's exit statuses and their names: the launcher's own block 80–88
+// The launcher's exit statuses and their names: the launcher's own block 80–89
 // (crates/contract/src/exit_code.rs, docs/electron.md "Exit codes"), mlx-knife's 0–3, CPython's 120,
 // 128+N after signal N, and death by a signal.
 
@@ -16,6 +16,7 @@ const LAUNCHER_CODES = Object.freeze({
   86: 'INTERPRETER_START',
   87: 'SELF_LOCATION',
   88: 'RUNTIME',
+  89: 'GUARD',
 });
 
 /** mlx-knife's own statuses (and CPython's flush failure), passed through by the launcher. */
@@ -38,7 +39,7 @@ function signalName(number) {
 /**
  * The name of how a process ended: `exitCode` (a number, or null when it died by a signal) and
  * `signal` (a name such as 'SIGKILL', or null).
- *   80–88 → the launcher's names; 0–3, 120 → mlx-knife's; 129–192 → 'EXIT_SIGTERM' (the server
+ *   80–89 → the launcher's names; 0–3, 120 → mlx-knife's; 129–192 → 'EXIT_SIGTERM' (the server
  *   reported death by that signal); death by a signal → its name ('SIGKILL').
  */
 function exitName(exitCode, signal) {

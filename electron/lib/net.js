@@ -1,6 +1,8 @@
 'use strict';
-// Ports and readiness: a free port, mlx-knife's /health, and "the port binds again".
+// Ports and readiness: a free port, "our own server answers" (the guard's proof, then mlx-knife's
+// /health), and "the port binds again".
 
+const crypto = require('crypto');
 const http = require('http');
 const net = require('net');
 
@@ -40,19 +42,43 @@ function portFree(host, port) {
   });
 }
 
-/** One GET /health: true when it answers 200. No keep-alive: no socket outlives the probe. */
-function probeHealth(host, port, timeoutMs = 2000) {
+/** What the guard prefixes to a challenge before it MACs it (guard/msty_mlx_guard.py). */
+const PROOF_CONTEXT = 'msty-mlx-studio guard proof v1\n';
+
+/**
+ * One GET /health carrying a fresh challenge (and the token when `withToken`): resolves with
+ * its status and whether the answer proves it comes from a guard holding `token`, or null when
+ * nothing answered.
+ */
+function guardedHealth(host, port, token, withToken, timeoutMs) {
+  const challenge = crypto.randomBytes(24).toString('base64url');
+  const expected = crypto.createHmac('sha256', token).update(PROOF_CONTEXT + challenge).digest('hex');
+  const headers = { 'x-msty-guard-challenge': challenge };
+  if (withToken) headers.authorization = `Bearer ${token}`;
   return new Promise((resolve) => {
     const req = http.get(
-      { host: reachableHost(host), port, path: '/health', agent: false, timeout: timeoutMs },
+      { host: reachableHost(host), port, path: '/health', agent: false, timeout: timeoutMs, headers },
       (res) => {
         res.resume();
-        resolve(res.statusCode === 200);
+        resolve({ status: res.statusCode, proven: res.headers['x-msty-guard-proof'] === expected });
       },
     );
     req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(false));
+    req.on('error', () => resolve(null));
   });
+}
+
+/**
+ * True once our own server is ready: whatever answers at the port first proves that it holds
+ * this start's token without being sent it (another server that took the port, or an unguarded
+ * one, cannot), then answers /health with 200 to the token. No keep-alive: no socket outlives
+ * the probe.
+ */
+async function probeReady(host, port, token, timeoutMs = 2000) {
+  const identity = await guardedHealth(host, port, token, false, timeoutMs);
+  if (!identity || !identity.proven) return false;
+  const health = await guardedHealth(host, port, token, true, timeoutMs);
+  return !!health && health.proven && health.status === 200;
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -67,4 +93,4 @@ async function waitPortFree(host, port, timeoutMs) {
   }
 }
 
-module.exports = { baseUrl, freePort, portFree, probeHealth, reachableHost, sleep, waitPortFree };
+module.exports = { baseUrl, freePort, portFree, probeReady, reachableHost, sleep, waitPortFree, PROOF_CONTEXT };

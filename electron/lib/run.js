@@ -18,9 +18,11 @@ function launcherPath(resourcesPath) {
   return path.join(resourcesPath, 'mlxk2', 'msty-mlx-studio');
 }
 
-/** The environment every launcher start gets: the caller's, the app's extras, RESOURCES_PATH. */
-function launcherEnv(resourcesPath, env) {
-  return { ...process.env, ...env, RESOURCES_PATH: resourcesPath };
+/** The environment every launcher start gets: the caller's, the app's extras, RESOURCES_PATH, the token. */
+function launcherEnv(resourcesPath, env, token) {
+  const all = { ...process.env, ...env, RESOURCES_PATH: resourcesPath };
+  if (token !== undefined) all.MLXK2_SERVE_TOKEN = token;
+  return all;
 }
 
 /**
@@ -53,7 +55,7 @@ function eachLine(stream, emit) {
 
 class Run {
   /**
-   * @param {object} o  resourcesPath, host, port, args, env
+   * @param {object} o  resourcesPath, host, port, args, env, token
    * @param {(line: string, stream: 'stdout'|'stderr') => void} onLine
    */
   constructor(o, onLine) {
@@ -64,7 +66,7 @@ class Run {
     this.workers = []; // [{pid, id}] recorded once ready: the pid and its start time
     const argv = ['serve', '--host', o.host, '--port', String(o.port), ...o.args];
     this.child = spawn(launcherPath(o.resourcesPath), argv, {
-      env: launcherEnv(o.resourcesPath, o.env),
+      env: launcherEnv(o.resourcesPath, o.env, o.token),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.pid = this.child.pid ?? null;

@@ -1,14 +1,16 @@
 'use strict';
-// start() and the Server: ready when /health answers, a LauncherError as soon as the launcher
-// exits, stop() with a grace period, and supervision (restart with bounded exponential backoff,
-// a fresh budget after a stable run, the final failure kept where the app finds it).
+// start() and the Server: ready when our own server answers (the guard's proof, then /health), a
+// LauncherError as soon as the launcher exits, stop() with a grace period, and supervision
+// (restart with bounded exponential backoff, a fresh budget after a stable run, the final
+// failure kept where the app finds it).
 
+const crypto = require('crypto');
 const path = require('path');
 const { EventEmitter } = require('events');
 const { LauncherError, warn } = require('./launcher-error');
 const { exitName } = require('./exit-codes');
 const { Run } = require('./run');
-const { baseUrl, freePort, portFree, probeHealth, sleep, waitPortFree } = require('./net');
+const { baseUrl, freePort, portFree, probeReady, sleep, waitPortFree } = require('./net');
 
 const DEFAULTS = { host: '127.0.0.1', readyTimeoutMs: 60_000, graceMs: 5_000 };
 const RESTART_DEFAULTS = { max: 3, backoffMs: 500, maxBackoffMs: 30_000, stableMs: 60_000 };
@@ -40,13 +42,25 @@ function checkOptions(options) {
   if (options.args !== undefined && !Array.isArray(options.args)) {
     throw new TypeError('start(): options.args must be an array of strings');
   }
+  const token = options.token ?? true;
+  if (token !== true && typeof token !== 'string') {
+    throw new TypeError(
+      'start(): options.token must be true (a new random token for this start) or a string; the server always requires one',
+    );
+  }
+  const origins = options.allowedOrigins ?? [];
+  if (!Array.isArray(origins) || !origins.every((o) => typeof o === 'string')) {
+    throw new TypeError("start(): options.allowedOrigins must be an array of origins such as 'app://msty'");
+  }
   const restart = options.restart ? { ...RESTART_DEFAULTS, ...options.restart } : null;
   return {
     resourcesPath: options.resourcesPath,
     host: options.host ?? DEFAULTS.host,
     port,
     args: (options.args ?? []).map(String),
-    env: options.env ?? {},
+    // The guard's settings (docs/electron.md): by environment, never argv; the launcher checks them.
+    token: token === true ? crypto.randomBytes(32).toString('base64url') : token,
+    env: { ...(options.env ?? {}), MLXK2_ALLOWED_ORIGINS: origins.join(',') },
     readyTimeoutMs: options.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs,
     restart,
     onLog: options.onLog ?? null,
@@ -60,6 +74,8 @@ class Server extends EventEmitter {
     this.host = o.host;
     this.port = o.port;
     this.url = baseUrl(o.host, o.port);
+    /** What every request must send as `Authorization: Bearer <token>` (an OpenAI SDK's apiKey). */
+    this.token = o.token;
     this.restarts = 0;
     this._run = null;
     this._stopping = false;
@@ -111,7 +127,7 @@ class Server extends EventEmitter {
     return new LauncherError({ ...f, pid: f.pid ?? this._run?.pid ?? null });
   }
 
-  /** One start: resolves once /health answers, rejects with a LauncherError otherwise. */
+  /** One start: resolves once our server answers, rejects with a LauncherError otherwise. */
   async _launch() {
     // Checked in the same tick as the spawn: a later stop() sees this run and ends it.
     if (this._stopping) throw this._error({ reason: 'stopped', detail: 'stop() was called before the start' });
@@ -128,7 +144,7 @@ class Server extends EventEmitter {
         }
         throw this._error({ reason: 'exit', ...end, stderrTail: run.tail });
       }
-      if ((await probeHealth(this.host, this.port, 1000)) && run.running) break;
+      if ((await probeReady(this.host, this.port, this._o.token, 1000)) && run.running) break;
       if (Date.now() >= deadline) {
         const end = await run.terminate(DEFAULTS.graceMs);
         throw this._error({
@@ -225,7 +241,7 @@ class Server extends EventEmitter {
   }
 }
 
-/** Starts the server; resolves once mlx-knife's /health answers (see docs/electron.md). */
+/** Starts the server; resolves once it answers as our own (see docs/electron.md). */
 async function start(options) {
   const o = checkOptions(options);
   if (o.port === 0) {

@@ -113,23 +113,31 @@ async function waitFor(cond, ms, what) {
   }
 }
 
-function get(url) {
+/** GET `url` with `headers` (e.g. the server's token: `auth(server)`); resolves {status, body, headers}. */
+function get(url, headers = {}) {
   return new Promise((resolve, reject) => {
-    http.get(url, { agent: false }, (res) => {
+    http.get(url, { agent: false, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode, body }));
+      res.on('end', () => resolve({ status: res.statusCode, body, headers: res.headers }));
     }).on('error', reject);
   });
 }
 
-/** One chat completion; resolves with {status, text}. */
-function chat(url, model) {
+/** The headers a request to `server` needs: its token. */
+function auth(server) {
+  return { authorization: `Bearer ${server.token}` };
+}
+
+/** One chat completion (with `headers`, e.g. `auth(server)`); resolves with {status, text}. */
+function chat(url, model, headers = {}) {
   return new Promise((resolve, reject) => {
     const body = JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] });
     const req = http.request(`${url}/v1/chat/completions`, {
-      method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      method: 'POST',
+      agent: false,
+      headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
     }, (res) => {
       let text = '';
       res.setEncoding('utf8');
@@ -187,6 +195,13 @@ function bundleWithStaleRuntime(planFormat) {
   return res;
 }
 
+/** The real tree with its launcher, runtime and python/, but no guard/ beside the launcher → 89. */
+function bundleWithoutGuard() {
+  const res = bundleWithoutPython();
+  fs.symlinkSync(path.join(stack.resources, 'python'), path.join(res, 'python'));
+  return res;
+}
+
 module.exports = {
   stack,
   newTag,
@@ -197,8 +212,10 @@ module.exports = {
   endedBy,
   waitFor,
   get,
+  auth,
   chat,
   scratchDir,
   bundleWithoutPython,
   bundleWithStaleRuntime,
+  bundleWithoutGuard,
 };

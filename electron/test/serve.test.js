@@ -6,7 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('net');
 const { start } = require('..');
-const { stack, newTag, tagEnv, tagged, waitFor, get, chat } = require('./helpers');
+const { stack, newTag, tagEnv, tagged, waitFor, get, auth, chat } = require('./helpers');
 
 function portBinds(port) {
   return new Promise((resolve) => {
@@ -34,8 +34,8 @@ test('ready when /health answers, then a chat completion; stop() frees the port 
   assert.equal(server.url, `http://127.0.0.1:${port}`, 'the port given is the port used');
   assert.equal(server.port, port);
   assert.ok(Number.isInteger(server.pid));
-  assert.equal((await get(`${server.url}/health`)).status, 200);
-  assert.deepEqual(await chat(server.url, stack.model), { status: 200, text: stack.expected });
+  assert.equal((await get(`${server.url}/health`, auth(server))).status, 200);
+  assert.deepEqual(await chat(server.url, stack.model, auth(server)), { status: 200, text: stack.expected });
   assert.ok(logs.some(([s, l]) => s === 'stderr' && l.includes('Started server process')), JSON.stringify(logs));
   const procs = tagged(tag);
   assert.ok(procs.includes(server.pid) && procs.length >= 2, `launcher and worker carry the tag: ${procs}`);
@@ -84,7 +84,7 @@ test('SIGKILL of the server: restarted at the same url, the new pid answers; bac
       assert.equal(server.url, url);
       assert.equal(server.pid, again.pid);
       assert.equal(server.restarts, attempt);
-      assert.deepEqual(await chat(server.url, stack.model), { status: 200, text: stack.expected });
+      assert.deepEqual(await chat(server.url, stack.model, auth(server)), { status: 200, text: stack.expected }, 'the same token');
       // The dead launcher's worker (its own session) went with it: only the new tree is left.
       const procs = tagged(tag);
       assert.ok(procs.includes(again.pid) && ![before, ...workers].some((p) => procs.includes(p)), `${procs}`);

@@ -11,7 +11,7 @@ const readline = require('readline');
 const { once } = require('events');
 const { spawn } = require('child_process');
 const { start, LauncherError } = require('..');
-const { stack, newTag, tagEnv, tagged, sleep, claimPid, endedBy, waitFor, get } = require('./helpers');
+const { stack, newTag, tagEnv, tagged, sleep, claimPid, endedBy, waitFor, get, auth } = require('./helpers');
 
 /** The server's processes other than the launcher (mlx-knife's serve worker). */
 function workers(server, tag) {
@@ -74,7 +74,7 @@ test('supervision: a crashed worker\'s pid, taken by another process, is not sig
     const ready = nextReady(server);
     process.kill(worker, 'SIGKILL'); // mlx-knife reaps it and exits 137: a crash
     again = await ready;
-    assert.equal((await get(`${server.url}/health`)).status, 200);
+    assert.equal((await get(`${server.url}/health`, auth(server))).status, 200);
   } finally {
     await server.stop();
   }

@@ -218,7 +218,7 @@ fn resources_path_changed_between_two_starts() {
             assert!(j[key].as_str().unwrap().starts_with(&own_root), "{label}: {key} = {}", j[key]);
         }
         assert!(j["path"][0].as_str().unwrap().starts_with(&own_root), "{label}");
-        assert_eq!(j["env"]["PYTHONPATH"], own.vendor().to_str().unwrap(), "{label}");
+        assert_eq!(j["env"]["PYTHONPATH"], own.pythonpath(), "{label}");
         let text = j.to_string();
         assert!(!text.contains(&other_root), "{label} mentions the other bundle: {text}");
         let maps: Vec<&str> = j["maps"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();

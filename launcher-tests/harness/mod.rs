@@ -22,7 +22,7 @@ pub const LAUNCHER: &str = env!("CARGO_BIN_EXE_msty-mlx-studio");
 pub const BASE_FIXTURES: &[&str] = &["mlxk2", "pthdemo", "mlx", "mlx-cpu", "mlx-lm"];
 
 /// The shared base bundle (built once per test process): the relocated host CPython, the
-/// launcher under test, the runtime for this X.Y and [`BASE_FIXTURES`].
+/// launcher under test, the runtime for this X.Y, the served port's guard and [`BASE_FIXTURES`].
 pub fn base() -> &'static Bundle {
     static BASE: OnceLock<Bundle> = OnceLock::new();
     BASE.get_or_init(|| {
@@ -34,6 +34,7 @@ pub fn base() -> &'static Bundle {
             link_tree(python_tree(), &res.join("python"));
             fs::copy(LAUNCHER, res.join("mlxk2/msty-mlx-studio")).unwrap();
             fs::copy(runtime(), res.join("mlxk2").join(RUNTIME_FILE)).unwrap();
+            copy_guard(&res.join("mlxk2/guard"));
             install_fixtures(&res.join("mlxk2/_vendor"), BASE_FIXTURES);
             Bundle { root }
         })

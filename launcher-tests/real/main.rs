@@ -13,8 +13,12 @@ mod harness;
 #[path = "../schema.rs"]
 mod schema;
 
+mod browser;
 mod chaos;
 mod electron_module;
+mod guard;
+mod http;
+mod openai_sdk;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -109,24 +113,8 @@ fn stack() -> &'static Stack {
             let hf_home = work.join("hf");
             let tmpdir = work.join("tmp");
             fs::create_dir_all(&tmpdir).unwrap();
-            let generated = run_ok(
-                clean_command(&app.python3())
-                    .arg(Path::new(REPO).join("python-fixtures/tiny_model/make_tiny_model.py"))
-                    .arg(&hf_home)
-                    .env("PYTHONPATH", app.vendor())
-                    .env("PYTHONNOUSERSITE", "1")
-                    .env("PYTHONDONTWRITEBYTECODE", "1"),
-            );
-            let info: Value = serde_json::from_slice(&generated.stdout).unwrap();
-            Stack {
-                app,
-                dist,
-                manifest,
-                hf_home,
-                tmpdir,
-                model: info["model"].as_str().unwrap().into(),
-                expected: info["expected_reply"].as_str().unwrap().into(),
-            }
+            let (model, expected) = tiny_model(&app, &hf_home);
+            Stack { app, dist, manifest, hf_home, tmpdir, model, expected }
         })
     })
 }

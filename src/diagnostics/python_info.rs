@@ -8,7 +8,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use msty_mlx_contract::os_serde;
-use msty_mlx_contract::plan::{BytecodePlan, ChildEnv, HomeRule, Isolation, LaunchPlan, ParentWatch};
+use msty_mlx_contract::plan::{BytecodePlan, ChildEnv, GuardPlan, HomeRule, Isolation, LaunchPlan, ParentWatch};
 use msty_mlx_contract::python::PyVersion;
 use msty_mlx_contract::stamp;
 use serde::Serialize;
@@ -49,6 +49,7 @@ struct PythonInfo<'a> {
     isolation: Option<&'a Isolation>,
     bytecode: Option<&'a BytecodePlan>,
     child_environment: Option<&'a ChildEnv>,
+    guard: Option<&'a GuardPlan>,
     sys_path: Option<Vec<Value>>,
     problems: Vec<String>,
 }
@@ -134,6 +135,7 @@ pub fn answer(inputs: &Inputs) -> (Value, bool) {
         isolation: plan.map(|p| &p.isolation),
         bytecode: plan.map(|p| &p.bytecode),
         child_environment: plan.map(|p| &p.child_environment),
+        guard: plan.map(|p| &p.guard),
         sys_path: plan.map(|p| predicted_sys_path(p).iter().map(|d| os_serde::to_json(d.as_os_str())).collect()),
         problems: survey.problems.iter().map(Failure::to_string).collect(),
     };

@@ -20,7 +20,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::sha256_hex;
-use msty_mlx_contract::plan::FORMAT;
+use msty_mlx_contract::plan::{FORMAT, GUARD_FILES};
 use msty_mlx_contract::python::PyVersion;
 use msty_mlx_contract::stamp::{RuntimeStamp, StampError};
 
@@ -200,6 +200,12 @@ impl Kit {
         }
         if count(Role::Launcher) != 1 || wanted.iter().any(|f| f.role == Role::Launcher && f.python.is_some()) {
             return refuse(format!("the launcher kit `{shown}` does not hold exactly one launcher for {target}"));
+        }
+        // The served port's guard: the launcher refuses to start without it (docs/security.md).
+        if let Some(name) = GUARD_FILES.iter().find(|n| !wanted.iter().any(|f| f.dest == format!("guard/{n}"))) {
+            return refuse(format!(
+                "the launcher kit `{shown}` has no `guard/{name}` for {target} (the served port's guard the launcher loads); install the kit of this bundler's release"
+            ));
         }
         let mut files = Vec::new();
         for file in wanted {

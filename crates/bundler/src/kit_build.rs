@@ -1,8 +1,8 @@
 //! `kit build` (`packaging/release.sh`): one target of a launcher kit built from this checkout
-//! the way `--from-source` builds a bundle's files — the launcher, and a runtime per X.Y with
-//! pyo3 told the X.Y alone (no interpreter runs) — then added with `kit_make`. Every X.Y's
-//! build also relinks the launcher; the copies must be byte-identical (one checkout, one
-//! launcher), which checks the build's reproducibility on the way.
+//! the way `--from-source` builds a bundle's files — the launcher, a runtime per X.Y with pyo3
+//! told the X.Y alone (no interpreter runs), and the served port's `guard/` — then added with
+//! `kit_make`. Every X.Y's build also relinks the launcher; the copies must be byte-identical
+//! (one checkout, one launcher), which checks the build's reproducibility on the way.
 
 use std::path::{Path, PathBuf};
 
@@ -78,6 +78,7 @@ pub fn build(
         0,
         NewFile { source: launcher, dest: msty_mlx_contract::LAUNCHER_NAME.into(), role: Role::Launcher, python: None },
     );
+    files.extend(kit_make::guard_files(repo));
     files.extend(extra);
     let new = NewTarget { target: target.into(), built_on: made.built_on, linker: made.linker, files };
     kit_make::add(kit, &new, msty_mlx_contract::VERSION, commit)

@@ -24,6 +24,21 @@ pub struct NewFile {
     pub python: Option<PyVersion>,
 }
 
+/// The served port's guard (`guard/` of the checkout at `repo`: Python, the same for every
+/// target and X.Y) as kit files, each going to `guard/<name>` beside the launcher. `kit build`
+/// always adds them; `--from-source` places the same files.
+pub fn guard_files(repo: &Path) -> Vec<NewFile> {
+    msty_mlx_contract::plan::GUARD_FILES
+        .iter()
+        .map(|name| NewFile {
+            source: repo.join("guard").join(name),
+            dest: format!("guard/{name}"),
+            role: Role::File,
+            python: None,
+        })
+        .collect()
+}
+
 /// One target's files and how they were made.
 #[derive(Clone, Debug)]
 pub struct NewTarget {

@@ -23,9 +23,10 @@ fn kit_paths_stay_inside() {
 }
 
 /// A kit of real (tiny) ELF files made by `kit_make::add`: the launcher and runtimes for
-/// 3.11 and 3.12 of this machine's target, and one companion file.
-fn tiny_kit(dir: &Path) -> String {
-    use crate::kit_make::{NewFile, NewTarget, add};
+/// 3.11 and 3.12 of this machine's target, and (`guard`) the served port's guard as companion
+/// files, as `kit build` adds it.
+fn tiny_kit(dir: &Path, guard: bool) -> String {
+    use crate::kit_make::{NewFile, NewTarget, add, guard_files};
     let src = dir.join("src");
     std::fs::create_dir_all(&src).unwrap();
     let cc = |out: &str, code: &str, shared: bool| {
@@ -50,24 +51,21 @@ fn tiny_kit(dir: &Path) -> String {
         )
     };
     let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-    std::fs::write(src.join("guard.py"), "print('guard')\n").unwrap();
     let file = |source: PathBuf, dest: &str, role: Role, python: Option<PyVersion>| NewFile {
         source,
         dest: dest.into(),
         role,
         python,
     };
-    let new = NewTarget {
-        target: target.clone(),
-        built_on: target.clone(),
-        linker: "cc".into(),
-        files: vec![
-            file(cc("launcher", "int main(void) { return 0; }\n", false), "msty-mlx-studio", Role::Launcher, None),
-            file(runtime("3.11"), "libmsty_mlx_runtime.so", Role::Runtime, Some(PyVersion::new(3, 11))),
-            file(runtime("3.12"), "libmsty_mlx_runtime.so", Role::Runtime, Some(PyVersion::new(3, 12))),
-            file(src.join("guard.py"), "guard/guard.py", Role::File, None),
-        ],
-    };
+    let mut files = vec![
+        file(cc("launcher", "int main(void) { return 0; }\n", false), "msty-mlx-studio", Role::Launcher, None),
+        file(runtime("3.11"), "libmsty_mlx_runtime.so", Role::Runtime, Some(PyVersion::new(3, 11))),
+        file(runtime("3.12"), "libmsty_mlx_runtime.so", Role::Runtime, Some(PyVersion::new(3, 12))),
+    ];
+    if guard {
+        files.extend(guard_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")));
+    }
+    let new = NewTarget { target: target.clone(), built_on: target.clone(), linker: "cc".into(), files };
     add(&dir.join("kit"), &new, "0.0.0-test", &"a".repeat(40)).unwrap();
     target
 }
@@ -81,15 +79,21 @@ fn refusal(result: Result<Chosen>) -> String {
 #[test]
 fn a_kit_gives_its_files_for_a_target_and_xy_and_refuses_anything_else() {
     let dir = tempfile::tempdir().unwrap();
-    let target = tiny_kit(dir.path());
+    let target = tiny_kit(dir.path(), true);
     let kit = dir.path().join("kit");
     let chosen = Kit::open(&kit).unwrap().choose(&target, PyVersion::new(3, 12)).unwrap();
     let dests: Vec<(&str, Option<PyVersion>)> = chosen.files.iter().map(|(f, _)| (f.dest.as_str(), f.python)).collect();
     assert_eq!(
         dests,
-        [("guard/guard.py", None), ("msty-mlx-studio", None), ("libmsty_mlx_runtime.so", Some(PyVersion::new(3, 12)))]
+        [
+            ("guard/msty_mlx_guard.py", None),
+            ("guard/msty_mlx_guard_app.py", None),
+            ("guard/sitecustomize.py", None),
+            ("msty-mlx-studio", None),
+            ("libmsty_mlx_runtime.so", Some(PyVersion::new(3, 12)))
+        ]
     );
-    assert_eq!(Kit::open(&kit).unwrap().check_all().unwrap(), 4);
+    assert_eq!(Kit::open(&kit).unwrap().check_all().unwrap(), 6);
 
     let err = refusal(Kit::open(&kit).unwrap().choose(&target, PyVersion::new(3, 9)));
     assert!(err.contains(&format!("has no runtime for Python 3.9 on {target} (it has: 3.11, 3.12)")), "{err}");
@@ -126,6 +130,14 @@ fn a_kit_gives_its_files_for_a_target_and_xy_and_refuses_anything_else() {
 }
 
 #[test]
+fn a_kit_without_the_guard_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = tiny_kit(dir.path(), false);
+    let err = refusal(Kit::open(&dir.path().join("kit")).unwrap().choose(&target, PyVersion::new(3, 12)));
+    assert!(err.contains(&format!("has no `guard/msty_mlx_guard.py` for {target} (the served port's guard")), "{err}");
+}
+
+#[test]
 fn the_installed_kit_is_looked_for_beside_the_scripts() {
     assert_eq!(
         installed_candidates(Path::new("/venv/bin/build-external-python")),
@@ -138,14 +150,14 @@ fn the_installed_kit_is_looked_for_beside_the_scripts() {
 #[test]
 fn a_kit_file_never_takes_the_launchers_runtimes_manifests_or_vendors_place() {
     let dir = tempfile::tempdir().unwrap();
-    let target = tiny_kit(dir.path());
+    let target = tiny_kit(dir.path(), true);
     let chosen = Kit::open(&dir.path().join("kit")).unwrap().choose(&target, PyVersion::new(3, 12)).unwrap();
     let places: Vec<String> =
         chosen.destinations("my-app", "libmsty_mlx_runtime.so").unwrap().into_iter().map(|(d, _, _)| d).collect();
-    assert_eq!(places, ["guard/guard.py", "my-app", "libmsty_mlx_runtime.so"]);
-    for taken in
-        ["my-app", "libmsty_mlx_runtime.so", "bundle-manifest.json", "_vendor/sitecustomize.py", "guard/guard.py"]
-    {
+    let guard = ["guard/msty_mlx_guard.py", "guard/msty_mlx_guard_app.py", "guard/sitecustomize.py"];
+    assert_eq!(places, [&guard[..], &["my-app", "libmsty_mlx_runtime.so"]].concat());
+    let taken = ["my-app", "libmsty_mlx_runtime.so", "bundle-manifest.json", "_vendor/sitecustomize.py", guard[2]];
+    for taken in taken {
         let mut bad = chosen.clone();
         let (mut file, bytes) = bad.files[0].clone();
         file.path = "x/extra".into();
@@ -162,7 +174,7 @@ fn a_kit_file_never_takes_the_launchers_runtimes_manifests_or_vendors_place() {
 #[test]
 fn a_manifest_whose_commit_is_not_a_commit_id_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    tiny_kit(dir.path());
+    tiny_kit(dir.path(), true);
     let kit = dir.path().join("kit");
     let manifest = std::fs::read_to_string(kit.join(MANIFEST)).unwrap();
     let text = manifest.replace(&"a".repeat(40), "a€€€€€€€€€€€€€");

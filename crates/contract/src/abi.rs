@@ -33,6 +33,8 @@ pub const REPLY_START_FAILED: u32 = 2;
 pub const REPLY_INTERRUPTED: u32 = 3;
 /// The import check's result: data = a JSON object.
 pub const REPLY_IMPORTS: u32 = 4;
+/// The served port's guard could not be loaded into the interpreter: data = one line of text.
+pub const REPLY_GUARD_FAILED: u32 = 5;
 
 pub type ReplyFn = unsafe extern "C" fn(ctx: *mut c_void, kind: u32, data: *const u8, len: usize);
 

@@ -28,6 +28,10 @@ pub enum LauncherExit {
     /// The runtime library next to the launcher is missing, corrupt, built for another Python
     /// X.Y, or speaks another launch-plan format.
     Runtime = 88,
+    /// The served port's guard cannot protect the server, so it does not start: the guard's
+    /// files are missing next to the launcher, it cannot attach to the server mlx-knife starts,
+    /// or `serve` was told to bind beyond loopback without a token (docs/security.md).
+    Guard = 89,
 }
 
 /// Native diagnostics answer 0 when healthy and 2 otherwise (the bash launcher's contract).
@@ -39,7 +43,7 @@ pub const INTERRUPTED: u8 = 130;
 
 impl LauncherExit {
     /// Every launcher exit, in code order (the documentation's table is tested against it).
-    pub const ALL: [LauncherExit; 9] = [
+    pub const ALL: [LauncherExit; 10] = [
         LauncherExit::BadEnvironment,
         LauncherExit::NoPythonHome,
         LauncherExit::StdlibMissing,
@@ -49,6 +53,7 @@ impl LauncherExit {
         LauncherExit::InterpreterStart,
         LauncherExit::SelfLocation,
         LauncherExit::Runtime,
+        LauncherExit::Guard,
     ];
 
     pub fn code(self) -> u8 {
@@ -72,6 +77,7 @@ mod tests {
             LauncherExit::InterpreterStart => 6,
             LauncherExit::SelfLocation => 7,
             LauncherExit::Runtime => 8,
+            LauncherExit::Guard => 9,
         }
     }
 
@@ -81,6 +87,6 @@ mod tests {
             assert_eq!(position(*exit), i);
         }
         let codes: Vec<u8> = LauncherExit::ALL.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, (80..=88).collect::<Vec<u8>>());
+        assert_eq!(codes, (80..=89).collect::<Vec<u8>>());
     }
 }

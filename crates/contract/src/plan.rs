@@ -3,14 +3,16 @@
 //! `--python-info`, and hands it to the runtime library as JSON across the C boundary; the
 //! runtime turns it into a `PyConfig`.
 //!
-//! Format (JSON, [`FORMAT`] = 2): `format`, `python` (X.Y), the bundle's paths ([`BundlePaths`]:
-//! `launcher`, `home`, `home_rule`, `executable`, `vendor`, `runtime`), `libpython`,
+//! Format (JSON, [`FORMAT`] = 3): `format`, `python` (X.Y), the bundle's paths ([`BundlePaths`]:
+//! `launcher`, `home`, `home_rule`, `executable`, `vendor`, `runtime`, `guard_dir`), `libpython`,
 //! `isolation {…}`, `bytecode {shipped_pycs, pycache_prefix, no_cache_reason}`, `child_environment {set {NAME:
-//! value}, removed [NAME]}`, `exit_with_parent {state, …}`, `mlx_jit {tmpdir, disable_compile, reason}`, `log_filter`. Paths are JSON
+//! value}, removed [NAME]}`, `exit_with_parent {state, …}`, `mlx_jit {tmpdir, disable_compile, reason}`,
+//! `guard {state, …}`, `log_filter`. Paths are JSON
 //! strings, or `{"bytes": [..]}` when not UTF-8. Any change to these fields or to
 //! [`crate::abi`] takes a new format number; the runtime refuses a plan of another format and
 //! the launcher refuses a runtime stamped with another one. (Format 1 had the same keys; 2
-//! is the first built from [`BundlePaths`] and typed X.Y.)
+//! is the first built from [`BundlePaths`] and typed X.Y; 3 adds the served port's guard:
+//! `guard_dir`, `guard`, and `abi::REPLY_GUARD_FAILED`.)
 
 use std::ffi::OsString;
 use std::fmt;
@@ -24,7 +26,7 @@ use crate::python::PyVersion;
 #[macro_export]
 macro_rules! plan_format {
     () => {
-        2
+        3
     };
 }
 
@@ -51,6 +53,10 @@ pub struct BundlePaths {
     /// launcher's real path (never looked up through the loader's search path).
     #[serde(with = "crate::os_serde::path")]
     pub runtime: PathBuf,
+    /// `<launcher dir>/guard`: the served port's guard, Python files shipped with the launcher
+    /// (`msty_mlx_guard.py`, `msty_mlx_guard_app.py`, `sitecustomize.py`).
+    #[serde(with = "crate::os_serde::path")]
+    pub guard_dir: PathBuf,
 }
 
 /// The rule that produced a Python home candidate, in the order they are tried.
@@ -97,6 +103,7 @@ pub struct LaunchPlan {
     pub child_environment: ChildEnv,
     pub exit_with_parent: ParentWatch,
     pub mlx_jit: MlxJit,
+    pub guard: GuardPlan,
     /// `MLXK2_LAUNCHER_LOG`, validated: the runtime logs with the same filter.
     pub log_filter: Option<String>,
 }
@@ -188,6 +195,32 @@ pub struct ChildEnv {
     pub remove: Vec<OsString>,
 }
 
+/// The files of the guard directory (`BundlePaths::guard_dir`), the same for every target and X.Y:
+/// the bundler copies them beside the launcher, a launcher kit carries them.
+pub const GUARD_FILES: [&str; 3] = ["msty_mlx_guard.py", "msty_mlx_guard_app.py", "sitecustomize.py"];
+
+/// The guard's Python API this launcher's runtime calls (`msty_mlx_guard.API`; a guard file of
+/// another API is refused with exit 89).
+pub const GUARD_API: u32 = 1;
+
+/// The served port's guard (docs/security.md, "The served port"): a Host, Origin and token check
+/// in front of the ASGI app of every process that serves HTTP under the launcher.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum GuardPlan {
+    /// Loaded by the launcher's interpreter before mlx-knife runs, and through `sitecustomize`
+    /// (the guard directory first on `PYTHONPATH`) by every python3 child.
+    On {
+        /// `MLXK2_SERVE_TOKEN` is set (its value is never part of the plan): every request
+        /// must carry it, and serving beyond loopback is allowed.
+        token: bool,
+        /// `MLXK2_ALLOWED_ORIGINS`, normalized (`scheme://host[:port]`, lower case, no default port).
+        allowed_origins: Vec<String>,
+    },
+    /// `MLXK2_GUARD=off`: mlx-knife's own behaviour (any Origin, any Host, no token).
+    Off,
+}
+
 /// What the launcher does about its parent's death.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
@@ -232,6 +265,7 @@ mod tests {
                 executable: "/R/python/bin/python3".into(),
                 vendor: "/R/mlxk2/_vendor".into(),
                 runtime: "/R/mlxk2/libmsty_mlx_runtime.so".into(),
+                guard_dir: "/R/mlxk2/guard".into(),
             },
             libpython: "/R/python/lib/libpython3.11.so.1.0".into(),
             isolation: Isolation::for_python(python),
@@ -242,6 +276,7 @@ mod tests {
             },
             exit_with_parent: ParentWatch::Armed { parent_pid: 7 },
             mlx_jit: MlxJit { tmpdir: None, disable_compile: false, reason: None },
+            guard: GuardPlan::On { token: true, allowed_origins: vec!["app://msty".into()] },
             log_filter: None,
         };
         let json: serde_json::Value = serde_json::from_slice(&plan.to_json()).unwrap();
@@ -249,6 +284,7 @@ mod tests {
         assert_eq!(json["home_rule"], "exe-parent");
         assert_eq!(json["python"], "3.11");
         assert_eq!(json["exit_with_parent"]["state"], "armed");
+        assert_eq!(json["guard"], serde_json::json!({"state": "on", "token": true, "allowed_origins": ["app://msty"]}));
         assert_eq!(LaunchPlan::from_json(&plan.to_json()).unwrap(), plan);
         assert_eq!(Isolation::for_python(PyVersion::new(3, 10)).safe_path, None);
     }

@@ -83,6 +83,10 @@ fn main_entry(action: u32, plan_format: u32, plan: &[u8], argv: &[OsString], rep
             reply(abi::REPLY_START_FAILED, detail.as_bytes());
             return 0;
         }
+        Err(start::StartFailure::Guard(detail)) => {
+            reply(abi::REPLY_GUARD_FAILED, detail.as_bytes());
+            return 0;
+        }
     };
     if run_command.is_some() {
         tracing::debug!("running mlxk2.cli.main");

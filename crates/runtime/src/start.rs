@@ -4,7 +4,7 @@
 
 use std::ffi::{CStr, OsStr, OsString};
 
-use msty_mlx_contract::plan::LaunchPlan;
+use msty_mlx_contract::plan::{GUARD_API, GuardPlan, LaunchPlan};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyType};
@@ -93,11 +93,17 @@ fn redeliver_lost_sigint(py: Python<'_>) -> PyResult<()> {
     sys.setattr("unraisablehook", hook)
 }
 
+/// `start(guard, api)`: the served port's guard, loaded into this interpreter before mlx-knife
+/// runs (the file says how).
+const GUARD_START: &CStr = python_file!("python/guard_start.py");
+
 /// Why CPython did not come up.
 pub enum StartFailure {
     /// A SIGINT arrived during start-up (Ctrl-C, an app quitting early): not a broken bundle.
     Interrupted(String),
     Failed(String),
+    /// The served port's guard could not be loaded or refused this launcher.
+    Guard(String),
 }
 
 /// Starts CPython as the plan says, with `argv` as `sys.argv` and `_vendor` first on `sys.path`.
@@ -154,5 +160,26 @@ pub fn start(plan: &LaunchPlan, argv: &[OsString], run_command: Option<&str>) ->
             }
         })
     })?;
+    if run_command.is_some() && matches!(plan.guard, GuardPlan::On { .. }) {
+        start_guard(plan)?;
+    }
     Ok(interpreter)
+}
+
+/// Runs [`GUARD_START`]; a failure is the guard's (exit 89), a SIGINT an interruption.
+fn start_guard(plan: &LaunchPlan) -> Result<(), StartFailure> {
+    Python::attach(|py| {
+        let started = || -> PyResult<()> {
+            let start = run_file(py, GUARD_START)?.get_item("start")?;
+            let start = start.ok_or_else(|| PyRuntimeError::new_err("guard_start.py has no start()"))?;
+            start.call1((plan.paths.guard_dir.as_os_str(), GUARD_API)).map(drop)
+        };
+        started().map_err(|e| {
+            if e.is_instance_of::<PyKeyboardInterrupt>(py) {
+                StartFailure::Interrupted("KeyboardInterrupt while starting the guard".into())
+            } else {
+                StartFailure::Guard(e.to_string())
+            }
+        })
+    })
 }

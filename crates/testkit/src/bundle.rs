@@ -13,6 +13,15 @@ pub struct Bundle {
     pub root: PathBuf,
 }
 
+/// The served port's guard from this checkout (`guard/`), as the bundler puts it beside the
+/// launcher.
+pub fn copy_guard(to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for file in msty_mlx_contract::plan::GUARD_FILES {
+        fs::copy(Path::new(REPO).join("guard").join(file), to.join(file)).unwrap();
+    }
+}
+
 /// A relocated copy of the host CPython (a bundle's `python/`), made once per version and
 /// reused across runs; checked once per test process.
 pub fn python_tree() -> &'static Path {
@@ -131,6 +140,14 @@ impl Bundle {
     }
     pub fn vendor(&self) -> PathBuf {
         self.resources().join("mlxk2/_vendor")
+    }
+    /// The served port's guard, beside the launcher.
+    pub fn guard(&self) -> PathBuf {
+        self.resources().join("mlxk2/guard")
+    }
+    /// The children's `PYTHONPATH`: the guard, then `_vendor`.
+    pub fn pythonpath(&self) -> String {
+        format!("{}:{}", self.guard().display(), self.vendor().display())
     }
     pub fn exe(&self) -> PathBuf {
         self.resources().join("mlxk2/msty-mlx-studio")

@@ -71,3 +71,21 @@ pub fn add_dist_infos(vendor: &Path, count: usize) {
         fs::write(dir.join("INSTALLER"), "pip\n").unwrap();
     }
 }
+
+/// The tiny deterministic chat model (`python-fixtures/tiny_model/make_tiny_model.py`, run by
+/// the bundle's own python3 with its `_vendor`) written into `hf_home`: its name and the reply
+/// it gives to any prompt.
+pub fn tiny_model(bundle: &crate::Bundle, hf_home: &Path) -> (String, String) {
+    let generated = run_ok(
+        crate::clean_command(&bundle.python3())
+            .arg(Path::new(crate::REPO).join("python-fixtures/tiny_model/make_tiny_model.py"))
+            .arg(hf_home)
+            .env("PYTHONPATH", bundle.vendor())
+            .env("PYTHONNOUSERSITE", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+    );
+    let info: serde_json::Value = serde_json::from_slice(&generated.stdout).unwrap();
+    let text =
+        |key: &str| info[key].as_str().unwrap_or_else(|| panic!("make_tiny_model.py printed no {key}")).to_string();
+    (text("model"), text("expected_reply"))
+}

@@ -41,7 +41,9 @@ def report():
         "stdout_line_buffering": sys.stdout.line_buffering,
         "filesystem_encoding": sys.getfilesystemencoding(),
         "env": {k: v for k, v in os.environ.items() if k.startswith(("PYTHON", "MLXK", "LC_"))},
-        "modules": sorted(m for m in ("sitecustomize", "usercustomize", "mlx", "vendor_pth_marker") if m in sys.modules),
+        "modules": sorted(
+            m for m in ("sitecustomize", "usercustomize", "mlx", "vendor_pth_marker", "msty_mlx_guard") if m in sys.modules
+        ),
         "mlxk2_file": mlxk2.__file__,
         "user_site_enabled": __import__("site").ENABLE_USER_SITE,
         "sigint_raises_keyboard_interrupt": signal.getsignal(signal.SIGINT) is signal.default_int_handler,
@@ -68,6 +70,11 @@ def _child_code():
 
 def _mp_report(queue):
     queue.put(report())
+
+
+def _mp_token(queue, name):
+    started = name.encode() + b"=" in open("/proc/self/environ", "rb").read()
+    queue.put({"os_environ": name in os.environ, "started_with": started})
 
 
 def main():
@@ -221,6 +228,48 @@ def main():
         proc.join()
         print(json.dumps(result))
         return 0
+    if command == "token-trail":
+        # Where MLXK2_SERVE_TOKEN is (true/false, never its value): this process, a python3
+        # child started like mlx-knife's serve worker (its os.environ, the environment it was
+        # started with, and its own python3 child's), a non-Python child, a multiprocessing child.
+        name = "MLXK2_SERVE_TOKEN"
+        probe = (
+            "import json, os, subprocess, sys\n"
+            f"name = {name!r}\n"
+            "started = name.encode() + b'=' in open('/proc/self/environ', 'rb').read()\n"
+            "print(json.dumps({'os_environ': name in os.environ, 'started_with': started}))\n"
+        )
+        child = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=dict(os.environ))
+        grand = (
+            "import json, subprocess, sys\n"
+            f"print(json.dumps(subprocess.run([sys.executable, '-c', {probe!r}], capture_output=True, text=True).stdout))\n"
+        )
+        grandchild = subprocess.run([sys.executable, "-c", grand], capture_output=True, text=True)
+        other = subprocess.run(["env"], capture_output=True, text=True).stdout
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_mp_token, args=(queue, name))
+        proc.start()
+        spawned = queue.get(timeout=60)
+        proc.join()
+        print(json.dumps({
+            "launcher_os_environ": name in os.environ,
+            "python_child": json.loads(child.stdout),
+            "python_grandchild": json.loads(json.loads(grandchild.stdout)),
+            "env_child": f"\n{name}=" in f"\n{other}",
+            "multiprocessing_child": spawned,
+            "stderr": child.stderr + grandchild.stderr,
+        }))
+        return 0
+    if command == "listen":
+        # A TCP listener that no guard attached to: here (`listen here`) or in a python3 child.
+        code = "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print('listening')"
+        if rest[:1] == ["here"]:
+            exec(code)
+            return 0
+        return subprocess.run([sys.executable, "-c", code]).returncode
     if command == "import":
         # Import modules by name (to show they load without writing bytecode).
         for name in rest:

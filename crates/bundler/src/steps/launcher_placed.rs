@@ -1,7 +1,8 @@
 //! Step 4, launcher placed: the launcher, its runtime and their companion files for the target,
 //! in one sequence: choose (the kit's files for this target and X.Y, or a build from source
 //! when asked), check (what `launcher::check` demands, on the very bytes the bundle gets),
-//! copy (next to `_vendor`).
+//! copy (next to `_vendor`); the served port's `guard/` among the companions, compiled like
+//! `_vendor` (every python3 the launcher starts imports it first).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,10 @@ use fs_err as fs;
 
 use super::Progress;
 use super::compiled::Compiled;
+use crate::caches::bundler_cache;
+use crate::compile::{self, Bytecode};
 use crate::kit::Role;
+use crate::kit_make;
 use crate::launcher::{self, Candidate, Checked, Made};
 use crate::launcher_source::Source;
 use crate::manifest::{KitEntry, KitFileEntry};
@@ -90,6 +94,7 @@ pub fn place(opts: &Options, compiled: Compiled, progress: &Progress) -> Result<
     for (dest, file) in &chosen.others {
         write(&dir.join(dest), &file.bytes, 0o644)?;
     }
+    compile_guard(dir, &compiled.bytecode)?;
     launcher::check_exports(&dir.join(runtime_name))?;
     fs::remove_dir_all(&installed.work)?;
     Ok(LauncherPlaced { kit: chosen.kit, compiled, checked, runtime_name })
@@ -133,16 +138,26 @@ fn choose(opts: &Options, source: &Source, installed: &super::installed::Install
         Source::FromSource => {
             let repo = from_source::checkout(opts.repo.as_deref())?;
             let built = from_source::build(repo, &inputs.mode, &inputs.facts, &installed.work, opts.quiet)?;
+            let guard = kit_make::guard_files(repo).into_iter().map(|f| Ok((f.dest, Loaded::read(f.source)?)));
             Ok(Chosen {
                 launcher: Loaded::read(built.launcher)?,
                 runtime: Loaded::read(built.runtime)?,
-                others: Vec::new(),
+                others: guard.collect::<Result<_>>()?,
                 made: Some(built.made),
                 kit: None,
                 built_here: true,
             })
         }
     }
+}
+
+/// The served port's guard (placed with the companion files: a kit must carry it,
+/// `Kit::choose`) compiled like `_vendor` (every python3 the launcher starts imports it first).
+fn compile_guard(dir: &Path, bytecode: &Bytecode) -> Result<()> {
+    if let Bytecode::UncheckedHash { python, .. } = bytecode {
+        compile::compile(python, &dir.join("guard"), bundler_cache("bytecode").as_deref())?;
+    }
+    Ok(())
 }
 
 /// A new file with `bytes` (never through an existing file or link).

@@ -3,6 +3,7 @@
 //! cache; and `clear-quarantine` off macOS.
 
 use std::fs;
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
@@ -21,7 +22,7 @@ fn builds_from_a_source_tree_and_the_bundle_runs() {
     let mut names: Vec<String> =
         fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
-    assert_eq!(names, ["_vendor", "bundle-manifest.json", RUNTIME_FILE, "msty-mlx-studio"]);
+    assert_eq!(names, ["_vendor", "bundle-manifest.json", "guard", RUNTIME_FILE, "msty-mlx-studio"]);
     assert!(!out.join("_vendor/bin").exists(), "console scripts with build-machine shebangs");
     assert!(
         r.stdout().contains(&format!("bundle: {}", out.display())) && r.stdout().contains("distributions: 4"),
@@ -33,6 +34,18 @@ fn builds_from_a_source_tree_and_the_bundle_runs() {
     let pyc = out.join(format!("_vendor/mlxk2/__pycache__/cli.cpython-{}.pyc", XY.replace('.', "")));
     let header = fs::read(&pyc).unwrap();
     assert_eq!(u32::from_le_bytes(header[4..8].try_into().unwrap()), 1, "{}", pyc.display());
+    // The served port's guard beside the launcher, compiled the same way (every python3 child
+    // imports it first).
+    for file in msty_mlx_contract::plan::GUARD_FILES {
+        assert_eq!(
+            fs::read(out.join("guard").join(file)).unwrap(),
+            fs::read(Path::new(REPO).join("guard").join(file)).unwrap()
+        );
+        let stem = file.trim_end_matches(".py");
+        let pyc = out.join(format!("guard/__pycache__/{stem}.cpython-{}.pyc", XY.replace('.', "")));
+        let header = fs::read(&pyc).unwrap_or_else(|e| panic!("{}: {e}", pyc.display()));
+        assert_eq!(u32::from_le_bytes(header[4..8].try_into().unwrap()), 1, "{}", pyc.display());
+    }
 
     let m = manifest(&out);
     assert_eq!(m["python"]["version"], XY);

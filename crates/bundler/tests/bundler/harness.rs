@@ -23,7 +23,7 @@ pub const BUILD_EXTERNAL_PYTHON: &str = env!("CARGO_BIN_EXE_build-external-pytho
 /// target's runtime file name.
 pub fn make_kit(kit: &Path, target: &str, files: &[(&Path, Role, Option<&str>)]) {
     let runtime_name = if target.ends_with("-apple-darwin") { "libmsty_mlx_runtime.dylib" } else { RUNTIME_FILE };
-    let files = files
+    let mut files: Vec<NewFile> = files
         .iter()
         .map(|(source, role, xy)| NewFile {
             source: source.to_path_buf(),
@@ -32,6 +32,8 @@ pub fn make_kit(kit: &Path, target: &str, files: &[(&Path, Role, Option<&str>)])
             python: xy.map(|xy| xy.parse().unwrap()),
         })
         .collect();
+    // The served port's guard, as `kit build` adds it to every target.
+    files.extend(kit_make::guard_files(Path::new(REPO)));
     let new = NewTarget { target: target.into(), built_on: target.into(), linker: "cc".into(), files };
     kit_make::add(kit, &new, msty_mlx_contract::VERSION, &"0".repeat(40)).unwrap_or_else(|e| panic!("{e:#}"));
 }

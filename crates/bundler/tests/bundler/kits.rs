@@ -11,18 +11,23 @@ use std::process::{Command, Stdio};
 
 use crate::harness::*;
 
-/// A kit holding the test launcher and the test runtime for this X.Y (this machine's target),
-/// made with `kit add` as `packaging/release.sh` makes release kits.
+/// A kit holding the test launcher and the test runtime for this X.Y (this machine's target)
+/// and the served port's guard, made with `kit add` as `packaging/release.sh` makes release
+/// kits (`kit build` adds the guard itself).
 fn own_kit(name: &str) -> PathBuf {
     let kit = scratch(name).join("kit");
     let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-    let r = run(Command::new(BUILD_EXTERNAL_PYTHON)
-        .args(["kit", "add"])
+    let mut cmd = Command::new(BUILD_EXTERNAL_PYTHON);
+    cmd.args(["kit", "add"])
         .arg(&kit)
         .args(["--target", &target, "--built-on", &target, "--linker", "cc", "--commit", &"0".repeat(40), "--launcher"])
         .arg(launcher())
         .arg("--runtime")
-        .arg(format!("{XY}={}", runtime().display())));
+        .arg(format!("{XY}={}", runtime().display()));
+    for file in msty_mlx_contract::plan::GUARD_FILES {
+        cmd.arg("--file").arg(format!("guard/{file}={}", Path::new(REPO).join("guard").join(file).display()));
+    }
+    let r = run(&mut cmd);
     assert_eq!(r.code, Some(0), "{}", r.stderr());
     kit
 }
@@ -53,7 +58,7 @@ fn a_bundle_takes_its_launcher_from_a_kit_and_records_the_kit() {
     let m = manifest(&out);
     assert_eq!(m["kit"]["dir"], kit.to_str().unwrap());
     assert_eq!(m["kit"]["commit"], "0".repeat(40));
-    assert_eq!(m["kit"]["files"].as_array().unwrap().len(), 2, "{}", m["kit"]);
+    assert_eq!(m["kit"]["files"].as_array().unwrap().len(), 5, "launcher, runtime, guard: {}", m["kit"]);
     assert_eq!(m["launcher"]["linker"], "cc");
     let b = assemble(&out, "msty-mlx-studio");
     assert_eq!(run(b.launcher().arg("--check-mlx-stack")).json()["ok"], true);
