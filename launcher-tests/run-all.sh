@@ -88,7 +88,7 @@ PYO3_CROSS_PYTHON_VERSION=3.12 cargo clippy --locked --workspace --target aarch6
 echo "clippy: clean on both targets"
 # The Python the runtime runs inside CPython (include_str!): ruff, pinned with hashes, in a venv
 # of its own under target/ (installed once per pin).
-section "ruff (crates/runtime/src/python, guard)"
+section "ruff (crates/runtime/src/python, guard, packaging/python)"
 ruff_pin=$(sed -n 's/^ruff==\([0-9.]*\).*/\1/p' crates/runtime/ruff-requirements.txt)
 ruff_venv=target/tools/ruff-$ruff_pin
 if [[ ! -x $ruff_venv/bin/ruff ]]; then
@@ -97,6 +97,9 @@ if [[ ! -x $ruff_venv/bin/ruff ]]; then
 fi
 "$ruff_venv/bin/ruff" check --config crates/runtime/ruff.toml crates/runtime/src/python guard
 "$ruff_venv/bin/ruff" format --check --config crates/runtime/ruff.toml crates/runtime/src/python guard
+# The wheel's package (`python -m msty_mlx_studio`), with its pyproject.toml's settings.
+"$ruff_venv/bin/ruff" check packaging/python
+"$ruff_venv/bin/ruff" format --check packaging/python
 
 first=1
 for python in "${pythons[@]}"; do

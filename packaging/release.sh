@@ -45,9 +45,9 @@ die() {
 }
 
 [[ $(uname -sm) == "Linux x86_64" ]] || die "releases are built on Linux x86_64 (this is $(uname -sm))"
-for tool in cargo rustc python3 npm git sha256sum; do
-    command -v "$tool" >/dev/null || die "'$tool' is missing"
-done
+need() { command -v "$1" >/dev/null || die "'$1' is missing${2:+ ($2)}"; }
+for tool in cargo rustc python3 npm git sha256sum; do need "$tool"; done
+need objdump "binutils: it reads the glibc symbol versions of the Linux binaries"
 commit=$(git rev-parse HEAD)
 SOURCE_DATE_EPOCH=$(git log -1 --format=%ct HEAD)
 export SOURCE_DATE_EPOCH
@@ -122,7 +122,13 @@ say "npm pack (electron/)"
 
 # --- 4. checks: build-machine paths, twine -----------------------------------------------------------
 say "checking every shipped file for build-machine paths"
-forbidden=("$repo" "$cargo_home" "$rustup_home" "${XDG_CACHE_HOME:-$HOME/.cache}" "$(python3 -I -c 'import sys; print(sys.base_prefix)')" "$HOME")
+forbidden=()
+for dir in "$repo" "$cargo_home" "$rustup_home" "${XDG_CACHE_HOME:-$HOME/.cache}" "$(python3 -I -c 'import sys; print(sys.base_prefix)')" "$HOME"; do
+    # A system prefix (a Debian python3's is /usr) is on every machine, and every binary names
+    # it (/usr/lib/libSystem.B.dylib): not a build-machine path.
+    case $dir in "" | / | /usr | /usr/local) continue ;; esac
+    forbidden+=("$dir")
+done
 unpacked=$staging/unpacked
 for wheel in "$staging"/wheels/*.whl; do
     rm -rf "$unpacked" && mkdir -p "$unpacked"

@@ -28,6 +28,8 @@ use msty_mlx_contract::stamp::{RuntimeStamp, StampError};
 pub const MANIFEST: &str = "kit-manifest.json";
 /// The checksum list's file name in a kit.
 pub const SUMS: &str = "SHA256SUMS";
+/// The bundle's own manifest (`steps/verified.rs`), a name no kit file may take.
+pub const BUNDLE_MANIFEST: &str = "bundle-manifest.json";
 /// The manifest format this bundler reads and writes.
 pub const KIT_FORMAT: u32 = 1;
 
@@ -144,6 +146,13 @@ impl Kit {
             return refuse(format!(
                 "the launcher kit `{shown}` has format {}, this bundler reads format {KIT_FORMAT}; install the kit of this bundler's release",
                 manifest.kit_format
+            ));
+        }
+        if !is_commit(&manifest.commit) {
+            return refuse(format!(
+                "the launcher kit's `{}` names commit {:?}, not 40 lower-case hex digits; reinstall the kit",
+                dir.join(MANIFEST).display(),
+                manifest.commit
             ));
         }
         let sums = match std::fs::read_to_string(dir.join(SUMS)) {
@@ -286,6 +295,45 @@ impl Kit {
     }
 }
 
+impl Chosen {
+    /// Where each file goes in the bundle: the launcher as `bin_name`, the runtime as
+    /// `runtime_name`, every other file at its `dest`, which must be its own — not one of
+    /// those two, not `bundle-manifest.json`, not inside `_vendor` (the installed packages),
+    /// not another file's — so what the bundle holds is the bytes that were checked.
+    pub fn destinations(&self, bin_name: &str, runtime_name: &str) -> Result<Vec<(String, &KitFile, &[u8])>> {
+        let mut out: Vec<(String, &KitFile, &[u8])> = Vec::new();
+        for (file, bytes) in &self.files {
+            let dest = match file.role {
+                Role::Launcher => bin_name.to_string(),
+                Role::Runtime => runtime_name.to_string(),
+                Role::File => {
+                    let reserved = [bin_name, runtime_name, BUNDLE_MANIFEST].contains(&file.dest.as_str())
+                        || Path::new(&file.dest).starts_with("_vendor");
+                    if reserved {
+                        return refuse(format!(
+                            "the launcher kit `{}`: `{}` would go to `{}`, which the bundle's launcher, runtime, manifest or `_vendor` holds; a kit file needs a place of its own",
+                            self.kit.dir.display(),
+                            file.path,
+                            file.dest
+                        ));
+                    }
+                    file.dest.clone()
+                }
+            };
+            if let Some((_, other, _)) = out.iter().find(|(d, _, _)| *d == dest) {
+                return refuse(format!(
+                    "the launcher kit `{}`: `{}` and `{}` both go to `{dest}` in the bundle",
+                    self.kit.dir.display(),
+                    other.path,
+                    file.path
+                ));
+            }
+            out.push((dest, file, bytes));
+        }
+        Ok(out)
+    }
+}
+
 /// The runtime stamp inside a library's bytes (the first: every slice carries the same).
 pub fn stamp_of(bytes: &[u8]) -> std::result::Result<RuntimeStamp, StampError> {
     let prefix = msty_mlx_contract::stamp::PREFIX.as_bytes();
@@ -293,6 +341,11 @@ pub fn stamp_of(bytes: &[u8]) -> std::result::Result<RuntimeStamp, StampError> {
     let rest = &bytes[start..];
     let end = rest.iter().take(256).position(|b| *b == 0).ok_or(StampError::NoStamp)?;
     RuntimeStamp::parse(std::str::from_utf8(&rest[..end]).map_err(|_| StampError::NoStamp)?)
+}
+
+/// A full git commit id as kits record it: 40 lower-case hex digits.
+pub fn is_commit(text: &str) -> bool {
+    text.len() == 40 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A `/`-separated path that stays inside its folder.

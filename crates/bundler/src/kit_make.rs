@@ -51,7 +51,7 @@ pub struct NewTarget {
 /// Adds (or replaces) `new.target` in the kit at `dir` (created when missing), built from
 /// `version` at `commit`.
 pub fn add(dir: &Path, new: &NewTarget, version: &str, commit: &str) -> Result<()> {
-    if commit.len() != 40 || !commit.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if !kit::is_commit(commit) {
         bail!("--commit `{commit}` is not a 40-digit lower-case git commit");
     }
     kit::relative(&new.target, "target")?;

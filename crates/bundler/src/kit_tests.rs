@@ -144,3 +144,45 @@ fn the_installed_kit_is_looked_for_beside_the_scripts() {
         [PathBuf::from("/venv/share/msty-mlx-studio/kit"), PathBuf::from("/venv/bin/kit")]
     );
 }
+
+/// A companion file overwrote what it shared a place with, after the launcher's checks: the
+/// launcher itself (left 0644), the runtime, the bundle's manifest, or code in `_vendor`.
+#[test]
+fn a_kit_file_never_takes_the_launchers_runtimes_manifests_or_vendors_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = tiny_kit(dir.path(), true);
+    let chosen = Kit::open(&dir.path().join("kit")).unwrap().choose(&target, PyVersion::new(3, 12)).unwrap();
+    let places: Vec<String> =
+        chosen.destinations("my-app", "libmsty_mlx_runtime.so").unwrap().into_iter().map(|(d, _, _)| d).collect();
+    let guard = ["guard/msty_mlx_guard.py", "guard/msty_mlx_guard_app.py", "guard/sitecustomize.py"];
+    assert_eq!(places, [&guard[..], &["my-app", "libmsty_mlx_runtime.so"]].concat());
+    let taken = ["my-app", "libmsty_mlx_runtime.so", "bundle-manifest.json", "_vendor/sitecustomize.py", guard[2]];
+    for taken in taken {
+        let mut bad = chosen.clone();
+        let (mut file, bytes) = bad.files[0].clone();
+        file.path = "x/extra".into();
+        file.dest = taken.into();
+        bad.files.push((file, bytes));
+        let err = bad.destinations("my-app", "libmsty_mlx_runtime.so").unwrap_err();
+        assert!(err.is::<Refused>(), "{taken}: {err:#}");
+        assert!(err.to_string().contains(&format!("`{taken}`")), "{taken}: {err}");
+    }
+}
+
+/// The commit is shown cut to 12 bytes (`launcher: launcher kit … commit 0123456789ab`): a
+/// manifest whose commit was not hex made that slice panic inside a character.
+#[test]
+fn a_manifest_whose_commit_is_not_a_commit_id_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_kit(dir.path(), true);
+    let kit = dir.path().join("kit");
+    let manifest = std::fs::read_to_string(kit.join(MANIFEST)).unwrap();
+    let text = manifest.replace(&"a".repeat(40), "a€€€€€€€€€€€€€");
+    std::fs::write(kit.join(MANIFEST), &text).unwrap();
+    let sums = std::fs::read_to_string(kit.join(SUMS)).unwrap();
+    let old = sha256_hex(manifest.as_bytes());
+    std::fs::write(kit.join(SUMS), sums.replace(&old, &sha256_hex(text.as_bytes()))).unwrap();
+    let err = Kit::open(&kit).unwrap_err();
+    assert!(err.is::<Refused>(), "{err:#}");
+    assert!(err.to_string().contains("names commit \"a€€€"), "{err}");
+}

@@ -10,6 +10,7 @@ use anyhow::Result;
 use crate::kit::{self, Chosen, Kit, Refused};
 use crate::probe::PythonFacts;
 use crate::{Options, platform};
+use msty_mlx_contract::stamp;
 
 /// The launcher's source, resolved (a kit is already chosen and checked here, before anything
 /// is written).
@@ -30,7 +31,9 @@ impl Source {
             None => installed_kit()?,
         };
         let target = platform::rust_target(&facts.platform_tag)?;
-        Ok(Source::Kit(Box::new(Kit::open(&dir)?.choose(&target, facts.version)?)))
+        let chosen = Kit::open(&dir)?.choose(&target, facts.version)?;
+        chosen.destinations(&opts.bin_name, stamp::file_name_for(&facts.platform_tag))?;
+        Ok(Source::Kit(Box::new(chosen)))
     }
 
     /// For the progress line.

@@ -42,9 +42,21 @@ impl TempDir {
     /// (`sys::exchange`), so `output` always holds a complete bundle, old or new; the old one
     /// is then removed, and a failure to remove it is a warning (the build is done; the next
     /// build sweeps it).
-    pub fn commit(mut self, output: &Path) -> Result<()> {
+    ///
+    /// Where the system or filesystem has no atomic swap (Linux before 3.15, or a filesystem
+    /// without `RENAME_EXCHANGE` such as NFS, FAT or many FUSE ones; on macOS one without
+    /// `RENAME_SWAP`), the old bundle is renamed aside first and the new one into place:
+    /// between the two renames `output` does not exist, and if the second fails the old one
+    /// is put back.
+    pub fn commit(self, output: &Path) -> Result<()> {
+        self.commit_with(output, crate::sys::exchange)
+    }
+
+    /// [`TempDir::commit`] with `swap` as the atomic exchange (the tests give one that is
+    /// unsupported, as on such a filesystem).
+    fn commit_with(mut self, output: &Path, swap: impl Fn(&Path, &Path) -> std::io::Result<()>) -> Result<()> {
         if output.exists() {
-            match crate::sys::exchange(&self.path, output) {
+            match swap(&self.path, output) {
                 Ok(()) => {
                     self.keep = true;
                     remove_old(&self.path);
@@ -163,6 +175,46 @@ mod tests {
         assert_eq!(std::fs::read_to_string(output.join("which")).unwrap(), "new");
         let names: Vec<_> = std::fs::read_dir(dist.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["msty-mlx-studio"]);
+    }
+
+    fn no_swap(_: &Path, _: &Path) -> std::io::Result<()> {
+        Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "EINVAL: no RENAME_EXCHANGE here"))
+    }
+
+    /// A filesystem without an atomic swap: the two renames put the new bundle in place and
+    /// leave nothing else; when the second fails, the old bundle is back at the output.
+    #[test]
+    fn without_an_atomic_swap_the_commit_renames_aside_and_puts_back_on_failure() {
+        let dist = tempfile::tempdir().unwrap();
+        let output = dist.path().join("msty-mlx-studio");
+        bundle(&output, "old");
+        let tmp = TempDir::create(dist.path(), "msty-mlx-studio").unwrap();
+        bundle(&tmp.path, "new");
+        tmp.commit_with(&output, no_swap).unwrap();
+        assert_eq!(std::fs::read_to_string(output.join("which")).unwrap(), "new");
+        let names: Vec<_> = std::fs::read_dir(dist.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["msty-mlx-studio"]);
+
+        let tmp = TempDir::create(dist.path(), "msty-mlx-studio").unwrap();
+        std::fs::remove_dir_all(&tmp.path).unwrap();
+        let err = tmp.commit_with(&output, no_swap).unwrap_err();
+        assert!(format!("{err:#}").contains("cannot move the bundle to"), "{err:#}");
+        assert_eq!(std::fs::read_to_string(output.join("which")).unwrap(), "new", "the old bundle was not put back");
+        let names: Vec<_> = std::fs::read_dir(dist.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["msty-mlx-studio"]);
+    }
+
+    /// This machine's filesystem for tests swaps atomically (`RENAME_EXCHANGE`), so the tests
+    /// above exercise the real call, not only the fallback.
+    #[test]
+    fn the_tests_filesystem_swaps_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        bundle(&a, "a");
+        bundle(&b, "b");
+        crate::sys::exchange(&a, &b).expect("RENAME_EXCHANGE on the temp dir's filesystem");
+        assert_eq!(std::fs::read_to_string(a.join("which")).unwrap(), "b");
+        assert_eq!(std::fs::read_to_string(b.join("which")).unwrap(), "a");
     }
 
     /// Issue 27: an old bundle that cannot be removed made a committed build fail. Needs root

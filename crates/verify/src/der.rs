@@ -109,14 +109,27 @@ impl<'a> Value<'a> {
         if self.tag == OCTET_STRING {
             return Ok(Cow::Borrowed(self.content));
         }
-        if self.tag != OCTET_STRING | CONSTRUCTED {
-            return bad("an OCTET STRING expected");
-        }
         let mut out = Vec::new();
-        for part in self.children()? {
-            out.extend_from_slice(&part.octets()?);
-        }
+        self.append_octets(&mut out, 0)?;
         Ok(Cow::Owned(out))
+    }
+
+    /// Appends the bytes of a (possibly constructed) OCTET STRING nested `depth` deep: parts
+    /// nest with definite lengths too, so the limit is counted here as well as in [`read_at`].
+    fn append_octets(&self, out: &mut Vec<u8>, depth: usize) -> Result<(), Malformed> {
+        if depth > MAX_DEPTH {
+            return bad("nested too deeply");
+        }
+        match self.tag {
+            OCTET_STRING => out.extend_from_slice(self.content),
+            t if t == OCTET_STRING | CONSTRUCTED => {
+                for part in self.children()? {
+                    part.append_octets(out, depth + 1)?;
+                }
+            }
+            _ => return bad("an OCTET STRING expected"),
+        }
+        Ok(())
     }
 
     /// An OBJECT IDENTIFIER in dotted form (`1.2.840.113549.1.7.2`).
@@ -191,5 +204,25 @@ mod tests {
         assert!(read(&[0x1f, 0x81, 0x01, 0x00]).is_err());
         assert!(read(&[0x04, 0x85, 1, 1, 1, 1, 1]).is_err());
         assert!(read(&[]).is_err());
+    }
+
+    /// Constructed OCTET STRINGs nest with definite lengths too: reading their bytes recursed
+    /// once a level, without the depth limit (a stack overflow, not an error, on ~100k levels).
+    #[test]
+    fn deeply_nested_definite_octet_strings_are_an_error_not_a_stack_overflow() {
+        // Built back to front: each level's header goes before what it wraps.
+        let mut bytes = vec![b'x', 0x01, OCTET_STRING];
+        for _ in 0..100_000 {
+            let len = u32::try_from(bytes.len()).unwrap().to_le_bytes();
+            bytes.extend([len[0], len[1], len[2], len[3], 0x84, OCTET_STRING | CONSTRUCTED]);
+        }
+        bytes.reverse();
+        let (v, rest) = read(&bytes).unwrap();
+        assert!(rest.is_empty());
+        let err = v.octets().unwrap_err();
+        assert!(err.0.contains("nested too deeply"), "{}", err.0);
+        // A few levels are BER's constructed strings, read as the concatenation.
+        let shallow = [0x24, 0x08, 0x24, 0x03, 0x04, 0x01, b'a', 0x04, 0x01, b'b'];
+        assert_eq!(&*read(&shallow).unwrap().0.octets().unwrap(), b"ab");
     }
 }

@@ -9,7 +9,10 @@ from msty_mlx_studio import find_bin
 
 
 def main() -> None:
-    binary = find_bin()
+    try:
+        binary = find_bin()
+    except FileNotFoundError as e:
+        sys.exit(f"python -m msty_mlx_studio: error: {e}")
     # exec keeps the exit code, signals and stdout exactly the program's own.
     os.execv(binary, [binary, *sys.argv[1:]])
 

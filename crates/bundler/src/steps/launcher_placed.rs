@@ -108,12 +108,13 @@ fn choose(opts: &Options, source: &Source, installed: &super::installed::Install
             let mut launcher = None;
             let mut runtime = None;
             let mut others = Vec::new();
-            for (file, bytes) in &kit.files {
-                let loaded = Loaded { path: kit.kit.dir.join(&file.path), bytes: bytes.clone() };
+            let runtime_name = stamp::file_name_for(&inputs.facts.platform_tag);
+            for (dest, file, bytes) in kit.destinations(&opts.bin_name, runtime_name)? {
+                let loaded = Loaded { path: kit.kit.dir.join(&file.path), bytes: bytes.to_vec() };
                 match file.role {
                     Role::Launcher => launcher = Some(loaded),
                     Role::Runtime => runtime = Some(loaded),
-                    Role::File => others.push((file.dest.clone(), loaded)),
+                    Role::File => others.push((dest, loaded)),
                 }
             }
             let (Some(launcher), Some(runtime)) = (launcher, runtime) else {

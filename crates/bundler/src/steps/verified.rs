@@ -25,7 +25,7 @@ pub fn verify(opts: &Options, built: LauncherPlaced, progress: &Progress) -> Res
     let manifest = manifest_of(opts, &built, &sanity)?;
     let distributions = manifest.distributions.len();
     let dir = &built.compiled.installed.tmp.path;
-    fs::write(dir.join("bundle-manifest.json"), serde_json::to_string_pretty(&manifest)? + "\n")?;
+    fs::write(dir.join(crate::kit::BUNDLE_MANIFEST), serde_json::to_string_pretty(&manifest)? + "\n")?;
 
     progress.header("Verifying the bundle for signing");
     let report = verify::verify(dir)?;

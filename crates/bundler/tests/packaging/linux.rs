@@ -1,6 +1,7 @@
 //! The Linux wheel as a packager uses it: the real mlx-knife 2.0.8 bundle built from a fresh
 //! venv with no compiler (traced), serving a chat through its launcher; `uv tool install`; and
-//! bad kits refused with exit 3 and no bundle left behind.
+//! bad kits refused with exit 3 and no bundle left behind; the wheel's manylinux tag against the
+//! glibc symbol versions its binaries use.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -368,4 +369,40 @@ fn bad_kits_are_refused_with_exit_3_and_leave_no_bundle() {
         let left: Vec<String> = files_under(&cwd).into_iter().filter(|f| !f.starts_with(".tmp")).collect();
         assert!(left.is_empty(), "left behind: {left:?}");
     }
+}
+
+/// The Linux wheel's `manylinux_2_N` tag is the newest glibc symbol version its ELF files use
+/// (the bundler, and the Linux kit's launcher and runtimes): newer would refuse systems it runs
+/// on, older would install where a symbol is missing.
+#[test]
+fn the_linux_wheels_manylinux_tag_is_the_newest_glibc_its_binaries_use() {
+    let wheel = linux_wheel();
+    let name = wheel.file_name().unwrap().to_string_lossy().into_owned();
+    let tag: u32 = name
+        .strip_suffix("_x86_64.whl")
+        .and_then(|n| n.rsplit("-manylinux_2_").next())
+        .and_then(|minor| minor.parse().ok())
+        .unwrap_or_else(|| panic!("{name}: not a manylinux_2_N_x86_64 wheel"));
+    let dir = scratch("linux-wheel-elf");
+    let mut newest = 0;
+    let mut elves = 0;
+    for (member, bytes) in wheel_members(&wheel) {
+        if !bytes.starts_with(b"\x7fELF") {
+            continue;
+        }
+        elves += 1;
+        let file = dir.join(member.replace('/', "_"));
+        fs::write(&file, &bytes).unwrap();
+        let out = run_ok(Command::new("objdump").arg("-T").arg(&file));
+        let used = String::from_utf8_lossy(&out.stdout)
+            .split("GLIBC_2.")
+            .skip(1)
+            .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u32>().ok())
+            .max()
+            .unwrap_or_else(|| panic!("{member}: no GLIBC_2.* symbol versions"));
+        newest = newest.max(used);
+    }
+    // The bundler, the Linux launcher and its four runtimes.
+    assert_eq!(elves, 6, "ELF files in {name}");
+    assert_eq!(tag, newest, "{name}: tagged manylinux_2_{tag}, its binaries need glibc 2.{newest}");
 }
