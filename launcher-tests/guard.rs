@@ -1,9 +1,11 @@
 //! Issue 26: the served port's guard as the launcher sets it up, with the fixture mlxk2 (the
 //! requests themselves are tested on the real stack, `launcher-tests/real/guard.rs`): where the
 //! token goes, the fail-closed listener check in the launcher and in a child, the settings'
-//! one-line refusals, a bundle without the guard, the opt-out, `--python-info`.
+//! one-line refusals, a bundle without the guard, the opt-out, `--python-info`; and the guard's
+//! own Python unit tests (`guard/tests`).
 
 use std::fs;
+use std::process::Command;
 
 use serde_json::{Value, json};
 
@@ -145,4 +147,22 @@ fn python_info_shows_the_guard_and_never_the_token() {
     let j = run(b.launcher().env("MLXK2_GUARD", "0").arg("--python-info")).json();
     assert_eq!(j["guard"], json!({ "state": "off" }));
     assert_eq!(j["child_environment"]["set"]["PYTHONPATH"], b.vendor().to_str().unwrap());
+}
+
+/// The guard's Python unit tests (`guard/tests/*.py`, stdlib unittest) with the test CPython:
+/// isolated, and writing no bytecode into the checkout.
+#[test]
+fn the_guards_python_unit_tests_pass() {
+    let dir = std::path::Path::new(REPO).join("guard/tests");
+    let mut files: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "py"));
+    files.sort();
+    assert!(!files.is_empty(), "no tests in {}", dir.display());
+    for file in files {
+        let out = Command::new(&host_python().executable).arg("-I").arg("-B").arg(&file).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}:\n{stderr}", file.display());
+        let ran = stderr.lines().find_map(|l| l.strip_prefix("Ran ")?.split(' ').next()?.parse::<u32>().ok());
+        assert!(ran.is_some_and(|n| n > 0) && stderr.ends_with("OK\n"), "{}: no test ran:\n{stderr}", file.display());
+    }
 }
