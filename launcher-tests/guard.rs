@@ -53,6 +53,28 @@ fn a_listener_the_guard_is_not_in_ends_the_process_with_89() {
     }
 }
 
+/// A python3 child that skips `sitecustomize` (`-I`, `-E`, `-S`: as mlx-knife's worker would be
+/// if it isolated itself, its bootstrap putting mlxk2's directory on `sys.path` by hand) runs the
+/// guard all the same: its `-c` command starts it first, so a listener there still ends with 89.
+#[test]
+fn an_isolated_python_child_runs_the_guard_too() {
+    let b = base();
+    for flags in [&["-I", "-c"][..], &["-E", "-c"], &["-S", "-c"], &["-sIBc"], &["-X", "utf8", "-E", "-c"]] {
+        let r = run(b.launcher().arg("listen").args(flags));
+        assert_eq!(r.code, Some(89), "{flags:?}: {}", r.stderr());
+        assert!(r.stderr().contains("but the served port's guard did not attach"), "{flags:?}: {}", r.stderr());
+        assert_eq!(r.stdout(), "", "{flags:?}: it listened");
+    }
+    // An isolated child that does not serve runs as before, with its own `from __future__`.
+    let code = "from __future__ import annotations\nimport sys\nif True:\n    print(sys.flags.isolated, sys.argv)";
+    let r = run(b.launcher().args(["python", "-I", "-c", code, "a"]));
+    assert_eq!((r.code, r.stdout()), (Some(0), "1 ['-c', 'a']\n".to_string()), "{}", r.stderr());
+    // Handed the token like any python3 child, it takes it out of its environment first.
+    let code = "import os; print('MLXK2_SERVE_TOKEN' in os.environ, 'msty_mlx_guard' in __import__('sys').modules)";
+    let r = run(b.launcher().env("MLXK2_SERVE_TOKEN", TOKEN).args(["python", "-I", "-c", code]));
+    assert_eq!((r.code, r.stdout()), (Some(0), "False True\n".to_string()), "{}", r.stderr());
+}
+
 #[test]
 fn unusable_settings_are_one_line_and_exit_80_before_python_runs() {
     let b = base();

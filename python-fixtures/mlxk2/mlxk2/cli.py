@@ -264,12 +264,16 @@ def main():
         }))
         return 0
     if command == "listen":
-        # A TCP listener that no guard attached to: here (`listen here`) or in a python3 child.
+        # A TCP listener that no guard attached to: here (`listen here`) or in a python3 child
+        # started with `-c` and the options given (`listen -I -c`, `listen -Ic`).
         code = "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print('listening')"
         if rest[:1] == ["here"]:
             exec(code)
             return 0
-        return subprocess.run([sys.executable, "-c", code]).returncode
+        return subprocess.run([sys.executable, *(rest or ["-c"]), code]).returncode
+    if command == "python":
+        # sys.executable with these arguments, its output passed through.
+        return subprocess.run([sys.executable, *rest]).returncode
     if command == "import":
         # Import modules by name (to show they load without writing bytecode).
         for name in rest:
