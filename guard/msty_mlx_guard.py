@@ -95,7 +95,7 @@ def _start(hand_token_on):
             "uvicorn.config": _attach_to_uvicorn,
             "socket": _listen_backstop,
             "subprocess": lambda module: _guard_python_children(module, hand_token_on),
-            "multiprocessing.spawn": _guard_spawned_children,
+            "multiprocessing.util": _guard_multiprocessing_children,
         }
     )
 
@@ -291,8 +291,8 @@ def _with_prelude(args, env):
     run after the guard's prelude (`exec`, so that its own `from __future__` and line numbers
     stay); any other `args` unchanged (a `-m` or script child that skips `site` cannot reach
     `_vendor` without code of its own: docs/security.md, "Residuals")."""
-    if isinstance(args, (str, bytes, os.PathLike)) or not all(isinstance(a, str) for a in args):
-        return args
+    if isinstance(args, (str, bytes, os.PathLike)) or not all(isinstance(a, str) for a in args[1:]):
+        return args  # the program may be bytes (multiprocessing's is in the launcher), its options not
     skips = not _guard_first_on_path(env)
     at = 1
     while at < len(args):
@@ -331,21 +331,17 @@ def _guard_first_on_path(env):
     return first == here or os.path.realpath(first) == os.path.realpath(here)
 
 
-def _guard_spawned_children(module):
-    """multiprocessing's spawn children start with their parent's flags (the launcher's
-    interpreter's `-I`: no PYTHONPATH, so no sitecustomize). Their `-c` command starts the guard
-    first (once: a child whose sitecustomize started it already skips this)."""
-    get_command_line = module.get_command_line
+def _guard_multiprocessing_children(module):
+    """multiprocessing's spawn children, its forkserver and resource tracker start through
+    `util.spawnv_passfds` with their parent's flags (the launcher's interpreter's `-I`: no
+    PYTHONPATH, so no sitecustomize): their `-c` command starts the guard first."""
+    spawnv_passfds = module.spawnv_passfds
 
-    def guarded_command_line(**kwds):
-        argv = get_command_line(**kwds)
-        if "-c" in argv[:-1]:
-            at = argv.index("-c") + 1
-            argv = [*argv[:at], _prelude() + argv[at], *argv[at + 1 :]]
-        return argv
+    def guarded_spawnv_passfds(path, args, passfds):
+        return spawnv_passfds(path, _with_prelude(args, os.environ), passfds)
 
-    guarded_command_line.__wrapped__ = get_command_line
-    module.get_command_line = guarded_command_line
+    guarded_spawnv_passfds.__wrapped__ = spawnv_passfds
+    module.spawnv_passfds = guarded_spawnv_passfds
 
 
 def _program(args):

@@ -34,7 +34,12 @@ fn the_token_reaches_only_python_children_and_goes_no_further() {
 #[test]
 fn a_listener_the_guard_is_not_in_ends_the_process_with_89() {
     let b = base();
-    for (args, what) in [(&["listen"][..], "a python3 child"), (&["listen", "here"], "the launcher's interpreter")] {
+    for (args, what) in [
+        (&["listen"][..], "a python3 child"),
+        (&["listen", "here"], "the launcher's interpreter"),
+        (&["listen", "spawn"], "a multiprocessing spawn child"),
+        (&["listen", "forkserver"], "a child of multiprocessing's fork server"),
+    ] {
         let r = run(b.launcher().args(args));
         assert_eq!(r.code, Some(89), "{what}: {}", r.stderr());
         let line = r.stderr();

@@ -43,6 +43,7 @@ class PreludeTests(unittest.TestCase):
             ([PY, "-sIBc", "x", "a"], "-sIBc"),
             ([PY, "-X", "utf8", "-W", "ignore", "-I", "-c", "x", "a"], "-c"),
             ([PY, "--check-hash-based-pycs", "never", "-Ic", "x", "a"], "-Ic"),
+            ([PY.encode(), "-B", "-I", "-c", "x", "a"], "-c"),
         ]:
             got = guard._with_prelude(args, ON_PATH)
             self.assertEqual(got[-1], "a", args)
@@ -66,7 +67,7 @@ class PreludeTests(unittest.TestCase):
             [PY, "-I", "-c"],
             [PY, "-I", "--version"],
             "python3 -I -c x",
-            [PY.encode(), b"-I", b"-c", b"x"],
+            [PY, b"-I", b"-c", b"x"],
         ]:
             self.assertIs(guard._with_prelude(args, OFF_PATH), args, args)
 
