@@ -122,8 +122,13 @@ class OriginTests(unittest.TestCase):
         self.assertEqual(got[b"access-control-allow-origin"], ALLOWED)
         self.assertEqual(got[b"access-control-allow-methods"], b"POST")
         self.assertEqual(got[b"access-control-allow-headers"], b"authorization, content-type")
+        self.assertEqual(got[b"access-control-max-age"], b"600")
         self.assertNotIn(b"access-control-allow-credentials", got)
+        self.assertNotIn(b"access-control-allow-private-network", got)
         self.assertEqual(app.scopes, [])
+        # Private Network Access (Chromium): granted to the allowed origin when it asks.
+        sent, _ = call([*headers, (b"access-control-request-private-network", b"true")], method="OPTIONS")
+        self.assertEqual(dict(response_headers(sent))[b"access-control-allow-private-network"], b"true")
 
     def test_an_allowed_origin_gets_the_guards_cors_on_every_message_of_a_stream(self):
         sent, app = call([(b"host", b"127.0.0.1"), (b"origin", ALLOWED), BEARER], app=App(chunks=3))
