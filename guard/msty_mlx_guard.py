@@ -44,6 +44,7 @@ class _State:
     token = None  # bytes, or None: no token
     required = False
     origins = frozenset()
+    started = False  # launcher_start or child_start ran
     attached = False
     broken = None  # why the guard could not be installed where it attaches, if it could not
 
@@ -74,22 +75,29 @@ def launcher_start(api):
             f"the guard `{__file__}` speaks API {API}, this launcher API {api}; "
             "rebuild the bundle so that launcher and guard come from one release"
         )
+    _start(hand_token_on=True)
+
+
+def child_start():
+    """In a python3 child, from sitecustomize or the `-c` prelude the guard gives a child that
+    skips sitecustomize (once, whichever comes first): the token leaves its environment (none of
+    its own children inherit it), and the hooks are installed."""
+    _start(hand_token_on=False)
+
+
+def _start(hand_token_on):
+    if _state.started:
+        return
+    _state.started = True
     _take_settings()
     _install(
         {
             "uvicorn.config": _attach_to_uvicorn,
             "socket": _listen_backstop,
-            "subprocess": _hand_token_on,
-            "multiprocessing.spawn": _guard_spawned_children,
+            "subprocess": lambda module: _guard_python_children(module, hand_token_on),
+            "multiprocessing.util": _guard_multiprocessing_children,
         }
     )
-
-
-def child_start():
-    """In a python3 child, from sitecustomize: the token leaves its environment (none of its own
-    children inherit it), and the hooks are installed."""
-    _take_settings()
-    _install({"uvicorn.config": _attach_to_uvicorn, "socket": _listen_backstop})
 
 
 def _take_settings():
@@ -246,44 +254,94 @@ def _listen_backstop(module):
     cls.listen = guarded_listen
 
 
-def _hand_token_on(module):
-    """The launcher's interpreter gives the token to the python3 processes it starts through
-    subprocess (mlx-knife's serve worker is one) and to no other process."""
+def _prelude():
+    """Python that starts the guard in a process whose `site` does not run its sitecustomize."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    return (
+        f"import sys; sys.path.insert(0, {here!r}); import msty_mlx_guard; sys.path.remove({here!r}); "
+        "msty_mlx_guard.child_start(); del msty_mlx_guard; "
+    )
+
+
+def _guard_python_children(module, hand_token_on):
+    """The python3 processes started through subprocess run the guard: the launcher's
+    interpreter gives them the token (mlx-knife's serve worker is one; no other process gets it),
+    and one that would skip the guard's sitecustomize (`-I`, `-E`, `-S`, a PYTHONPATH without
+    it first) gets a `-c` command that starts the guard first."""
     popen = module.Popen
     init = popen.__init__
     executable = sys.executable
 
     def __init__(self, args, *rest, **kwargs):
-        if _state.token is not None and _is_python(kwargs.get("executable") or _program(args), executable):
+        if _is_python(kwargs.get("executable") or _program(args), executable):
             env = kwargs.get("env")
-            env = dict(os.environ if env is None else env)
-            env[TOKEN_VAR] = _state.token.decode("ascii")
-            kwargs["env"] = env
+            if hand_token_on and _state.token is not None:
+                env = dict(os.environ if env is None else env)
+                env[TOKEN_VAR] = _state.token.decode("ascii")
+                kwargs["env"] = env
+            args = _with_prelude(args, os.environ if env is None else env)
         init(self, args, *rest, **kwargs)
 
     __init__.__wrapped__ = init
     popen.__init__ = __init__
 
 
-def _guard_spawned_children(module):
-    """multiprocessing's spawn children of the launcher's interpreter start with its flags
-    (`-I`): no PYTHONPATH, so no sitecustomize. Their `-c` command starts the guard first."""
-    get_command_line = module.get_command_line
+def _with_prelude(args, env):
+    """`args` of a python3 `-c` child that would not run the guard's sitecustomize, its command
+    run after the guard's prelude (`exec`, so that its own `from __future__` and line numbers
+    stay); any other `args` unchanged (a `-m` or script child that skips `site` cannot reach
+    `_vendor` without code of its own: docs/security.md, "Residuals")."""
+    if isinstance(args, (str, bytes, os.PathLike)) or not all(isinstance(a, str) for a in args[1:]):
+        return args  # the program may be bytes (multiprocessing's is in the launcher), its options not
+    skips = not _guard_first_on_path(env)
+    at = 1
+    while at < len(args):
+        arg = args[at]
+        if arg == "--check-hash-based-pycs":
+            at += 2
+            continue
+        if not arg.startswith("-") or arg.startswith("--") or arg == "-":
+            return args  # a script, stdin, --help or --version
+        # A cluster of one-letter options (`-sIBc`); W, X, m and c take the rest or the next argument.
+        takes = next((i for i, flag in enumerate(arg[1:], 2) if flag in "WXmc"), len(arg) + 1)
+        skips = skips or any(flag in "IES" for flag in arg[1 : takes - 1])
+        if takes > len(arg):
+            at += 1
+            continue
+        flag, value, end = arg[takes - 1], arg[takes:], at + 1
+        if not value:
+            value, end = (args[at + 1] if at + 1 < len(args) else None), at + 2
+        if flag in "WX":
+            at = end
+            continue
+        if flag == "m" or value is None or not skips:
+            return args
+        command = f"{_prelude()}exec(compile({value!r}, '<string>', 'exec'))"
+        return [*args[:at], arg[:takes], command, *args[end:]]
+    return args
+
+
+def _guard_first_on_path(env):
+    """Whether `env`'s PYTHONPATH has the guard's directory first (its sitecustomize runs)."""
+    path = env.get("PYTHONPATH")
+    if not path:
+        return False
+    first = os.fsdecode(path).split(os.pathsep)[0]
     here = os.path.dirname(os.path.abspath(__file__))
-    prelude = (
-        f"import sys; sys.path.insert(0, {here!r}); import msty_mlx_guard; sys.path.remove({here!r}); "
-        "msty_mlx_guard.child_start(); "
-    )
+    return first == here or os.path.realpath(first) == os.path.realpath(here)
 
-    def guarded_command_line(**kwds):
-        argv = get_command_line(**kwds)
-        if "-c" in argv[:-1]:
-            at = argv.index("-c") + 1
-            argv = [*argv[:at], prelude + argv[at], *argv[at + 1 :]]
-        return argv
 
-    guarded_command_line.__wrapped__ = get_command_line
-    module.get_command_line = guarded_command_line
+def _guard_multiprocessing_children(module):
+    """multiprocessing's spawn children, its forkserver and resource tracker start through
+    `util.spawnv_passfds` with their parent's flags (the launcher's interpreter's `-I`: no
+    PYTHONPATH, so no sitecustomize): their `-c` command starts the guard first."""
+    spawnv_passfds = module.spawnv_passfds
+
+    def guarded_spawnv_passfds(path, args, passfds):
+        return spawnv_passfds(path, _with_prelude(args, os.environ), passfds)
+
+    guarded_spawnv_passfds.__wrapped__ = spawnv_passfds
+    module.spawnv_passfds = guarded_spawnv_passfds
 
 
 def _program(args):

@@ -9,7 +9,8 @@ Every HTTP request and WebSocket passes, in this order:
    is 403, on the preflight and on the request, with no CORS header.
 3. A CORS preflight from an allowed origin is answered here (browsers send it without
    credentials), so the app's token never has to be in it.
-4. Token, when one is set: `Authorization: Bearer <token>`, compared in constant time; else 401.
+4. Token, when one is set: `Authorization: Bearer <token>`, compared in constant time (SHA-256
+   digests, so a wrong length takes as long as a wrong byte); else 401.
 
 Then the request reaches mlx-knife; for an allowed origin the guard's own CORS headers replace
 whatever mlx-knife's CORSMiddleware adds (it echoes every origin, with credentials).
@@ -55,11 +56,12 @@ _CHALLENGE_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 
 
 class Guard:
-    __slots__ = ("app", "_token", "_origins", "_bind", "_any_ip", "_hosts")
+    __slots__ = ("app", "_token", "_token_digest", "_origins", "_bind", "_any_ip", "_hosts")
 
     def __init__(self, app, bind_host, token, origins):
         self.app = app
         self._token = token
+        self._token_digest = None if token is None else hashlib.sha256(token).digest()
         self._origins = origins
         bind = (bind_host or "").strip("[]").lower()
         self._bind = bind
@@ -103,7 +105,8 @@ class Guard:
         scheme, _, credentials = value.partition(b" ")
         if scheme.lower() != b"bearer":
             return False
-        return hmac.compare_digest(credentials.strip(), self._token)
+        # compare_digest returns at once when the lengths differ: compare fixed-length digests.
+        return hmac.compare_digest(hashlib.sha256(credentials.strip()).digest(), self._token_digest)
 
     def _proof(self, challenge):
         if self._token is None or challenge is None or not 16 <= len(challenge) <= 256:

@@ -1,9 +1,11 @@
 //! Issue 26: the served port's guard as the launcher sets it up, with the fixture mlxk2 (the
 //! requests themselves are tested on the real stack, `launcher-tests/real/guard.rs`): where the
 //! token goes, the fail-closed listener check in the launcher and in a child, the settings'
-//! one-line refusals, a bundle without the guard, the opt-out, `--python-info`.
+//! one-line refusals, a bundle without the guard, the opt-out, `--python-info`; and the guard's
+//! own Python unit tests (`guard/tests`).
 
 use std::fs;
+use std::process::Command;
 
 use serde_json::{Value, json};
 
@@ -32,7 +34,12 @@ fn the_token_reaches_only_python_children_and_goes_no_further() {
 #[test]
 fn a_listener_the_guard_is_not_in_ends_the_process_with_89() {
     let b = base();
-    for (args, what) in [(&["listen"][..], "a python3 child"), (&["listen", "here"], "the launcher's interpreter")] {
+    for (args, what) in [
+        (&["listen"][..], "a python3 child"),
+        (&["listen", "here"], "the launcher's interpreter"),
+        (&["listen", "spawn"], "a multiprocessing spawn child"),
+        (&["listen", "forkserver"], "a child of multiprocessing's fork server"),
+    ] {
         let r = run(b.launcher().args(args));
         assert_eq!(r.code, Some(89), "{what}: {}", r.stderr());
         let line = r.stderr();
@@ -49,6 +56,28 @@ fn a_listener_the_guard_is_not_in_ends_the_process_with_89() {
         let off = run(b.launcher().env("MLXK2_GUARD", "off").args(args));
         assert_eq!((off.code, off.stdout()), (Some(0), "listening\n".into()), "{what}: {}", off.stderr());
     }
+}
+
+/// A python3 child that skips `sitecustomize` (`-I`, `-E`, `-S`: as mlx-knife's worker would be
+/// if it isolated itself, its bootstrap putting mlxk2's directory on `sys.path` by hand) runs the
+/// guard all the same: its `-c` command starts it first, so a listener there still ends with 89.
+#[test]
+fn an_isolated_python_child_runs_the_guard_too() {
+    let b = base();
+    for flags in [&["-I", "-c"][..], &["-E", "-c"], &["-S", "-c"], &["-sIBc"], &["-X", "utf8", "-E", "-c"]] {
+        let r = run(b.launcher().arg("listen").args(flags));
+        assert_eq!(r.code, Some(89), "{flags:?}: {}", r.stderr());
+        assert!(r.stderr().contains("but the served port's guard did not attach"), "{flags:?}: {}", r.stderr());
+        assert_eq!(r.stdout(), "", "{flags:?}: it listened");
+    }
+    // An isolated child that does not serve runs as before, with its own `from __future__`.
+    let code = "from __future__ import annotations\nimport sys\nif True:\n    print(sys.flags.isolated, sys.argv)";
+    let r = run(b.launcher().args(["python", "-I", "-c", code, "a"]));
+    assert_eq!((r.code, r.stdout()), (Some(0), "1 ['-c', 'a']\n".to_string()), "{}", r.stderr());
+    // Handed the token like any python3 child, it takes it out of its environment first.
+    let code = "import os; print('MLXK2_SERVE_TOKEN' in os.environ, 'msty_mlx_guard' in __import__('sys').modules)";
+    let r = run(b.launcher().env("MLXK2_SERVE_TOKEN", TOKEN).args(["python", "-I", "-c", code]));
+    assert_eq!((r.code, r.stdout()), (Some(0), "False True\n".to_string()), "{}", r.stderr());
 }
 
 #[test]
@@ -145,4 +174,22 @@ fn python_info_shows_the_guard_and_never_the_token() {
     let j = run(b.launcher().env("MLXK2_GUARD", "0").arg("--python-info")).json();
     assert_eq!(j["guard"], json!({ "state": "off" }));
     assert_eq!(j["child_environment"]["set"]["PYTHONPATH"], b.vendor().to_str().unwrap());
+}
+
+/// The guard's Python unit tests (`guard/tests/*.py`, stdlib unittest) with the test CPython:
+/// isolated, and writing no bytecode into the checkout.
+#[test]
+fn the_guards_python_unit_tests_pass() {
+    let dir = std::path::Path::new(REPO).join("guard/tests");
+    let mut files: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "py"));
+    files.sort();
+    assert!(!files.is_empty(), "no tests in {}", dir.display());
+    for file in files {
+        let out = Command::new(&host_python().executable).arg("-I").arg("-B").arg(&file).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}:\n{stderr}", file.display());
+        let ran = stderr.lines().find_map(|l| l.strip_prefix("Ran ")?.split(' ').next()?.parse::<u32>().ok());
+        assert!(ran.is_some_and(|n| n > 0) && stderr.ends_with("OK\n"), "{}: no test ran:\n{stderr}", file.display());
+    }
 }

@@ -89,8 +89,12 @@ fn check_token(token: &OsStr) -> Result<(), String> {
             _ => "has a character outside A-Z a-z 0-9 - . _ ~ + / (and `=` at the end)".into(),
         });
     }
-    if body.is_empty() || bytes.len() < TOKEN_MIN {
-        return Err(format!("is {} characters long", bytes.len()));
+    // The `=` padding adds no secret: the minimum counts what comes before it.
+    if body.len() < TOKEN_MIN {
+        return Err(match bytes.len() - body.len() {
+            0 => format!("is {} characters long", bytes.len()),
+            _ => format!("has {} characters before its `=` padding", body.len()),
+        });
     }
     if bytes.len() > TOKEN_MAX {
         return Err(format!("is {} characters long, more than {TOKEN_MAX}", bytes.len()));
@@ -259,7 +263,9 @@ mod tests {
         }
         for (bad, why) in [
             ("short", "is 5 characters long"),
-            ("================", "is 16 characters long"),
+            ("================", "has 0 characters before its `=` padding"),
+            ("a===============", "has 1 characters before its `=` padding"),
+            ("abcdefghijklmno==", "has 15 characters before its `=` padding"),
             ("abcdefgh ijklmnop", "white space"),
             ("abcdefgh=ijklmnop", "`=` before its end"),
             ("abcdefgh\"ijklmnop", "outside A-Z"),

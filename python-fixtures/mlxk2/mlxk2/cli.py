@@ -77,6 +77,13 @@ def _mp_token(queue, name):
     queue.put({"os_environ": name in os.environ, "started_with": started})
 
 
+_LISTEN = "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print('listening', flush=True)"
+
+
+def _mp_listen():
+    exec(_LISTEN)
+
+
 def main():
     args = sys.argv[1:]
     command = args[0] if args else "report"
@@ -264,12 +271,23 @@ def main():
         }))
         return 0
     if command == "listen":
-        # A TCP listener that no guard attached to: here (`listen here`) or in a python3 child.
-        code = "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print('listening')"
+        # A TCP listener that no guard attached to: here (`listen here`) or in a python3 child
+        # started with `-c` and the options given (`listen -I -c`, `listen -Ic`), or in a
+        # multiprocessing child of the given start method (`listen forkserver`).
         if rest[:1] == ["here"]:
-            exec(code)
+            exec(_LISTEN)
             return 0
-        return subprocess.run([sys.executable, "-c", code]).returncode
+        if rest[:1] in (["spawn"], ["forkserver"]):
+            import multiprocessing
+
+            proc = multiprocessing.get_context(rest[0]).Process(target=_mp_listen)
+            proc.start()
+            proc.join()
+            return proc.exitcode
+        return subprocess.run([sys.executable, *(rest or ["-c"]), _LISTEN]).returncode
+    if command == "python":
+        # sys.executable with these arguments, its output passed through.
+        return subprocess.run([sys.executable, *rest]).returncode
     if command == "import":
         # Import modules by name (to show they load without writing bytecode).
         for name in rest:
