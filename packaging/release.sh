@@ -21,7 +21,7 @@
 # Every shipped binary is checked for build-machine paths; the wheels pass `twine check`.
 #
 # Needs: cargo (with the aarch64-apple-darwin std: added here with rustup when missing),
-# python3 with venv and pip, npm; PyPI for maturin, twine and the pinned ziglang.
+# python3 (3.10 or later) with venv and pip, npm; PyPI for maturin, twine and the pinned ziglang.
 # MSTY_RELEASE_KIT_ONLY=1 stops after the kits (target/wheel-data/.../kit), for CI's tests.
 set -euo pipefail
 shopt -s inherit_errexit 2>/dev/null || true
@@ -59,15 +59,22 @@ cargo_home=${CARGO_HOME:-$HOME/.cargo}
 rustup_home=${RUSTUP_HOME:-$HOME/.rustup}
 remap="--remap-path-prefix=$repo=/src --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$rustup_home=/rustup"
 
-# --- tools: maturin (--require-hashes) and twine, in their own venv ---------------------------
+# --- tools: maturin and twine with all they need (--require-hashes), in their own venv ----------
 tools=$repo/target/release-tools
-if [[ $("$tools/bin/maturin" --version 2>/dev/null) != "maturin $MATURIN_PIN" ]] ||
+requirements=packaging/requirements/release-tools.txt
+for pin in "maturin==$MATURIN_PIN" "twine==$TWINE_PIN"; do
+    grep -qx "$pin" packaging/requirements/release-tools.in && grep -q "^$pin " "$requirements" ||
+        die "$pin is not what packaging/requirements/release-tools.{in,txt} pin; recompile them (the command is in release-tools.txt)"
+done
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' || die "python3 is $(python3 -V 2>&1); the release tools' requirements are compiled for 3.10 and later"
+installed=$(sha256sum <"$requirements")
+if [[ $(cat "$tools/requirements.sha256" 2>/dev/null) != "$installed" ]] ||
+    [[ $("$tools/bin/maturin" --version 2>/dev/null) != "maturin $MATURIN_PIN" ]] ||
     [[ $("$tools/bin/twine" --version 2>/dev/null | head -n 1) != "twine version $TWINE_PIN"* ]]; then
-    say "installing maturin $MATURIN_PIN (--require-hashes) and twine $TWINE_PIN into $tools"
+    say "installing maturin $MATURIN_PIN and twine $TWINE_PIN (--require-hashes, with what they need) into $tools"
     python3 -m venv --clear "$tools"
-    "$tools/bin/pip" install --quiet --disable-pip-version-check --require-hashes --only-binary :all: \
-        -r packaging/requirements/release-tools.txt
-    "$tools/bin/pip" install --quiet --disable-pip-version-check "twine==$TWINE_PIN"
+    "$tools/bin/pip" install --quiet --disable-pip-version-check --require-hashes --only-binary :all: -r "$requirements"
+    echo "$installed" >"$tools/requirements.sha256"
 fi
 rustup target list --installed 2>/dev/null | grep -qx aarch64-apple-darwin || rustup target add aarch64-apple-darwin
 
