@@ -214,18 +214,14 @@ fn refused(mut cmd: Command, host: &str, what: &str) -> (Option<i32>, Vec<String
     let (k, v) = tag.split_once('=').unwrap();
     let port = free_port();
     let started = Instant::now();
-    let mut child = cmd
+    let child = cmd
         .env(k, v)
         .args(["serve", "--host", host, "--port", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let status = wait_timeout(&mut child, Duration::from_secs(120));
-    if status.is_none() {
-        let _ = child.kill();
-    }
-    let out = child.wait_with_output().unwrap();
+    let (status, out) = output_within(child, Duration::from_secs(120));
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(status.is_some(), "{what}: still running after 120 s:\n{stderr}");
     let errors: Vec<String> =

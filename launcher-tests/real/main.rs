@@ -418,18 +418,14 @@ fn serve_on_a_port_already_bound_exits_3_like_python_m() {
     let port = holder.local_addr().unwrap().port().to_string();
     let mut results = Vec::new();
     for (label, mut cmd) in [("launcher", s.launcher(&s.app)), ("python3 -m mlxk2.cli", s.python_m(&s.app))] {
-        let mut child = cmd
+        let child = cmd
             .args(["serve", "--host", "127.0.0.1", "--port", &port])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let pid = child.id() as i32;
-        let status = wait_timeout(&mut child, Duration::from_secs(60));
-        if status.is_none() {
-            let _ = child.kill();
-        }
-        let out = child.wait_with_output().unwrap();
+        let (status, out) = output_within(child, Duration::from_secs(60));
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(status.is_some(), "{label}: still running 60 s after `serve` on a bound port:\n{stderr}");
         assert!(!stderr.contains("panicked"), "{label}: {stderr}");

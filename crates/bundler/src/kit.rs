@@ -90,7 +90,7 @@ pub struct KitFile {
     pub sha256: String,
 }
 
-/// Why a kit cannot give a bundle its launcher: one line, exit [`crate::exit::KIT_REFUSED`].
+/// Why a kit cannot give a bundle its launcher: one line, exit [`crate::exit::BundlerExit::KitRefused`] (3).
 #[derive(Debug)]
 pub struct Refused(pub String);
 

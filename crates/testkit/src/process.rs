@@ -116,6 +116,16 @@ pub fn wait_timeout(child: &mut std::process::Child, timeout: Duration) -> Optio
     }
 }
 
+/// Waits for a process to exit, up to `timeout`, then collects its output; one still running
+/// then is killed first. The status is `None` when it had to be killed.
+pub fn output_within(mut child: std::process::Child, timeout: Duration) -> (Option<std::process::ExitStatus>, Output) {
+    let status = wait_timeout(&mut child, timeout);
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    (status, child.wait_with_output().unwrap())
+}
+
 pub fn pid_alive(pid: i32) -> bool {
     // Zombies count as gone.
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
