@@ -108,10 +108,10 @@ function snapshot() {
 
 /**
  * Every live descendant of `pid` (children, grandchildren …) as { pid, id }, from one
- * snapshot (`processes` when given, else a fresh one). Each pid is visited once.
+ * snapshot. Each pid is visited once.
  */
-async function descendants(pid, processes) {
-  const procs = processes ?? (await snapshot());
+async function descendants(pid) {
+  const procs = await snapshot();
   const children = new Map();
   for (const [child, { ppid }] of procs) {
     if (!children.has(ppid)) children.set(ppid, []);

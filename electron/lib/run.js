@@ -5,7 +5,7 @@
 
 const path = require('path');
 const { spawn } = require('child_process');
-const { descendants, signalAll, snapshot, stillRunning } = require('./process-tree');
+const { descendants, signalAll, stillRunning } = require('./process-tree');
 const { warn } = require('./launcher-error');
 const { sleep } = require('./net');
 
@@ -121,8 +121,7 @@ class Run {
       const inTime = await Promise.race([this.exited.then(() => true), sleep(graceMs).then(() => false)]);
       if (!inTime && this.running) {
         forced = true;
-        const tree = (await readTable(snapshot)) ?? new Map();
-        const below = await descendants(this.pid, tree);
+        const below = (await readTable(() => descendants(this.pid))) ?? [];
         // The launcher through Node's handle: a no-op once it was reaped (its pid is free then).
         this.child.kill('SIGKILL');
         signalAll(below.map((t) => t.pid), 'SIGKILL');
