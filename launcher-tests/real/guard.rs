@@ -198,11 +198,9 @@ fn tagged(tag: &str) -> Vec<i32> {
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| pid != std::process::id() as i32)
-        .filter(|pid| {
+        .filter(|&pid| {
             let environ = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let zombie = stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z'));
-            !zombie && format!("\0{}\0", String::from_utf8_lossy(&environ)).contains(&needle)
+            pid_alive(pid) && format!("\0{}\0", String::from_utf8_lossy(&environ)).contains(&needle)
         })
         .collect()
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::{REPO, host_python, kept, scratch, scratch_root};
+use crate::{REPO, host_python, kept, scratch_root};
 
 pub const RUNTIME_FILE: &str = "libmsty_mlx_runtime.so";
 
@@ -73,19 +73,5 @@ pub fn launcher() -> &'static Path {
     LAUNCHER.get_or_init(|| {
         let args = ["-p", "msty-mlx-studio", "--bin", "msty-mlx-studio"];
         cargo_build("the launcher", &args, |_| {}).join("msty-mlx-studio")
-    })
-}
-
-/// A directory holding the launcher and the test runtime, as `cargo build --release` leaves
-/// them in `target/release/` (for the bundler's `--launcher DIR`).
-pub fn launcher_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        kept(|| {
-            let dir = scratch("launcher-files");
-            fs::copy(launcher(), dir.join("msty-mlx-studio")).unwrap();
-            fs::copy(runtime(), dir.join(RUNTIME_FILE)).unwrap();
-            dir
-        })
     })
 }

@@ -11,28 +11,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use msty_mlx_bundler::kit::Role;
-use msty_mlx_bundler::kit_make::{self, NewFile, NewTarget};
+use msty_mlx_bundler::kit_make::{self, NewTarget};
 use serde_json::Value;
 
 /// The bundler under test: this package's `build-external-python`, as cargo built it.
 pub const BUILD_EXTERNAL_PYTHON: &str = env!("CARGO_BIN_EXE_build-external-python");
 
-/// A launcher kit made with `kit_make::add` (as `packaging/release.sh` makes them): `files`
-/// are (source, role, X.Y) for `target`, the launcher's dest is its name, a runtime's is the
-/// target's runtime file name.
-pub fn make_kit(kit: &Path, target: &str, files: &[(&Path, Role, Option<&str>)]) {
-    let runtime_name = if target.ends_with("-apple-darwin") { "libmsty_mlx_runtime.dylib" } else { RUNTIME_FILE };
-    let mut files: Vec<NewFile> = files
-        .iter()
-        .map(|(source, role, xy)| NewFile {
-            source: source.to_path_buf(),
-            dest: if *role == Role::Launcher { "msty-mlx-studio".into() } else { runtime_name.into() },
-            role: *role,
-            python: xy.map(|xy| xy.parse().unwrap()),
-        })
-        .collect();
-    // The served port's guard, as `kit build` adds it to every target.
+/// A launcher kit made as `kit add` makes it (`kit_make::files_of`, then `kit_make::add`, as
+/// `packaging/release.sh` does): `launcher` and the runtime for `xy`, for `target`, and the
+/// served port's guard (`kit build` adds it to every target).
+pub fn make_kit(kit: &Path, target: &str, launcher: &Path, xy: &str, runtime: &Path) {
+    let runtimes = [format!("{xy}={}", runtime.display())];
+    let mut files = kit_make::files_of(launcher.into(), target, &runtimes, &[]).unwrap_or_else(|e| panic!("{e:#}"));
     files.extend(kit_make::guard_files(Path::new(REPO)));
     let new = NewTarget { target: target.into(), built_on: target.into(), linker: "cc".into(), files };
     kit_make::add(kit, &new, msty_mlx_contract::VERSION, &"0".repeat(40)).unwrap_or_else(|e| panic!("{e:#}"));
@@ -46,7 +36,7 @@ pub fn test_kit() -> &'static Path {
         kept(|| {
             let kit = scratch("test-kit").join("kit");
             let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-            make_kit(&kit, &target, &[(launcher(), Role::Launcher, None), (runtime(), Role::Runtime, Some(&XY))]);
+            make_kit(&kit, &target, launcher(), &XY, runtime());
             kit
         })
     })

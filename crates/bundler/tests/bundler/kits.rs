@@ -187,13 +187,8 @@ fn a_uv_on_path_that_is_not_the_pinned_build_is_passed_over() {
     let m = manifest(&cwd.join("dist-ext-python/msty-mlx-studio"));
     assert_eq!(m["installer"]["source"], "pinned install", "{}", m["installer"]);
     let digest = m["installer"]["sha256"].as_str().unwrap();
-    assert_ne!(digest, sha256_file(&bin.join("uv")));
+    assert_ne!(digest, msty_mlx_bundler::digest::sha256_hex(&fs::read(bin.join("uv")).unwrap()));
     assert_eq!(digest, msty_mlx_bundler::tools::uv_pins().unwrap().binaries[0].sha256);
-}
-
-pub fn sha256_file(path: &Path) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(fs::read(path).unwrap()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A runtime stamped for another X.Y, listed (with its true digest) as this X.Y's: the stamp

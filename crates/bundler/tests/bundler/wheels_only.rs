@@ -6,7 +6,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::harness::*;
-use msty_mlx_bundler::kit::Role;
 
 #[test]
 fn wheels_only_for_this_platform_builds_from_a_pyo3_config_file() {
@@ -114,14 +113,7 @@ fn macos_launcher_standins(xy: &str) -> PathBuf {
         run_ok(zig_cc().args(["-target", "aarch64-macos.14.0", "-o", out]).args(args).current_dir(&dir));
     }
     let kit = dir.join("kit");
-    make_kit(
-        &kit,
-        "aarch64-apple-darwin",
-        &[
-            (&dir.join("msty-mlx-studio"), Role::Launcher, None),
-            (&dir.join("libmsty_mlx_runtime.dylib"), Role::Runtime, Some(xy)),
-        ],
-    );
+    make_kit(&kit, "aarch64-apple-darwin", &dir.join("msty-mlx-studio"), xy, &dir.join("libmsty_mlx_runtime.dylib"));
     kit
 }
 

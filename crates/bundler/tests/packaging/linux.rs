@@ -176,7 +176,7 @@ fn linux_bundle_from_the_pip_installed_wheel_runs_no_compiler_and_writes_only_ou
     assert!(m["sanity_check"].as_str().unwrap().starts_with("ok: "), "{}", m["sanity_check"]);
     for file in kit["files"].as_array().unwrap() {
         let bytes = fs::read(b.dist.join(file["dest"].as_str().unwrap())).unwrap();
-        assert_eq!(file["sha256"], sha256(&bytes), "{file}");
+        assert_eq!(file["sha256"], msty_mlx_bundler::digest::sha256_hex(&bytes), "{file}");
     }
 }
 
@@ -184,22 +184,8 @@ fn linux_bundle_from_the_pip_installed_wheel_runs_no_compiler_and_writes_only_ou
 fn linux_bundle_from_the_pip_installed_wheel_serves_a_chat() {
     let b = linux_build();
     let hf_home = b.cwd.join(".hf");
-    let made = run_ok(
-        clean_command(&b.app.python3())
-            .arg(Path::new(REPO).join("python-fixtures/tiny_model/make_tiny_model.py"))
-            .arg(&hf_home)
-            .env("PYTHONPATH", b.app.vendor())
-            .env("PYTHONNOUSERSITE", "1")
-            .env("PYTHONDONTWRITEBYTECODE", "1"),
-    );
-    let model: Value = serde_json::from_slice(&made.stdout).unwrap();
-    let reply = chat(&b.app, &hf_home, &b.cwd.join(".tmp"), model["model"].as_str().unwrap());
-    assert_eq!(reply, model["expected_reply"].as_str().unwrap());
-}
-
-pub fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    let (model, expected_reply) = tiny_model(&b.app, &hf_home);
+    assert_eq!(chat(&b.app, &hf_home, &b.cwd.join(".tmp"), &model), expected_reply);
 }
 
 /// `serve` through the launcher, one chat completion, SIGTERM; the reply's text.
