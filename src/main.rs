@@ -66,16 +66,12 @@ fn run(argv: Vec<OsString>) -> Result<i32, Failure> {
     let inputs = Inputs::capture(exe, log.filter);
     let plan = plan::survey(&inputs, Depth::Run).into_runnable()?;
     tracing::debug!(home = %plan.paths.home.display(), rule = %plan.paths.home_rule, python = %plan.python, "launch plan");
-    let python = stage2::load(&plan)?;
-    // Known to run now: only from here on is anything written (the caches' directories).
-    let plan = plan::prepare(&inputs, plan);
-    // SAFETY: no other thread exists yet: loading libpython and the runtime ran only their
+    // Known to run once loaded: only then is anything written (the caches' directories).
+    // SAFETY: no other thread exists yet: loading libpython and the runtime runs only their
     // initializers, which start none; the first thread is the macOS parent watch, armed below;
     // CPython starts later still.
     #[allow(unsafe_code)]
-    unsafe {
-        sys::apply_child_env(&plan.child_environment)
-    };
+    let (python, plan) = unsafe { stage2::load_prepared(&inputs, plan)? };
     parent::arm(plan.exit_with_parent);
     python.run_mlxk2(&plan, &argv)
 }

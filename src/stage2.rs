@@ -30,6 +30,22 @@ pub struct Python {
     main_thread_only: PhantomData<*const ()>,
 }
 
+/// Stage 2 for a runnable plan, and the run made ready: libpython and the runtime loaded, then
+/// the caches prepared (nothing is written before stage 2 is known to load), then the
+/// children's environment applied to this process.
+///
+/// # Safety
+///
+/// As [`sys::apply_child_env`]: this process has one thread.
+#[allow(unsafe_code)]
+pub unsafe fn load_prepared(inputs: &plan::Inputs, plan: LaunchPlan) -> Result<(Python, LaunchPlan), Failure> {
+    let python = load(&plan)?;
+    let plan = plan::prepare(inputs, plan);
+    // SAFETY: one thread (the caller's word).
+    unsafe { sys::apply_child_env(&plan.child_environment) };
+    Ok((python, plan))
+}
+
 /// Loads libpython, then the runtime, checking each against the plan.
 #[allow(unsafe_code)] // Loading libraries: each `unsafe` below says what vouches for the file.
 pub fn load(plan: &LaunchPlan) -> Result<Python, Failure> {

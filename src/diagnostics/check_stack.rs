@@ -59,14 +59,10 @@ fn import_checks(
 ) -> Vec<Check> {
     const IMPORTS: &str = "import mlx.core, mlx_lm";
     let imported = survey.into_runnable().and_then(|plan| {
-        let python = stage2::load(&plan)?;
-        let plan = plan::prepare(inputs, plan);
         // SAFETY: the diagnostics are answered before anything starts a thread (`main::run`
         // arms exit-with-parent only for a run); CPython starts after this.
         #[allow(unsafe_code)]
-        unsafe {
-            sys::apply_child_env(&plan.child_environment)
-        };
+        let (python, plan) = unsafe { stage2::load_prepared(inputs, plan)? };
         python.import_check(&plan, argv)
     });
     let imported = match imported {
