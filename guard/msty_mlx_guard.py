@@ -37,6 +37,10 @@ CHALLENGE_HEADER = b"x-msty-guard-challenge"
 PROOF_HEADER = b"x-msty-guard-proof"
 PROOF_CONTEXT = b"msty-mlx-studio guard proof v1\n"
 
+# This file's directory (also msty_mlx_guard_app's), taken once: `__file__` is absolute (the
+# launcher and the children's PYTHONPATH name the guard's directory by its absolute path).
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
 
 class _State:
     """This process's guard: its settings, and whether it attached."""
@@ -205,12 +209,11 @@ def _app_module():
     serves pays for compiling it."""
     module = sys.modules.get("msty_mlx_guard_app")
     if module is None:
-        here = os.path.dirname(os.path.abspath(__file__))
-        sys.path.insert(0, here)
+        sys.path.insert(0, _HERE)
         try:
             import msty_mlx_guard_app as module
         finally:
-            sys.path.remove(here)
+            sys.path.remove(_HERE)
     return module
 
 
@@ -256,9 +259,8 @@ def _listen_backstop(module):
 
 def _prelude():
     """Python that starts the guard in a process whose `site` does not run its sitecustomize."""
-    here = os.path.dirname(os.path.abspath(__file__))
     return (
-        f"import sys; sys.path.insert(0, {here!r}); import msty_mlx_guard; sys.path.remove({here!r}); "
+        f"import sys; sys.path.insert(0, {_HERE!r}); import msty_mlx_guard; sys.path.remove({_HERE!r}); "
         "msty_mlx_guard.child_start(); del msty_mlx_guard; "
     )
 
@@ -327,8 +329,7 @@ def _guard_first_on_path(env):
     if not path:
         return False
     first = os.fsdecode(path).split(os.pathsep)[0]
-    here = os.path.dirname(os.path.abspath(__file__))
-    return first == here or os.path.realpath(first) == os.path.realpath(here)
+    return first == _HERE or os.path.realpath(first) == os.path.realpath(_HERE)
 
 
 def _guard_multiprocessing_children(module):

@@ -56,7 +56,7 @@ _CHALLENGE_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 
 
 class Guard:
-    __slots__ = ("app", "_token", "_token_digest", "_origins", "_bind", "_any_ip", "_hosts")
+    __slots__ = ("app", "_token", "_token_digest", "_origins", "_bind", "_bind_ip", "_any_ip", "_hosts")
 
     def __init__(self, app, bind_host, token, origins):
         self.app = app
@@ -65,6 +65,10 @@ class Guard:
         self._origins = origins
         bind = (bind_host or "").strip("[]").lower()
         self._bind = bind
+        try:
+            self._bind_ip = ipaddress.ip_address(bind)
+        except ValueError:
+            self._bind_ip = None  # a name (or nothing): only equal names match it
         self._any_ip = bind in ("0.0.0.0", "::", "")
         self._hosts = {}  # Host header value -> allowed (a small cache: parsing costs microseconds)
 
@@ -147,10 +151,7 @@ class Guard:
         mapped = getattr(ip, "ipv4_mapped", None)
         if ip.is_loopback or (mapped is not None and mapped.is_loopback) or self._any_ip:
             return True
-        try:
-            return ip == ipaddress.ip_address(self._bind)
-        except ValueError:
-            return False
+        return ip == self._bind_ip
 
 
 def _preflight(headers):
