@@ -21,10 +21,6 @@ const CLEARED: &[&str] = &[
 
 /// One build of the launcher and the runtime.
 pub struct Build<'a> {
-    /// `cargo`.
-    pub program: &'a Path,
-    /// `build`.
-    pub subcommand: &'a str,
     /// The workspace (this repository).
     pub repo: &'a Path,
     pub target_dir: &'a Path,
@@ -36,10 +32,10 @@ pub struct Build<'a> {
 impl Build<'_> {
     /// The command, ready for the caller's environment (pyo3's inputs, the linker's).
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(self.program);
+        let mut cmd = Command::new(cargo_program());
         cmd.current_dir(self.repo)
             .args([
-                self.subcommand,
+                "build",
                 "--release",
                 "--locked",
                 "-p",
@@ -64,12 +60,10 @@ impl Build<'_> {
 
     /// Runs `cmd` (from [`Build::command`]); cargo's own output streams to the terminal.
     pub fn run(&self, mut cmd: Command) -> Result<PathBuf> {
-        let status = cmd.status().with_context(|| format!("cannot run `{}`", self.program.display()))?;
+        let status = cmd.status().with_context(|| format!("cannot run `{}`", cargo_program().display()))?;
         if !status.success() {
-            let what =
-                if self.subcommand == "build" { "cargo".to_string() } else { format!("cargo {}", self.subcommand) };
             let target = self.triple.map(|t| format!(" for {t}")).unwrap_or_default();
-            bail!("{what} failed to build the launcher and its runtime{target} ({status}); see its output above");
+            bail!("cargo failed to build the launcher and its runtime{target} ({status}); see its output above");
         }
         Ok(match self.triple {
             Some(triple) => self.target_dir.join(triple).join("release"),
@@ -81,6 +75,11 @@ impl Build<'_> {
 /// `cargo`: `$CARGO` (set when the bundler runs under cargo), else from PATH.
 pub fn cargo_program() -> PathBuf {
     std::env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from)
+}
+
+/// `rustc`: `$RUSTC` when set, else from PATH.
+pub fn rustc_program() -> PathBuf {
+    std::env::var_os("RUSTC").map_or_else(|| PathBuf::from("rustc"), PathBuf::from)
 }
 
 /// `RUSTFLAGS` for the bundle's builds: build-machine paths (this checkout, the cargo registry)

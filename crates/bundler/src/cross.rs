@@ -82,9 +82,7 @@ pub fn build(repo: &Path, target_dir: &Path, platform_tag: &str, xy: PyVersion, 
     let sdk = macos_sdk::sdk(&note)?;
     let lld = macos_sdk::rust_lld(&built_on)?;
     note(format!("linking for {} (macOS {}) with rust-lld against the {}", target.triple, target.minimum_os, sdk.note));
-    let program = cargo::cargo_program();
-    let build =
-        cargo::Build { program: &program, subcommand: "build", repo, target_dir, triple: Some(target.triple), quiet };
+    let build = cargo::Build { repo, target_dir, triple: Some(target.triple), quiet };
     let mut cmd = build.command();
     apply_macos_link(&mut cmd, &target, &lld, &sdk.root, repo);
     // The runtime links no libpython (extension-module): pyo3 needs only the X.Y.
@@ -121,11 +119,11 @@ fn apply_macos_link(cmd: &mut Command, target: &CrossTarget, lld: &Path, sdk: &P
 
 /// Rust's std for `triple` (`rustup target add` when it is missing).
 fn ensure_std(triple: &str, quiet: bool) -> Result<()> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let rustc = cargo::rustc_program();
     let out = Command::new(&rustc)
         .args(["--print", "target-libdir", "--target", triple])
         .output()
-        .with_context(|| format!("cannot run `{}`", Path::new(&rustc).display()))?;
+        .with_context(|| format!("cannot run `{}`", rustc.display()))?;
     let libdir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     let has_std = std::fs::read_dir(&libdir)
         .into_iter()

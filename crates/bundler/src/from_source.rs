@@ -93,8 +93,7 @@ fn check_checkout(repo: &Path) -> Result<()> {
 
 /// `cargo build --release` of both for this machine.
 fn native(repo: &Path, target_dir: &Path, link: LinkTarget, quiet: bool) -> Result<Built> {
-    let program = cargo::cargo_program();
-    let build = cargo::Build { program: &program, subcommand: "build", repo, target_dir, triple: None, quiet };
+    let build = cargo::Build { repo, target_dir, triple: None, quiet };
     let mut cmd = build.command();
     match &link {
         LinkTarget::Interpreter(python) => cmd.env("PYO3_PYTHON", python),
@@ -118,13 +117,13 @@ pub fn pyo3_config(version: PyVersion, lib_dir: &Path) -> String {
 
 /// This machine's Rust triple, as `rustc -vV` says (`host: x86_64-unknown-linux-gnu`).
 pub fn host_triple() -> Result<String> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let rustc = cargo::rustc_program();
     let out = Command::new(&rustc)
         .arg("-vV")
         .output()
-        .with_context(|| format!("cannot run `{}`; install Rust (rustup)", Path::new(&rustc).display()))?;
+        .with_context(|| format!("cannot run `{}`; install Rust (rustup)", rustc.display()))?;
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
-        .ok_or_else(|| anyhow!("`{} -vV` names no host triple", Path::new(&rustc).display()))
+        .ok_or_else(|| anyhow!("`{} -vV` names no host triple", rustc.display()))
 }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::sha256_hex;
 use msty_mlx_contract::plan::{FORMAT, GUARD_FILES};
 use msty_mlx_contract::python::PyVersion;
-use msty_mlx_contract::stamp::{RuntimeStamp, StampError};
+use msty_mlx_contract::stamp::RuntimeStamp;
 
 /// The manifest's file name in a kit.
 pub const MANIFEST: &str = "kit-manifest.json";
@@ -281,7 +281,7 @@ impl Kit {
     /// A runtime's stamp, read from its bytes, is the manifest's, for `xy` and this plan format.
     fn check_stamp(&self, file: &KitFile, bytes: &[u8], xy: PyVersion) -> Result<()> {
         let path = self.dir.join(&file.path);
-        let found = stamp_of(bytes);
+        let found = RuntimeStamp::find(bytes);
         let listed = file.stamp.as_deref().unwrap_or("");
         match found {
             Ok(stamp) if stamp.line() == listed && stamp.python == xy && stamp.plan_format == FORMAT => Ok(()),
@@ -334,18 +334,14 @@ impl Chosen {
     }
 }
 
-/// The runtime stamp inside a library's bytes (the first: every slice carries the same).
-pub fn stamp_of(bytes: &[u8]) -> std::result::Result<RuntimeStamp, StampError> {
-    let prefix = msty_mlx_contract::stamp::PREFIX.as_bytes();
-    let start = memchr::memmem::find(bytes, prefix).ok_or(StampError::NoStamp)?;
-    let rest = &bytes[start..];
-    let end = rest.iter().take(256).position(|b| *b == 0).ok_or(StampError::NoStamp)?;
-    RuntimeStamp::parse(std::str::from_utf8(&rest[..end]).map_err(|_| StampError::NoStamp)?)
-}
-
 /// A full git commit id as kits record it: 40 lower-case hex digits.
 pub fn is_commit(text: &str) -> bool {
-    text.len() == 40 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    is_lower_hex(text, 40)
+}
+
+/// `len` lower-case hex digits (a commit id, a SHA-256 as `sha256sum` writes it).
+fn is_lower_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A `/`-separated path that stays inside its folder.
@@ -363,8 +359,7 @@ pub fn parse_sums(text: &str) -> std::result::Result<BTreeMap<String, String>, S
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
         let parsed = line.split_once(' ').and_then(|(digest, rest)| {
             let path = rest.strip_prefix(' ').or_else(|| rest.strip_prefix('*'))?;
-            let hex = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-            (hex && !path.is_empty()).then(|| (path.to_string(), digest.to_string()))
+            (is_lower_hex(digest, 64) && !path.is_empty()).then(|| (path.to_string(), digest.to_string()))
         });
         let Some((path, digest)) = parsed else { return Err(format!("line {} is not `<sha256>  <path>`", n + 1)) };
         if sums.insert(path.clone(), digest).is_some() {

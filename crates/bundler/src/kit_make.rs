@@ -107,7 +107,8 @@ fn copy_in(dir: &Path, target: &str, file: &NewFile) -> Result<KitFile> {
     let stamp = match file.role {
         Role::Runtime => {
             let xy = file.python.with_context(|| format!("the runtime `{}` needs its X.Y", file.source.display()))?;
-            let stamp = kit::stamp_of(&bytes).map_err(|e| anyhow::anyhow!("`{}` {e}", file.source.display()))?;
+            let stamp = msty_mlx_contract::stamp::RuntimeStamp::find(&bytes)
+                .map_err(|e| anyhow::anyhow!("`{}` {e}", file.source.display()))?;
             if stamp.python != xy || stamp.plan_format != FORMAT {
                 bail!(
                     "`{}` is stamped `{}`, not for Python {xy} and plan format {FORMAT}",
@@ -126,7 +127,7 @@ fn copy_in(dir: &Path, target: &str, file: &NewFile) -> Result<KitFile> {
         }
     }
     if file.role == Role::Runtime {
-        crate::launcher::check_exports(&file.source)?;
+        crate::launcher::check_exports(crate::launcher::Candidate { path: &file.source, bytes: &bytes })?;
     }
     let path = match file.python {
         Some(xy) => format!("{target}/py{xy}/{}", file.dest),
@@ -151,7 +152,7 @@ fn copy_in(dir: &Path, target: &str, file: &NewFile) -> Result<KitFile> {
 /// `target` (its runtime file name).
 pub fn files_of(launcher: PathBuf, target: &str, runtimes: &[String], others: &[String]) -> Result<Vec<NewFile>> {
     let runtime_name =
-        if target.ends_with("-apple-darwin") { "libmsty_mlx_runtime.dylib" } else { "libmsty_mlx_runtime.so" };
+        if target.ends_with("-apple-darwin") { msty_mlx_contract::stamp::DYLIB } else { msty_mlx_contract::stamp::SO };
     let mut files = vec![NewFile {
         source: launcher,
         dest: msty_mlx_contract::LAUNCHER_NAME.into(),

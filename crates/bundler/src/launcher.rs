@@ -52,7 +52,7 @@ pub fn check(
     platform_tag: &str,
     xy: PyVersion,
     forbidden: &[&Path],
-    made: Option<&Made>,
+    made: &Made,
 ) -> Result<Checked> {
     let launcher_binary = read_binary(launcher.path, launcher.bytes)?;
     fits(platform_tag, &launcher_binary.target)
@@ -72,7 +72,7 @@ pub fn check(
             runtime.path.display()
         );
     }
-    let stamp = crate::kit::stamp_of(runtime.bytes)
+    let stamp = msty_mlx_contract::stamp::RuntimeStamp::find(runtime.bytes)
         .map_err(|e| anyhow::anyhow!("the runtime `{}` {e}", runtime.path.display()))?;
     if stamp.python != xy {
         bail!(
@@ -99,8 +99,8 @@ pub fn check(
     let entry = |target: BinaryTarget| BuildEntry {
         target: target.triple,
         minimum_os: target.minimum_os,
-        built_on: made.map(|m| m.built_on.clone()),
-        linker: made.map(|m| m.linker.clone()),
+        built_on: Some(made.built_on.clone()),
+        linker: Some(made.linker.clone()),
     };
     Ok(Checked { stamp, launcher: entry(launcher_binary.target), runtime: entry(runtime_binary.target) })
 }
@@ -112,8 +112,8 @@ pub fn check(
 pub const RUNTIME_EXPORTS: [&str; 2] = ["msty_mlx_runtime_main", "msty_mlx_runtime_stamp"];
 
 /// Refuses a runtime file that exports anything but [`RUNTIME_EXPORTS`].
-pub fn check_exports(runtime: &Path) -> Result<()> {
-    let exported = msty_mlx_verify::libpython_exports(runtime)?;
+pub fn check_exports(runtime: Candidate) -> Result<()> {
+    let exported = msty_mlx_verify::exports_in(runtime.path, runtime.bytes)?;
     // Every Mach-O image defines its own header and dso handle (linker-made, not Rust's, never
     // interposing on another image's code); zig-linked stand-ins in the tests export them.
     let linker_made = ["__mh_dylib_header", "___dso_handle"];
@@ -126,7 +126,7 @@ pub fn check_exports(runtime: &Path) -> Result<()> {
         let shown: Vec<String> = extra.iter().take(3).map(|n| format!("`{n}`")).collect();
         bail!(
             "the runtime `{}` exports {} symbol(s) besides {} ({}…); link it with rustc's export list (ld64.lld or Apple's ld, not zig's linker)",
-            runtime.display(),
+            runtime.path.display(),
             extra.len(),
             RUNTIME_EXPORTS.join(" and "),
             shown.join(", ")
@@ -278,9 +278,11 @@ mod tests {
         };
         let entry =
             "int msty_mlx_runtime_main(void) { return 0; }\nconst char *msty_mlx_runtime_stamp(void) { return 0; }\n";
-        check_exports(&build("ok", entry)).unwrap();
+        let check =
+            |path: std::path::PathBuf| check_exports(Candidate { path: &path, bytes: &std::fs::read(&path).unwrap() });
+        check(build("ok", entry)).unwrap();
         let leaky = build("leaky", &format!("{entry}int _ZN3std9panicking11begin_panic(void) {{ return 1; }}\n"));
-        let err = check_exports(&leaky).unwrap_err().to_string();
+        let err = check(leaky).unwrap_err().to_string();
         assert!(err.contains("exports 1 symbol(s) besides msty_mlx_runtime_main and msty_mlx_runtime_stamp"), "{err}");
         assert!(err.contains("`__ZN3std9panicking11begin_panic`"), "{err}");
     }

@@ -32,16 +32,19 @@ pub fn sdk(note: &dyn Fn(String)) -> Result<Sdk> {
     let cache = tools::tools_dir()
         .ok_or_else(|| anyhow!("zig is needed to link for macOS and there is no usable cache directory to install it into (HOME unset, or the cache refused: see the warning above); set HOME, {ELSEWHERE}"))?;
     let dir = cache.join(format!("zig-{ZIG_PIN}"));
-    if tools::check_binary(&dir.join(tbd.path), &tbd).is_err() {
+    let installed = tools::check_binary(&dir.join(tbd.path), &tbd);
+    let digest = if let Ok(digest) = installed {
+        digest
+    } else {
         let _ = std::fs::remove_dir_all(&dir);
         let host = super::find_on_path("python3")
             .ok_or_else(|| anyhow!("zig is needed to link for macOS: `{}` is empty and there is no python3 on PATH to install {} with; install python3 with pip, {ELSEWHERE}", dir.display(), pins.wheels))?;
         note(format!("installing {} (--require-hashes) into `{}` (once)", pins.wheels, dir.display()));
         tools::pip_install_pinned(&host, &dir, &pins)
             .map_err(|e| anyhow!("zig is needed to link for macOS and {e:#}; let pip reach PyPI, {ELSEWHERE}"))?;
-    }
-    let digest = tools::check_binary(&dir.join(tbd.path), &tbd)
-        .map_err(|why| anyhow!("{why}; remove `{}` to have it installed again", dir.display()))?;
+        tools::check_binary(&dir.join(tbd.path), &tbd)
+            .map_err(|why| anyhow!("{why}; remove `{}` to have it installed again", dir.display()))?
+    };
     let root = dir.join("macos-sdk");
     if !root.join("usr/lib/libSystem.tbd").is_file() {
         write_sdk(&dir.join(tbd.path), &root)?;
@@ -108,11 +111,11 @@ exports:
 
 /// `rust-lld` of the toolchain that builds (`<sysroot>/lib/rustlib/<host>/bin/rust-lld`).
 pub fn rust_lld(host: &str) -> Result<PathBuf> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let rustc = crate::cargo::rustc_program();
     let out = std::process::Command::new(&rustc)
         .args(["--print", "sysroot"])
         .output()
-        .with_context(|| format!("cannot run `{}`", Path::new(&rustc).display()))?;
+        .with_context(|| format!("cannot run `{}`", rustc.display()))?;
     let lld =
         PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join(format!("lib/rustlib/{host}/bin/rust-lld"));
     if !lld.is_file() {

@@ -239,10 +239,6 @@ fn kit(action: KitAction) -> anyhow::Result<Done> {
     }
 }
 
-fn not_run_line(n: &msty_mlx_verify::NotRun) -> String {
-    format!("not run: {}: {}: {}", n.check, n.path.display(), n.reason)
-}
-
 /// `verify --sign-list [--roles]`: the list for a script, or — when the bundle must be fixed
 /// first — no list, the errors on stderr and exit 1 (a script signs what it is given). What was
 /// not checked goes to stderr, as notes: stdout is the list.
@@ -250,12 +246,12 @@ fn sign_list(report: &msty_mlx_verify::Report, roles: bool) -> anyhow::Result<Do
     use std::fmt::Write as _;
     let mut notes = String::new();
     for n in &report.not_run {
-        writeln!(notes, "note: {}", not_run_line(n))?;
+        writeln!(notes, "note: {n}")?;
     }
     if report.errors() > 0 {
         let mut err = notes;
         for f in report.findings.iter().filter(|f| f.severity == msty_mlx_verify::Severity::Error) {
-            writeln!(err, "error: {}: {}: {}", f.kind, f.path.display(), f.detail)?;
+            writeln!(err, "{f}")?;
         }
         write!(
             err,
@@ -279,14 +275,13 @@ fn sign_list(report: &msty_mlx_verify::Report, roles: bool) -> anyhow::Result<Do
 
 /// `verify`'s text report: findings, checks not run, the signing order, the summary line.
 fn report_text(out: &mut String, report: &msty_mlx_verify::Report) -> anyhow::Result<()> {
-    use msty_mlx_verify::{Role, Severity};
+    use msty_mlx_verify::Role;
     use std::fmt::Write as _;
     for f in &report.findings {
-        let level = if f.severity == Severity::Error { "error" } else { "warning" };
-        writeln!(out, "{level}: {}: {}: {}", f.kind, f.path.display(), f.detail)?;
+        writeln!(out, "{f}")?;
     }
     for n in &report.not_run {
-        writeln!(out, "{}", not_run_line(n))?;
+        writeln!(out, "{n}")?;
     }
     writeln!(out, "sign inside-out ({} native binaries):", report.sign_list.len())?;
     for (path, role) in report.signing() {

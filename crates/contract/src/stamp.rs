@@ -16,8 +16,10 @@ use crate::python::PyVersion;
 /// The runtime's file name next to the launcher.
 pub const FILE_NAME: &str = if cfg!(target_os = "macos") { DYLIB } else { SO };
 
-const DYLIB: &str = "libmsty_mlx_runtime.dylib";
-const SO: &str = "libmsty_mlx_runtime.so";
+/// The runtime's file name on macOS.
+pub const DYLIB: &str = "libmsty_mlx_runtime.dylib";
+/// The runtime's file name on Linux.
+pub const SO: &str = "libmsty_mlx_runtime.so";
 
 /// The runtime's file name in a bundle for a wheel platform tag (`macosx_…`: `.dylib`), which
 /// need not be this machine's ([`FILE_NAME`]): the bundler builds macOS bundles on Linux.
@@ -87,6 +89,15 @@ impl RuntimeStamp {
         }
     }
 
+    /// The first stamp in a library's bytes (every slice of a universal binary carries the
+    /// same): its line runs from [`PREFIX`] to a NUL within 256 bytes.
+    pub fn find(bytes: &[u8]) -> Result<RuntimeStamp, StampError> {
+        let start = memchr::memmem::find(bytes, PREFIX.as_bytes()).ok_or(StampError::NoStamp)?;
+        let line = &bytes[start..];
+        let end = line.iter().take(256).position(|&b| b == 0).ok_or(StampError::NoStamp)?;
+        RuntimeStamp::parse(std::str::from_utf8(&line[..end]).map_err(|_| StampError::NoStamp)?)
+    }
+
     /// Reads the stamp of the runtime file at `path` (the first one: every slice of a universal
     /// binary carries the same). Scanned in 64 KiB windows: reading the whole library into
     /// memory would add its size to every run's peak RSS.
@@ -119,9 +130,7 @@ impl RuntimeStamp {
                     }
                     filled += more;
                 }
-                let end = buffer[..filled].iter().take(256).position(|&b| b == 0).ok_or(StampError::NoStamp)?;
-                let line = std::str::from_utf8(&buffer[..end]).map_err(|_| StampError::NoStamp)?;
-                return RuntimeStamp::parse(line);
+                return RuntimeStamp::find(&buffer[..filled]);
             }
             if n == 0 {
                 return Err(StampError::NoStamp);

@@ -38,7 +38,7 @@ pub use macho::{Binding, Lookup, Malformed};
 pub use native::{Arch, FileArch, FileType, Load, LoadCommand, MachSlice, NativeInfo, native_info};
 pub use report::{Finding, Kind, Layout, NotRun, Report, Role, Severity};
 pub use signed::REQUIRED_ENTITLEMENTS;
-pub use symbols::exports as libpython_exports;
+pub use symbols::{exports as libpython_exports, exports_in};
 
 /// What `verify` checks beyond the tree and its loads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

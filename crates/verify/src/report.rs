@@ -156,6 +156,21 @@ pub enum Role {
     PythonHost,
 }
 
+/// `error: <kind>: <path>: <detail>` (or `warning: …`): a finding as `verify` prints it.
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = if self.severity == Severity::Error { "error" } else { "warning" };
+        write!(f, "{level}: {}: {}: {}", self.kind, self.path.display(), self.detail)
+    }
+}
+
+/// `not run: <check>: <path>: <reason>`: a check that could not run, as `verify` prints it.
+impl fmt::Display for NotRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not run: {}: {}: {}", self.check, self.path.display(), self.reason)
+    }
+}
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

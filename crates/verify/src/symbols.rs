@@ -158,7 +158,12 @@ fn sample(names: &[String]) -> String {
 /// libpython is at hand).
 pub fn exports(path: &Path) -> Result<BTreeSet<String>> {
     let bytes = fs::read(path).with_context(|| format!("Failed to read libpython `{}`", path.display()))?;
-    let slices = macho::slices(&bytes).map_err(|e| anyhow::anyhow!("`{}`: {e}", path.display()))?;
+    exports_in(path, &bytes)
+}
+
+/// [`exports`] of a file already read (`path` names it in errors).
+pub fn exports_in(path: &Path, bytes: &[u8]) -> Result<BTreeSet<String>> {
+    let slices = macho::slices(bytes).map_err(|e| anyhow::anyhow!("`{}`: {e}", path.display()))?;
     if let Some(first) = slices.first() {
         let slice = Slice::parse(first).map_err(|e| anyhow::anyhow!("`{}`: {e}", path.display()))?;
         return Ok(slice
@@ -167,7 +172,7 @@ pub fn exports(path: &Path) -> Result<BTreeSet<String>> {
             .into_iter()
             .collect());
     }
-    match Object::parse(&bytes) {
+    match Object::parse(bytes) {
         Ok(Object::Elf(elf)) => Ok(elf
             .dynsyms
             .iter()

@@ -56,10 +56,9 @@ struct Chosen {
     runtime: Loaded,
     /// (dest in the bundle, file)
     others: Vec<(String, Loaded)>,
-    made: Option<Made>,
+    made: Made,
+    /// `None`: built here from this checkout.
     kit: Option<KitEntry>,
-    /// Built here: this checkout's and the registry's paths must not be inside.
-    built_here: bool,
 }
 
 pub fn place(opts: &Options, compiled: Compiled, progress: &Progress) -> Result<LauncherPlaced> {
@@ -74,7 +73,8 @@ pub fn place(opts: &Options, compiled: Compiled, progress: &Progress) -> Result<
     // checkout's or the cargo registry's paths either.
     let cargo_home = cargo::cargo_home();
     let mut forbidden: Vec<&Path> = vec![facts.prefix.as_path(), facts.libdir.as_path()];
-    if chosen.built_here {
+    if chosen.kit.is_none() {
+        // Built here: this checkout's and the registry's paths must not be inside.
         forbidden.extend(opts.repo.as_deref());
         forbidden.push(cargo_home.as_path());
     }
@@ -85,7 +85,7 @@ pub fn place(opts: &Options, compiled: Compiled, progress: &Progress) -> Result<
         &facts.platform_tag,
         facts.version,
         &forbidden,
-        chosen.made.as_ref(),
+        &chosen.made,
     )?;
 
     let dir = &installed.tmp.path;
@@ -95,7 +95,8 @@ pub fn place(opts: &Options, compiled: Compiled, progress: &Progress) -> Result<
         write(&dir.join(dest), &file.bytes, 0o644)?;
     }
     compile_guard(dir, &compiled.bytecode)?;
-    launcher::check_exports(&dir.join(runtime_name))?;
+    // The bytes just written, named by their place in the bundle.
+    launcher::check_exports(Candidate { path: &dir.join(runtime_name), bytes: &chosen.runtime.bytes })?;
     fs::remove_dir_all(&installed.work)?;
     Ok(LauncherPlaced { kit: chosen.kit, compiled, checked, runtime_name })
 }
@@ -133,7 +134,7 @@ fn choose(opts: &Options, source: &Source, installed: &super::installed::Install
                     .collect(),
             };
             let made = Made { built_on: kit.target.built_on.clone(), linker: kit.target.linker.clone() };
-            Ok(Chosen { launcher, runtime, others, made: Some(made), kit: Some(entry), built_here: false })
+            Ok(Chosen { launcher, runtime, others, made, kit: Some(entry) })
         }
         Source::FromSource => {
             let repo = from_source::checkout(opts.repo.as_deref())?;
@@ -143,9 +144,8 @@ fn choose(opts: &Options, source: &Source, installed: &super::installed::Install
                 launcher: Loaded::read(built.launcher)?,
                 runtime: Loaded::read(built.runtime)?,
                 others: guard.collect::<Result<_>>()?,
-                made: Some(built.made),
+                made: built.made,
                 kit: None,
-                built_here: true,
             })
         }
     }

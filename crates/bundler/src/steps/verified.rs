@@ -32,7 +32,7 @@ pub fn verify(opts: &Options, built: LauncherPlaced, progress: &Progress) -> Res
     if report.errors() > 0 {
         // The findings are details, before the one error line.
         for f in report.findings.iter().filter(|f| f.severity == verify::Severity::Error) {
-            eprintln!("    error: {}: {}: {}", f.kind, f.path.display(), f.detail);
+            eprintln!("    {f}");
         }
         bail!("the bundle has {} problem(s) that break signing (listed above)", report.errors());
     }
