@@ -176,6 +176,8 @@ for python in "${pythons[@]}"; do
 done
 section "packager tests (release artefacts, CPython 3.12)"
 MSTY_RELEASE_DIR=$release_dir MLXK2_TEST_PYTHON="$py312" cargo test --locked -p msty-mlx-bundler --test packaging -- --test-threads=1 2>&1 | tee -a "$log"
+# Its shared fixtures (the wheel's venv, the Linux bundle and app: ~1 GB) go once it passed.
+rm -rf target/tmp/py3.12-*
 section ""
 # One closing line over every run (cargo prints one per test binary and version).
 awk '/^test result:/ { p += $4; f += $6 } /^(macos-gate|release-check): [0-9]+ passed/ { p += $2; f += $4 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
